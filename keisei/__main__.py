@@ -1,0 +1,3 @@
+from keisei.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""The two interfaces between a trainer and whoever runs it.
+
+``Callbacks`` carries what happened (status, metrics, progress, events, checkpoints, the live
+board) out of the trainer; ``Control`` carries what is asked (commands) into it. The portal
+implements both on top of PostgreSQL and Channels; the headless CLI prints and never commands.
+Trainers call them from the training thread, so implementations must return quickly.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class RunOutcome(enum.StrEnum):
+    """How ``Trainer.run`` ended when it did not raise."""
+
+    COMPLETED = "completed"  # the configured budget was spent
+    STOPPED = "stopped"  # a stop command ended it early, after a final checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointInfo:
+    """A checkpoint file the trainer has finished writing (atomically) to ``path``."""
+
+    path: Path
+    step: int
+    kind: str  # periodic | manual | backup | final | best
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """A command for a running trainer: ``kind`` (stop, pause, resume, save, ...) and params."""
+
+    id: str
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Callbacks(Protocol):
+    """What a trainer reports. Every method must return fast and never raise into training."""
+
+    def on_status(self, status: str, message: str = "") -> None:
+        """The trainer's own state changed: ``running`` or ``paused``."""
+
+    def on_progress(self, step: int, total: int) -> None:
+        """``step`` of ``total`` units of the training budget are done."""
+
+    def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Scalar metrics at ``step``; keys are namespaced (``losses/value_loss``)."""
+
+    def on_event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
+        """A durable timeline event: ``log``, ``evaluation``, ``sample`` ..."""
+
+    def on_checkpoint(self, info: CheckpointInfo) -> None:
+        """A checkpoint file is complete on disk."""
+
+    def on_board(self, snapshot: Mapping[str, Any]) -> None:
+        """A snapshot of a spectated game (transient; callers throttle)."""
+
+
+class Control(Protocol):
+    """What is asked of a trainer. Polled between training steps."""
+
+    def poll(self) -> list[CommandRequest]:
+        """New commands since the last poll, oldest first. Must be cheap to call often."""
+
+    def acknowledge(self, command: CommandRequest) -> None:
+        """The trainer has seen ``command`` and is acting on it."""
+
+    def complete(self, command: CommandRequest, result: Mapping[str, Any] | None = None) -> None:
+        """``command`` is done; ``result`` is JSON-serialisable."""
+
+    def fail(self, command: CommandRequest, error: str) -> None:
+        """``command`` could not be carried out; training goes on."""
+
+
+class NullCallbacks:
+    """Callbacks that drop everything (for tests and benchmarks)."""
+
+    def on_status(self, status: str, message: str = "") -> None:
+        pass
+
+    def on_progress(self, step: int, total: int) -> None:
+        pass
+
+    def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        pass
+
+    def on_event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
+        pass
+
+    def on_checkpoint(self, info: CheckpointInfo) -> None:
+        pass
+
+    def on_board(self, snapshot: Mapping[str, Any]) -> None:
+        pass
+
+
+class NullControl:
+    """A control that never asks for anything."""
+
+    def poll(self) -> list[CommandRequest]:
+        return []
+
+    def acknowledge(self, command: CommandRequest) -> None:
+        pass
+
+    def complete(self, command: CommandRequest, result: Mapping[str, Any] | None = None) -> None:
+        pass
+
+    def fail(self, command: CommandRequest, error: str) -> None:
+        pass

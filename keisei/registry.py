@@ -1,0 +1,46 @@
+"""Trainers by name: the built-in ones, plus any package's ``keisei.trainers`` entry points."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from keisei.trainer import Trainer
+
+# Built-ins are listed here too, so a checkout that is not pip-installed still finds them.
+BUILTIN_TRAINERS = {
+    "digits": "keisei.digits.trainer:DigitsTrainer",
+    "shogi-ppo": "keisei.shogi.trainer:ShogiPPOTrainer",
+}
+
+
+class UnknownTrainer(LookupError):
+    """No trainer is registered under the name asked for."""
+
+
+@cache
+def _targets() -> dict[str, str]:
+    targets = dict(BUILTIN_TRAINERS)
+    for ep in entry_points(group="keisei.trainers"):
+        targets.setdefault(ep.name, ep.value)
+    return targets
+
+
+def available_trainers() -> list[str]:
+    """The names of every trainer that can be built, sorted."""
+    return sorted(_targets())
+
+
+@cache
+def get_trainer(name: str) -> type[Trainer]:
+    """The trainer class registered as ``name``; ``UnknownTrainer`` if there is none."""
+    target = _targets().get(name)
+    if target is None:
+        known = ", ".join(available_trainers())
+        raise UnknownTrainer(f"unknown trainer '{name}' (known: {known})")
+    module_name, _, attr = target.partition(":")
+    cls: type[Trainer] = getattr(importlib.import_module(module_name), attr)
+    return cls

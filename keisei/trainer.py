@@ -1,0 +1,164 @@
+"""The base class every trainer extends, with the command loop they share.
+
+A trainer subclass names itself (``name``), declares its pydantic ``Config`` and optional
+``presets``, and implements ``train``. Between steps it calls ``self.checkpoint_commands()``;
+the base class answers stop, pause, resume and save, and hands any other command kind to
+``handle_command`` (which a trainer overrides for sample, evaluate, backup ...).
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from keisei.interfaces import (
+    Callbacks,
+    CheckpointInfo,
+    CommandRequest,
+    Control,
+    NullCallbacks,
+    NullControl,
+    RunOutcome,
+)
+
+log = logging.getLogger(__name__)
+
+# How often a paused trainer looks for resume/stop: well inside the 1 s acknowledgement goal.
+PAUSE_POLL_SECONDS = 0.1
+
+
+class CommandError(Exception):
+    """A command cannot be carried out (bad parameters, wrong state); training goes on."""
+
+
+class Trainer(abc.ABC):
+    """A named, configurable training job that reports through callbacks and obeys a control."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[BaseModel]]
+    # Named configs a user can start from, as partial dicts validated by ``Config``.
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    # Command kinds this trainer answers beyond the shared stop/pause/resume/save.
+    extra_commands: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self,
+        config: BaseModel,
+        *,
+        workdir: Path,
+        callbacks: Callbacks | None = None,
+        control: Control | None = None,
+        device: str | None = None,
+    ) -> None:
+        if not isinstance(config, self.Config):
+            raise TypeError(f"{self.name} expects a {self.Config.__name__}, got {type(config)!r}")
+        self.config = config
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.callbacks: Callbacks = callbacks or NullCallbacks()
+        self.control: Control = control or NullControl()
+        self.device = device or default_device()
+        self.stop_requested = False
+
+    # ----- what a subclass implements -------------------------------------------------------
+
+    @abc.abstractmethod
+    def train(self, resume_from: Path | None = None) -> RunOutcome:
+        """Train until the budget is spent or a stop is asked; return how it ended."""
+
+    @abc.abstractmethod
+    def save_checkpoint(self, kind: str) -> CheckpointInfo:
+        """Write the full training state atomically and report it through ``on_checkpoint``."""
+
+    def handle_command(self, command: CommandRequest) -> Mapping[str, Any] | None:
+        """Answer a command kind from ``extra_commands``; raise ``CommandError`` to refuse."""
+        raise CommandError(f"the {self.name} trainer does not support '{command.kind}'")
+
+    # ----- shared machinery -----------------------------------------------------------------
+
+    @classmethod
+    def supported_commands(cls) -> frozenset[str]:
+        return frozenset({"stop", "pause", "resume", "save"}) | cls.extra_commands
+
+    @classmethod
+    def config_schema(cls) -> dict[str, Any]:
+        return cls.Config.model_json_schema()
+
+    @classmethod
+    def parse_config(cls, data: Mapping[str, Any]) -> BaseModel:
+        """Validate a raw mapping (raises ``pydantic.ValidationError`` naming each field)."""
+        return cls.Config.model_validate(dict(data))
+
+    def checkpoint_commands(self) -> None:
+        """Answer every pending command; blocks while paused. Call between training steps."""
+        paused = False
+        while True:
+            for command in self.control.poll():
+                paused = self._answer(command, paused=paused)
+            if not paused or self.stop_requested:
+                return
+            time.sleep(PAUSE_POLL_SECONDS)
+
+    def _answer(self, command: CommandRequest, *, paused: bool) -> bool:
+        """Carry out one command and report it; returns whether training is now paused."""
+        if command.kind not in self.supported_commands():
+            self.control.fail(command, f"the {self.name} trainer does not support '{command.kind}'")
+            return paused
+        self.control.acknowledge(command)
+        try:
+            result: Mapping[str, Any] | None
+            if command.kind == "stop":
+                self.stop_requested = True
+                result, paused = {"stopping": True}, False
+            elif command.kind == "pause":
+                if paused:
+                    raise CommandError("the run is already paused")
+                self.callbacks.on_status("paused")
+                result, paused = {"paused": True}, True
+            elif command.kind == "resume":
+                if not paused:
+                    raise CommandError("the run is not paused")
+                self.callbacks.on_status("running")
+                result, paused = {"paused": False}, False
+            elif command.kind == "save":
+                info = self.save_checkpoint("manual")
+                result = {"step": info.step, "path": str(info.path)}
+            else:
+                result = self.handle_command(command)
+        except CommandError as exc:
+            self.control.fail(command, str(exc))
+            return paused
+        except Exception as exc:  # a failing command must never end the training
+            log.exception("command %s (%s) failed", command.id, command.kind)
+            self.control.fail(command, f"{type(exc).__name__}: {exc}")
+            return paused
+        self.control.complete(command, result)
+        return paused
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is present, else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write with ``torch.save`` to a temporary name, fsync, then rename over ``path``."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
