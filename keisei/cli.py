@@ -113,7 +113,9 @@ def _load_config(args: argparse.Namespace, trainer_cls: Any) -> Any:
     try:
         return trainer_cls.parse_config(data)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc'])) or '(config)'}: {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"  {'.'.join(map(str, e['loc'])) or '(config)'}: {e['msg']}" for e in exc.errors()
+        ]
         raise SystemExit("error: invalid config\n" + "\n".join(lines)) from exc
 
 
@@ -151,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model headless")
-    train.add_argument("--trainer", required=True, help=f"one of: {', '.join(available_trainers())}")
+    train.add_argument(
+        "--trainer", required=True, help=f"one of: {', '.join(available_trainers())}"
+    )
     train.add_argument("--config", help="a TOML file of config fields")
     train.add_argument("--preset", help="start from a named preset of the trainer")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one field")

@@ -1,8 +1,10 @@
-"""Trainers by name: the built-in ones, plus any package's ``keisei.trainers`` entry points."""
+"""Trainers by name: the built-in ones, any package's ``keisei.trainers`` entry points, and
+``KEISEI_TRAINERS`` (``name=module:Class,...``) for trainers that are not packaged."""
 
 from __future__ import annotations
 
 import importlib
+import os
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
@@ -26,6 +28,10 @@ def _targets() -> dict[str, str]:
     targets = dict(BUILTIN_TRAINERS)
     for ep in entry_points(group="keisei.trainers"):
         targets.setdefault(ep.name, ep.value)
+    for item in os.environ.get("KEISEI_TRAINERS", "").split(","):
+        name, sep, target = item.strip().partition("=")
+        if sep and ":" in target:
+            targets[name.strip()] = target.strip()
     return targets
 
 

@@ -1,0 +1,34 @@
+"""Configuration of the ``digits`` trainer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DigitsConfig(BaseModel):
+    """Hyperparameters of the digits CNN. Every field is bounded; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", title="digits")
+
+    mode: Literal["centralized", "federated"] = Field(
+        "centralized",
+        description="centralized: one model on all data; federated: FedAvg over simulated clients",
+    )
+    epochs: int = Field(
+        10, ge=1, le=500, description="Passes over the training data (rounds when federated)"
+    )
+    batch_size: int = Field(64, ge=8, le=1024, description="Examples per gradient step")
+    learning_rate: float = Field(1e-3, gt=0, le=1.0, description="Adam step size")
+    channels: int = Field(16, ge=4, le=128, description="Channels of the first convolution")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout before the classifier")
+    validation_fraction: float = Field(
+        0.2, ge=0.05, le=0.5, description="Share of the data held out for validation"
+    )
+    clients: int = Field(4, ge=2, le=64, description="Simulated clients (federated mode only)")
+    local_epochs: int = Field(1, ge=1, le=20, description="Local epochs per round (federated only)")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for the split, init and shuffling")
+    checkpoint_every: int = Field(
+        0, ge=0, le=500, description="Epochs between periodic checkpoints (0: only the final one)"
+    )

@@ -1,0 +1,117 @@
+"""Reading the environment: typed helpers whose errors name the variable.
+
+The embedded launcher writes the URLs of the servers it owns to ``var/embedded.env``; a process
+started by hand beside a running launcher (``manage.py shell``) reads them from there, so
+nothing but the launcher ever starts a server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("KEISEI_VAR_DIR", BASE_DIR / "var")).resolve()
+EMBEDDED_ENV_FILE = VAR_DIR / "embedded.env"
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def _embedded_values() -> dict[str, str]:
+    if not EMBEDDED_ENV_FILE.exists():
+        return {}
+    values = {}
+    for line in EMBEDDED_ENV_FILE.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            values[key.strip()] = value.strip()
+    return values
+
+
+def get(name: str, default: str | None = None) -> str | None:
+    """The variable from the environment, else from a running launcher's file, else default."""
+    if name in os.environ:
+        return os.environ[name]
+    return _embedded_values().get(name, default)
+
+
+def require(name: str, why: str) -> str:
+    value = get(name)
+    if not value:
+        raise ImproperlyConfigured(f"{name} is not set: {why}")
+    return value
+
+
+def boolean(name: str, default: bool) -> bool:
+    raw = get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def integer(name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
+    raw = get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def csv_list(name: str, default: list[str]) -> list[str]:
+    raw = get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def database(name: str) -> dict[str, object]:
+    """A Django DATABASES entry from a ``postgres://`` URL (``?host=/dir`` for a unix socket)."""
+    url = require(name, "give a postgres:// URL, or unset it everywhere to use the embedded server")
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
+        raise ImproperlyConfigured(f"{name} must be a postgres:// URL, got scheme {parts.scheme!r}")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    host = query.pop("host", None) or unquote(parts.hostname or "")
+    db_name = unquote(parts.path.lstrip("/"))
+    if not db_name:
+        raise ImproperlyConfigured(f"{name} names no database (postgres://user@host:port/NAME)")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": db_name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": host,
+        "PORT": str(parts.port or ""),
+        "OPTIONS": query,
+    }
+
+
+def redis_url(name: str) -> str:
+    url = require(name, "give a redis:// or unix:// URL, or unset it to use the embedded server")
+    scheme = urlsplit(url).scheme
+    if scheme not in {"redis", "rediss", "unix"}:
+        raise ImproperlyConfigured(f"{name} must be a redis://, rediss:// or unix:// URL")
+    return url
+
+
+def celery_broker_url(url: str) -> str:
+    """Celery (kombu) spells a unix-socket Redis as ``redis+socket://``."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = f"?{parts.query}" if parts.query else ""
+        return f"redis+socket://{parts.path}{query}"
+    return url

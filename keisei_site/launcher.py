@@ -1,0 +1,246 @@
+"""The supervisor behind ``make run`` and ``make test``.
+
+``run``: start the embedded servers the environment does not name, prepare the database and
+static files, then run Daphne, a Celery worker and Celery beat, each logging with its name, until
+Ctrl-C stops them all (children first, then the servers). ``test``: the same servers (under
+``var/test``), then pytest. ``services``: only the servers, for working by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from keisei_site.embedded import EmbeddedServices, start_services
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+# Seconds a child gets to exit on SIGTERM before SIGKILL (a worker finishes its checkpoint).
+GRACE_SECONDS = 20.0
+PYTEST_NO_TESTS = 5
+
+_print_lock = threading.Lock()
+
+
+def say(name: str, text: str) -> None:
+    with _print_lock:
+        print(f"{name:<9}| {text}", flush=True)
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+
+
+def spawn(name: str, args: Sequence[str], env: dict[str, str]) -> Child:
+    """Start a child in its own session (so Ctrl-C reaches only us) with prefixed output."""
+    process = subprocess.Popen(
+        list(args),
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        text=True,
+        bufsize=1,
+    )
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            say(name, line.rstrip("\n"))
+
+    threading.Thread(target=pump, name=f"log-{name}", daemon=True).start()
+    return Child(name, process)
+
+
+def stop_children(children: list[Child]) -> None:
+    """SIGTERM every child, wait for each within the grace period, SIGKILL what remains."""
+    for child in children:
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for child in children:
+        try:
+            child.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say("launcher", f"{child.name} did not stop in {GRACE_SECONDS:.0f}s; killing it")
+            child.process.kill()
+            child.process.wait()
+
+
+def base_env(var_dir: Path, services: EmbeddedServices, *, test: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(services.env)
+    env["KEISEI_VAR_DIR"] = str(var_dir)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "keisei_site.settings")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if services.postgres or services.redis:
+        env["KEISEI_EMBEDDED"] = "1"
+    if not env.get("SECRET_KEY") and (env.get("KEISEI_EMBEDDED") or test):
+        env["SECRET_KEY"] = local_secret_key(var_dir)
+    return env
+
+
+def local_secret_key(var_dir: Path) -> str:
+    """A per-checkout key for the embedded mode, kept so sessions survive a restart."""
+    path = var_dir / "secret_key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def write_embedded_env(var_dir: Path, env: dict[str, str]) -> Path:
+    """Let processes started by hand (``manage.py shell``) find the running servers."""
+    path = var_dir / "embedded.env"
+    keys = ("DATABASE_URL", "REDIS_URL", "KEISEI_EMBEDDED")
+    path.write_text("".join(f"{k}={env[k]}\n" for k in keys if k in env))
+    path.chmod(0o600)
+    return path
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
+
+
+def prepare(env: dict[str, str]) -> None:
+    manage(env, "migrate", "--noinput", "-v", "1")
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+    manage(env, "ensure_admin")
+
+
+def serve(env: dict[str, str], var_dir: Path) -> int:
+    host = env.get("HOST", "127.0.0.1")
+    port = env.get("PORT", "8000")
+    concurrency = env.get("CELERY_CONCURRENCY", "1")
+    children = [
+        spawn(
+            "daphne",
+            [PYTHON, "-m", "daphne", "-b", host, "-p", port, "keisei_site.asgi:application"],
+            env,
+        ),
+        spawn(
+            "worker",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "keisei_site",
+                "worker",
+                "-Q",
+                "training,default",
+                "-c",
+                concurrency,
+                "-n",
+                "worker@%h",
+                "--loglevel",
+                "INFO",
+            ],
+            env,
+        ),
+        spawn(
+            "beat",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "keisei_site",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(var_dir / "celerybeat-schedule"),
+            ],
+            env,
+        ),
+    ]
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    say("launcher", f"Keisei Site is up: http://{host}:{port}/  (Ctrl-C stops everything)")
+    exit_code = 0
+    while not stopping.wait(0.5):
+        dead = [c for c in children if c.process.poll() is not None]
+        if dead:
+            say("launcher", f"{dead[0].name} exited with {dead[0].process.returncode}; stopping")
+            exit_code = 1
+            break
+    say("launcher", "stopping Daphne, the worker and beat")
+    stop_children(children)
+    return exit_code
+
+
+def run_tests(env: dict[str, str], pytest_args: list[str]) -> int:
+    result = subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=BASE_DIR, env=env)
+    if result.returncode == PYTEST_NO_TESTS:
+        say("launcher", "pytest collected no tests: that is a failure, not a pass")
+        return 1
+    return result.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m keisei_site.launcher", description=__doc__)
+    parser.add_argument("mode", choices=["run", "test", "services"])
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="for test: pytest arguments")
+    opts = parser.parse_args(argv)
+
+    test = opts.mode == "test"
+    var_root = Path(os.environ.get("KEISEI_VAR_DIR", BASE_DIR / "var")).resolve()
+    var_dir = var_root / "test" if test else var_root
+    var_dir.mkdir(parents=True, exist_ok=True)
+
+    started = time.monotonic()
+    services = start_services(var_dir, persistent=not test)
+    env_file: Path | None = None
+    try:
+        env = base_env(var_dir, services, test=test)
+        if services.postgres or services.redis:
+            say(
+                "launcher",
+                f"embedded servers ready in {time.monotonic() - started:.1f}s under {var_dir}",
+            )
+            env_file = write_embedded_env(var_dir, env)
+        if test:
+            return run_tests(env, opts.args)
+        if opts.mode == "services":
+            say("launcher", f"DATABASE_URL={env['DATABASE_URL']}")
+            say("launcher", f"REDIS_URL={env['REDIS_URL']}")
+            say("launcher", "Ctrl-C stops them")
+            stopping = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: stopping.set())
+            signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+            stopping.wait()
+            return 0
+        prepare(env)
+        return serve(env, var_dir)
+    except subprocess.CalledProcessError as exc:
+        say("launcher", f"setup step failed: {' '.join(map(str, exc.cmd))}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if env_file is not None:
+            env_file.unlink(missing_ok=True)
+        services.stop()
+        say(
+            "launcher",
+            "embedded servers stopped" if services.postgres or services.redis else "stopped",
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""Django settings, read from the environment (see docs/configuration.md for every variable).
+
+Production needs ``DATABASE_URL``, ``REDIS_URL`` and ``SECRET_KEY``. The embedded launcher
+(``make run``) provides all three for one machine; it marks that with ``KEISEI_EMBEDDED=1``.
+"""
+
+from __future__ import annotations
+
+from keisei_site import env
+from keisei_site.env import BASE_DIR, VAR_DIR
+
+EMBEDDED = env.boolean("KEISEI_EMBEDDED", False)
+DEBUG = env.boolean("DEBUG", False)
+
+SECRET_KEY = env.get("SECRET_KEY") or ""
+if not SECRET_KEY:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set: give a long random value (the embedded launcher, "
+        "`make run`, makes one for this checkout in var/secret_key)"
+    )
+
+ALLOWED_HOSTS = env.csv_list(
+    "ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if EMBEDDED or DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env.csv_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",  # first, so runserver is Daphne's (STACK-NOTES)
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "channels",
+    "monitoring",
+    "runs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "keisei_site.urls"
+ASGI_APPLICATION = "keisei_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.database("DATABASE_URL")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DATABASE_CONN_MAX_AGE", 60, maximum=3600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.redis_url("REDIS_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.get("KEISEI_REDIS_PREFIX", "keisei"),
+    }
+}
+CHANNEL_LAYERS = {
+    "default": {
+        # Pub/sub: in the stack trial it dropped no bursts and halved latency; producers throttle.
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            # redis-py's 5 s default socket timeout closes idle sockets (channels_redis #422).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+            "prefix": env.get("KEISEI_REDIS_PREFIX", "keisei"),
+        },
+    }
+}
+
+# Celery: long training on its own queue, one task reserved at a time, acked after it ends.
+CELERY_BROKER_URL = env.celery_broker_url(REDIS_URL)
+CELERY_TASK_ROUTES = {"runs.execute_run": {"queue": "training"}}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # state lives in PostgreSQL, not in a result backend
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redelivery after this long unacked; the run lease (not this) keeps one trainer per run.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600 * 12}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "runs:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.get("STATIC_ROOT") or str(VAR_DIR / "static")
+# Front-end packages come from npm at setup (node_modules/, never committed).
+STATICFILES_DIRS = [
+    ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
+    ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+    BASE_DIR / "static",
+]
+STORAGE_BACKEND = env.get("STORAGE_BACKEND", "local")
+MEDIA_ROOT = env.get("MEDIA_ROOT") or str(VAR_DIR / "media")
+MEDIA_URL = "media/"
+if STORAGE_BACKEND == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.require("S3_BUCKET", "STORAGE_BACKEND=s3 needs a bucket"),
+            "endpoint_url": env.get("S3_ENDPOINT_URL") or None,
+            "access_key": env.get("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env.get("S3_SECRET_ACCESS_KEY") or None,
+            "region_name": env.get("S3_REGION") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+elif STORAGE_BACKEND == "local":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"STORAGE_BACKEND must be 'local' or 's3', got {STORAGE_BACKEND!r}")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# Where a worker trains: checkpoints are written here first, then copied to storage.
+KEISEI_WORK_DIR = env.get("KEISEI_WORK_DIR") or str(VAR_DIR / "work")
+# Live-message throttles (seconds between messages of a kind, per run).
+KEISEI_LIVE_METRICS_INTERVAL = 0.5
+KEISEI_LIVE_BOARD_INTERVAL = 0.25
+# The run lease: a worker renews it every heartbeat; expired leases are reaped by beat.
+KEISEI_LEASE_SECONDS = env.integer("KEISEI_LEASE_SECONDS", 60, minimum=5, maximum=3600)
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.boolean("BEHIND_TLS_PROXY", False) else None
+)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.boolean("SECURE_COOKIES", False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

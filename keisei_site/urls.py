@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from keisei_site.health import healthz
+from runs.urls import api_urlpatterns
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="runs:list", permanent=False), name="home"),
+    path("healthz", healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("runs/", include("runs.urls")),
+    path("api/v1/", include(api_urlpatterns)),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+"""What is observed: metric points, the run timeline, live messages, WebSocket consumers."""

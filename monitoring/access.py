@@ -1,0 +1,37 @@
+"""The hook through which ``runs`` tells monitoring who may watch a run and what it looks like.
+
+``runs`` registers both functions at start-up (``RunsConfig.ready``); monitoring never imports
+``runs``, which keeps the layers one way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+MayView = Callable[[Any, int], bool]
+Snapshot = Callable[[int], dict[str, Any] | None]
+
+_may_view: MayView | None = None
+_snapshot: Snapshot | None = None
+
+
+def register(*, may_view: MayView, snapshot: Snapshot) -> None:
+    global _may_view, _snapshot
+    _may_view, _snapshot = may_view, snapshot
+
+
+def user_may_view_run(user: Any, run_id: int) -> bool:
+    """False for anonymous users, unknown runs and runs the user may not see."""
+    if _may_view is None:
+        raise RuntimeError("no run access hook is registered (is the runs app installed?)")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return _may_view(user, run_id)
+
+
+def run_snapshot(run_id: int) -> dict[str, Any] | None:
+    """Status, progress and the like of a run, as the run app describes it."""
+    if _snapshot is None:
+        raise RuntimeError("no run snapshot hook is registered (is the runs app installed?)")
+    return _snapshot(run_id)

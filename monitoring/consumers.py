@@ -1,0 +1,166 @@
+"""WebSocket consumers: authenticate, join groups, relay. No business logic here."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.cache import cache
+
+from monitoring import access, live, selectors
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
+CLOSE_TOO_BIG = 1009
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Shared protocol: ping, subscribe/unsubscribe by type, errors that keep the socket open."""
+
+    groups_to_join: list[str]
+
+    async def connect(self) -> None:
+        self.subscribed: set[str] = set(live.ALL_TYPES)
+        self.joined: list[str] = []
+        self.sent_seqs: set[int] = set()  # durable events this connection has had
+
+    async def join(self, groups: list[str]) -> None:
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.append(group)
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw.encode("utf-8")) > MAX_CLIENT_MESSAGE_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            content = json.loads(raw)
+        except json.JSONDecodeError:
+            await self.send_error("malformed", "messages must be JSON objects")
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("action"), str):
+            await self.send_error("malformed", "a message needs a string field 'action'")
+            return
+        await self.handle_action(content["action"], content)
+
+    async def handle_action(self, action: str, content: dict[str, Any]) -> None:
+        if action == "ping":
+            await self.send_json(live.message("pong", self.run_id_or_none(), {}))
+        elif action in {"subscribe", "unsubscribe"}:
+            types = content.get("types")
+            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+                await self.send_error("invalid", "'types' must be a list of message type names")
+                return
+            unknown = sorted(set(types) - live.ALL_TYPES)
+            if unknown:
+                await self.send_error("invalid", f"unknown message types: {', '.join(unknown)}")
+                return
+            if action == "subscribe":
+                self.subscribed |= set(types)
+            else:
+                self.subscribed -= set(types)
+        else:
+            await self.send_error("unknown_action", f"unknown action {action!r}")
+
+    def run_id_or_none(self) -> int | None:
+        return None
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, default=str))
+
+    async def send_error(self, code: str, detail: str) -> None:
+        await self.send_json(
+            live.message("error", self.run_id_or_none(), {"code": code, "detail": detail})
+        )
+
+    async def live_message(self, event: dict[str, Any]) -> None:
+        msg = event["message"]
+        seq = msg.get("seq")
+        if seq is not None:
+            # A replay may already have sent it (the group is joined before the replay runs).
+            if seq in self.sent_seqs:
+                return
+            self.sent_seqs.add(seq)
+        if msg.get("type") in self.subscribed:
+            await self.send_json(msg)
+
+
+class RunConsumer(LiveConsumer):
+    """``/ws/runs/<id>/``: one run's live messages, after a ``connected`` snapshot."""
+
+    async def connect(self) -> None:
+        await super().connect()
+        self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
+        user = self.scope.get("user")
+        if not await database_sync_to_async(access.user_may_view_run)(user, self.run_id):
+            log.info("websocket refused: %s may not watch run %s", user, self.run_id)
+            await self.close()  # before accept: the handshake is answered 403
+            return
+        after_seq = query_param(self.scope, "after_seq")
+        # Join before reading the snapshot and the replay, so nothing falls between them.
+        await self.join([live.run_group(self.run_id)])
+        await self.accept()
+        await self.send_json(await self.snapshot())
+        if after_seq is not None:
+            if not after_seq.isdigit():
+                await self.send_error("invalid", "after_seq must be a non-negative integer")
+            else:
+                await self.replay(int(after_seq))
+
+    async def handle_action(self, action: str, content: dict[str, Any]) -> None:
+        if action != "resume":
+            await super().handle_action(action, content)
+            return
+        after_seq = content.get("after_seq")
+        if not isinstance(after_seq, int) or isinstance(after_seq, bool) or after_seq < 0:
+            await self.send_error("invalid", "'after_seq' must be a non-negative integer")
+            return
+        await self.replay(after_seq)
+
+    async def replay(self, after_seq: int) -> None:
+        """Send the stored durable events after ``after_seq`` this connection has not had."""
+        cursor = after_seq
+        while True:
+            events = await database_sync_to_async(selectors.events_after)(
+                run_id=self.run_id, after_seq=cursor
+            )
+            if not events:
+                return
+            for event in events:
+                cursor = event.seq
+                if event.seq in self.sent_seqs:
+                    continue
+                self.sent_seqs.add(event.seq)
+                if event.type in self.subscribed:
+                    await self.send_json(selectors.event_as_message(event))
+
+    def run_id_or_none(self) -> int | None:
+        return self.run_id
+
+    async def snapshot(self) -> dict[str, Any]:
+        data = await database_sync_to_async(self._snapshot_data)()
+        data["board"] = await cache.aget(live.board_cache_key(self.run_id))
+        return live.message("connected", self.run_id, data)
+
+    def _snapshot_data(self) -> dict[str, Any]:
+        run = access.run_snapshot(self.run_id) or {}
+        return {
+            "run": run,
+            "metrics": selectors.metrics_latest(run_id=self.run_id),
+            "last_seq": selectors.events_last_seq(run_id=self.run_id),
+        }
+
+
+def query_param(scope: dict[str, Any], name: str) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[-1] if values else None

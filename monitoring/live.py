@@ -1,0 +1,180 @@
+"""Live messages: the one module that owns group names, payloads and publishing.
+
+Every message a client sees has the shape ``{"type", "run", "seq", "ts", "data"}``. Producers
+(the worker's reporter, services in the web tier) call the ``publish_*`` functions; those hand
+the message to one background thread per process that owns an event loop and a Redis
+connection (STACK-NOTES: ``async_to_sync`` per send opens a connection each time). The caller
+never waits on the network: transient messages coalesce per key (latest wins) and, beyond a
+bounded backlog, the oldest are dropped and counted. Durable events are safe in PostgreSQL
+whatever happens here; clients replay them by ``seq``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# The channel-layer event type consumers handle (``live_message``).
+LAYER_EVENT = "live.message"
+MAX_BACKLOG = 2000
+DURABLE_TYPES = frozenset({"status", "log", "checkpoint", "evaluation", "sample", "command"})
+TRANSIENT_TYPES = frozenset(
+    {"connected", "metrics", "progress", "game_state", "system", "error", "pong"}
+)
+ALL_TYPES = DURABLE_TYPES | TRANSIENT_TYPES
+BOARD_CACHE_SECONDS = 3600
+
+
+def run_group(run_id: int) -> str:
+    return f"run.{run_id}"
+
+
+def user_runs_group(user_id: int) -> str:
+    """Status changes of every run a user owns (the dashboard)."""
+    return f"runs.user.{user_id}"
+
+
+STAFF_RUNS_GROUP = "runs.staff"  # status changes of every run, for staff dashboards
+SYSTEM_GROUP = "system"
+
+
+def board_cache_key(run_id: int) -> str:
+    return f"live:board:{run_id}"
+
+
+def message(
+    type_: str, run_id: int | None, data: Mapping[str, Any], seq: int | None = None
+) -> dict:
+    """A message as clients receive it. ``seq`` is set for durable types only."""
+    return {"type": type_, "run": run_id, "seq": seq, "ts": time.time(), "data": dict(data)}
+
+
+class Publisher:
+    """Sends to the channel layer from a background thread; ``publish`` never blocks."""
+
+    def __init__(self, max_backlog: int = MAX_BACKLOG) -> None:
+        self.max_backlog = max_backlog
+        self.pid = os.getpid()
+        self.sent = 0
+        self.dropped = 0
+        self._lock = threading.Lock()
+        self._pending: OrderedDict[Any, tuple[list[str], dict, str | None]] = OrderedDict()
+        self._ids = itertools.count()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = threading.Thread(
+            target=self._thread_main, name="live-publisher", daemon=True
+        )
+        self._thread.start()
+
+    def publish(
+        self,
+        groups: list[str],
+        msg: dict,
+        *,
+        coalesce_key: Any = None,
+        remember_as: str | None = None,
+    ) -> None:
+        """Queue ``msg`` for ``groups``. Same ``coalesce_key``: only the latest is sent."""
+        with self._lock:
+            key = coalesce_key if coalesce_key is not None else ("unique", next(self._ids))
+            self._pending.pop(key, None)
+            self._pending[key] = (groups, msg, remember_as)
+            while len(self._pending) > self.max_backlog:
+                self._pending.popitem(last=False)
+                self.dropped += 1
+            self._idle.clear()
+        self._wake.set()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far was sent (or dropped); False on timeout."""
+        return self._idle.wait(timeout)
+
+    def _thread_main(self) -> None:
+        asyncio.run(self._loop())
+
+    async def _loop(self) -> None:
+        from channels.layers import get_channel_layer
+        from django.core.cache import cache
+
+        layer = get_channel_layer()
+        while True:
+            await asyncio.to_thread(self._wake.wait)
+            self._wake.clear()
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        self._idle.set()
+                        break
+                    _, (groups, msg, remember_as) = self._pending.popitem(last=False)
+                try:
+                    if remember_as:
+                        await cache.aset(remember_as, msg["data"], BOARD_CACHE_SECONDS)
+                    for group in groups:
+                        await layer.group_send(group, {"type": LAYER_EVENT, "message": msg})
+                    self.sent += 1
+                except Exception:  # Redis down or slow: drop this one, keep the thread alive
+                    self.dropped += 1
+                    log.warning("live message dropped (%s)", msg.get("type"), exc_info=True)
+                    await asyncio.sleep(0.5)
+
+
+_publisher: Publisher | None = None
+_publisher_lock = threading.Lock()
+
+
+def publisher() -> Publisher:
+    """This process's publisher (a forked Celery child gets its own, with its own thread)."""
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None or _publisher.pid != os.getpid():
+            _publisher = Publisher()
+        return _publisher
+
+
+def publish_run_message(run_id: int, msg: dict, *, coalesce: bool = False) -> None:
+    publisher().publish(
+        [run_group(run_id)], msg, coalesce_key=(run_id, msg["type"]) if coalesce else None
+    )
+
+
+def publish_event(
+    run_id: int, *, owner_id: int | None, seq: int, type_: str, data: Mapping
+) -> None:
+    """A durable event to the run's watchers; status events to the dashboards too."""
+    groups = [run_group(run_id)]
+    if type_ == "status":
+        groups.append(STAFF_RUNS_GROUP)
+        if owner_id is not None:
+            groups.append(user_runs_group(owner_id))
+    publisher().publish(groups, message(type_, run_id, data, seq=seq))
+
+
+def publish_metrics(run_id: int, step: int, metrics: Mapping[str, float]) -> None:
+    publish_run_message(
+        run_id, message("metrics", run_id, {"step": step, "values": dict(metrics)}), coalesce=True
+    )
+
+
+def publish_progress(run_id: int, data: Mapping[str, Any]) -> None:
+    publish_run_message(run_id, message("progress", run_id, data), coalesce=True)
+
+
+def publish_board(run_id: int, snapshot: Mapping[str, Any]) -> None:
+    msg = message("game_state", run_id, snapshot)
+    publisher().publish(
+        [run_group(run_id)],
+        msg,
+        coalesce_key=(run_id, "game_state"),
+        remember_as=board_cache_key(run_id),
+    )

@@ -1,0 +1,68 @@
+"""Metric points and the run timeline.
+
+The run is referred to by its string name (``runs.Run``): monitoring never imports ``runs``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class MetricPoint(models.Model):
+    """One scalar of one run at one step. (run, key, step) is unique: a resume cannot repeat it."""
+
+    run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="metric_points")
+    key = models.CharField(max_length=100)
+    step = models.BigIntegerField()
+    value = models.FloatField()
+    wall_time = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key", "step"], name="metric_point_run_key_step")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.step}={self.value}"
+
+
+class EventType(models.TextChoices):
+    """The durable timeline event types (also their WebSocket message types)."""
+
+    STATUS = "status"
+    LOG = "log"
+    CHECKPOINT = "checkpoint"
+    EVALUATION = "evaluation"
+    SAMPLE = "sample"
+    COMMAND = "command"
+
+
+class RunEvent(models.Model):
+    """A durable event of a run's timeline, numbered by ``seq`` (1, 2, ...) per run."""
+
+    run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=20, choices=EventType.choices)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(
+        max_length=150, blank=True, help_text="user:<name>, worker:<id> or system"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="run_event_run_seq")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type}: {self.message[:60]}"
+
+
+class RunEventSequence(models.Model):
+    """The last ``seq`` handed out per run; its row lock orders concurrent writers (services)."""
+
+    run = models.OneToOneField("runs.Run", on_delete=models.CASCADE, primary_key=True)
+    last_seq = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"run {self.run_id}: {self.last_seq}"

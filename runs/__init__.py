@@ -1,0 +1,1 @@
+"""The run lifecycle: runs, commands; services, selectors, tasks, API, pages, admin."""

@@ -1,0 +1,59 @@
+from django.contrib import admin
+
+from runs.models import Command, Run
+
+
+class CommandInline(admin.TabularInline):
+    model = Command
+    extra = 0
+    can_delete = False
+    fields = ["kind", "state", "requested_by", "created_at", "finished_at", "error"]
+    readonly_fields = fields
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "display_name",
+        "owner",
+        "trainer",
+        "status",
+        "priority",
+        "progress_pct",
+        "attempts",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "trainer", "created_at"]
+    search_fields = ["name", "owner__username", "trainer", "error"]
+    list_editable = ["priority"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "status",
+        "step",
+        "total_steps",
+        "progress",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "lease_owner",
+        "lease_expires_at",
+        "attempts",
+        "trainer",
+        "config",
+    ]
+    inlines = [CommandInline]
+    list_select_related = ["owner"]
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_pct(self, run: Run) -> str:
+        return f"{run.progress * 100:.0f}%"
+
+
+@admin.register(Command)
+class CommandAdmin(admin.ModelAdmin):
+    list_display = ["id", "run", "kind", "state", "requested_by", "created_at", "finished_at"]
+    list_filter = ["kind", "state"]
+    readonly_fields = [f.name for f in Command._meta.fields]

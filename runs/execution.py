@@ -1,0 +1,205 @@
+"""Running a claimed run on a worker: the trainer, its callbacks, its control, its lease.
+
+``run_execute`` is what the ``execute_run`` task calls. It never raises for a trainer's
+failure: the run ends ``failed`` with the error and a ``log`` event, and the worker goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, connection
+
+from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
+from keisei.registry import get_trainer
+from monitoring.models import EventType
+from monitoring.reporter import Reporter, Throttle
+from runs import services
+from runs.models import Run, RunStatus
+
+log = logging.getLogger(__name__)
+
+COMMAND_POLL_SECONDS = 0.2  # commands are acknowledged well within a second
+PROGRESS_WRITE_SECONDS = 1.0
+
+
+def worker_id() -> str:
+    import os
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LeaseLost(Exception):
+    """Another worker holds the run now (our lease expired): stop training at once."""
+
+
+class RunCallbacks(Reporter):
+    """The monitoring reporter, plus what belongs to the run: status, progress, checkpoints."""
+
+    def __init__(self, run: Run, worker: str) -> None:
+        super().__init__(run_id=run.pk, owner_id=run.owner_id, actor=f"worker:{worker}")
+        self.worker = worker
+        self._progress_throttle = Throttle(PROGRESS_WRITE_SECONDS)
+        self._last_progress: tuple[int, int] | None = None
+
+    def on_status(self, status: str, message: str = "") -> None:
+        if status in (RunStatus.PAUSED, RunStatus.RUNNING):
+            services.run_set_paused(
+                run_id=self.run_id, worker=self.worker, paused=status == RunStatus.PAUSED
+            )
+        if message:
+            super().on_status(status, message)
+
+    def on_progress(self, step: int, total: int) -> None:
+        super().on_progress(step, total)
+        self._last_progress = (step, total)
+        if self._progress_throttle.ready():
+            self.write_progress()
+
+    def write_progress(self) -> None:
+        if self._last_progress is not None:
+            step, total = self._last_progress
+            services.run_record_progress(
+                run_id=self.run_id, worker=self.worker, step=step, total=total
+            )
+
+    def on_checkpoint(self, info: CheckpointInfo) -> None:
+        name = f"runs/{self.run_id}/checkpoints/{info.path.name}"
+        with open(info.path, "rb") as fh:
+            stored = default_storage.save(name, File(fh))
+        self.on_event(
+            EventType.CHECKPOINT,
+            f"{info.kind} checkpoint at step {info.step}",
+            {
+                "step": info.step,
+                "kind": info.kind,
+                "file": stored,
+                "size": info.path.stat().st_size,
+                "metrics": dict(info.metrics),
+            },
+        )
+
+    def close(self) -> None:
+        self.write_progress()
+        super().close()
+
+
+class CommandControl:
+    """``keisei.Control`` over the Command table, polled at most every 0.2 s."""
+
+    def __init__(self, run_id: int, lease: Heartbeat) -> None:
+        self.run_id = run_id
+        self.lease = lease
+        self._throttle = Throttle(COMMAND_POLL_SECONDS)
+
+    def poll(self) -> list[CommandRequest]:
+        if self.lease.lost.is_set():
+            raise LeaseLost(f"run {self.run_id}: the lease was lost")
+        if not self._throttle.ready():
+            return []
+        return [
+            CommandRequest(id=str(c.pk), kind=c.kind, params=c.params)
+            for c in services.commands_pending(run_id=self.run_id)
+        ]
+
+    def acknowledge(self, command: CommandRequest) -> None:
+        services.command_acknowledge(command_id=int(command.id))
+
+    def complete(self, command: CommandRequest, result: Mapping[str, Any] | None = None) -> None:
+        services.command_finish(command_id=int(command.id), ok=True, result=result)
+
+    def fail(self, command: CommandRequest, error: str) -> None:
+        services.command_finish(command_id=int(command.id), ok=False, error=error)
+
+
+class Heartbeat:
+    """Renews the run's lease from a thread; sets ``lost`` if another worker took it."""
+
+    def __init__(self, run_id: int, worker: str) -> None:
+        self.run_id = run_id
+        self.worker = worker
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{run_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        interval = max(1.0, settings.KEISEI_LEASE_SECONDS / 3)
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    if not services.run_heartbeat(run_id=self.run_id, worker=self.worker):
+                        self.lost.set()
+                        return
+                except Exception:  # the database is away: keep trying until the lease runs out
+                    log.warning("lease renewal failed for run %s", self.run_id, exc_info=True)
+                    close_old_connections()
+        finally:
+            connection.close()  # this thread's own connection
+
+
+def run_execute(*, run_id: int, worker: str | None = None) -> str:
+    """Claim and train one run; returns how it ended ('skipped' if it was not ours to run)."""
+    worker = worker or worker_id()
+    run = services.run_claim(run_id=run_id, worker=worker)
+    if run is None:
+        log.info("run %s is not queued any more; nothing to do", run_id)
+        return "skipped"
+    workdir = Path(settings.KEISEI_WORK_DIR) / f"run-{run.pk}"
+    callbacks = RunCallbacks(run, worker)
+    status, error = RunStatus.FAILED, ""
+    started = time.monotonic()
+    try:
+        with Heartbeat(run.pk, worker) as heartbeat:
+            trainer_cls = get_trainer(run.trainer)
+            trainer = trainer_cls(
+                trainer_cls.parse_config(run.config),
+                workdir=workdir,
+                callbacks=callbacks,
+                control=CommandControl(run.pk, heartbeat),
+            )
+            outcome = trainer.train(resume_from=None)
+            status = RunStatus.COMPLETED if outcome == RunOutcome.COMPLETED else RunStatus.CANCELLED
+    except LeaseLost as exc:
+        log.warning("%s", exc)
+        callbacks.close()
+        return "lease-lost"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.exception("run %s failed", run.pk)
+        _safe_log_event(
+            callbacks, f"training failed: {error}", {"traceback": traceback.format_exc(limit=20)}
+        )
+    try:
+        callbacks.close()
+    except Exception:
+        log.exception("run %s: the last metrics could not be written", run.pk)
+    services.run_finish(run_id=run.pk, worker=worker, status=status, error=error)
+    log.info("run %s %s in %.1fs", run.pk, status, time.monotonic() - started)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return str(status)
+
+
+def _safe_log_event(callbacks: RunCallbacks, message: str, data: dict[str, Any]) -> None:
+    try:
+        callbacks.on_event(EventType.LOG, message, data)
+    except Exception:
+        log.exception("could not record the failure event")

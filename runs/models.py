@@ -1,0 +1,110 @@
+"""Runs and the commands people send them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (RunStatus.RUNNING, RunStatus.PAUSED)
+FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class Run(models.Model):
+    """One training job: a trainer, its validated config, and where it is in its lifecycle.
+
+    queued -> running <-> paused -> completed | failed | cancelled; a queued run can be
+    cancelled before it starts. Who holds it is the lease (worker, expiry), renewed by the
+    worker's heartbeat; transitions are compare-and-swap updates in ``services``.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs"
+    )
+    name = models.CharField(max_length=120, blank=True)
+    trainer = models.CharField(max_length=64)
+    config = models.JSONField(help_text="validated against the trainer's config schema")
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
+    priority = models.SmallIntegerField(default=0, help_text="higher runs first")
+    step = models.BigIntegerField(default=0)
+    total_steps = models.BigIntegerField(default=0)
+    progress = models.FloatField(default=0.0, help_text="0 to 1")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="run_owner_created")]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"{self.trainer} #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class CommandKind(models.TextChoices):
+    STOP = "stop"
+    PAUSE = "pause"
+    RESUME = "resume"
+    SAVE = "save"
+    BACKUP = "backup"
+    SAMPLE = "sample"
+    EVALUATE = "evaluate"
+    CANCEL = "cancel"
+
+
+class CommandState(models.TextChoices):
+    PENDING = "pending"
+    ACKNOWLEDGED = "acknowledged"
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+class Command(models.Model):
+    """Something asked of a run, with who asked, when, and how it ended."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="commands")
+    kind = models.CharField(max_length=16, choices=CommandKind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    state = models.CharField(
+        max_length=16, choices=CommandState.choices, default=CommandState.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["run", "state"], name="command_run_state")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.state})"

@@ -1,0 +1,56 @@
+"""Reads of runs, and the one access rule: a run is seen by its owner and by staff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from runs.models import Run
+
+
+def run_list_visible(*, user: Any) -> QuerySet[Run]:
+    """Every run ``user`` may see, newest first."""
+    runs = Run.objects.select_related("owner")
+    if user.is_staff:
+        return runs.all()
+    return runs.filter(owner=user)
+
+
+def run_get_visible(*, user: Any, run_id: int) -> Run:
+    """The run if ``user`` may see it; ``Run.DoesNotExist`` otherwise, so it looks absent."""
+    return run_list_visible(user=user).get(pk=run_id)
+
+
+def run_may_view(user: Any, run_id: int) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return run_list_visible(user=user).filter(pk=run_id).exists()
+
+
+def run_may_change(user: Any, run: Run) -> bool:
+    """Steering a run (stop, pause ...) is for its owner and staff, as seeing it is."""
+    return bool(user.is_authenticated and (user.is_staff or run.owner_id == user.pk))
+
+
+def run_as_dict(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.pk,
+        "name": run.display_name,
+        "trainer": run.trainer,
+        "status": run.status,
+        "step": run.step,
+        "total": run.total_steps,
+        "progress": run.progress,
+        "error": run.error,
+        "attempts": run.attempts,
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def run_snapshot(run_id: int) -> dict[str, Any] | None:
+    """What a watcher needs to draw the run's header (for the WebSocket ``connected``)."""
+    run = Run.objects.filter(pk=run_id).first()
+    return run_as_dict(run) if run is not None else None

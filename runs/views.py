@@ -1,0 +1,107 @@
+"""Server-rendered pages. Each checks access through the selectors, then renders."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from keisei.registry import UnknownTrainer, available_trainers, get_trainer
+from monitoring import selectors as monitoring_selectors
+from runs import selectors, services
+from runs.forms import RunForm
+from runs.models import Run
+
+# The chart on the run page draws these keys first, when the trainer reports them.
+CHART_KEYS = (
+    "charts/val_accuracy",
+    "losses/train_loss",
+    "losses/val_loss",
+    "losses/policy_loss",
+    "losses/value_loss",
+    "charts/win_rate",
+)
+
+
+def _visible_run(request: HttpRequest, run_id: int) -> Run:
+    try:
+        return selectors.run_get_visible(user=request.user, run_id=run_id)
+    except Run.DoesNotExist:
+        raise Http404("no such run") from None
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = selectors.run_list_visible(user=request.user)[:200]
+    return render(request, "runs/list.html", {"runs": runs, "trainers": available_trainers()})
+
+
+@login_required
+def run_new(request: HttpRequest) -> HttpResponse:
+    trainer = request.GET.get("trainer") or request.POST.get("trainer") or "digits"
+    try:
+        trainer_cls = get_trainer(trainer)
+    except UnknownTrainer:
+        raise Http404(f"unknown trainer {trainer!r}") from None
+    form = RunForm(request.POST or None, trainer=trainer)
+    if request.method == "POST" and form.is_valid():
+        run = services.run_queue(
+            owner=request.user,
+            trainer=trainer,
+            config=form.cleaned_data["config"],
+            name=form.cleaned_data.get("name", ""),
+        )
+        messages.success(request, f"{run.display_name} is queued.")
+        return redirect("runs:detail", run_id=run.pk)
+    return render(
+        request,
+        "runs/new.html",
+        {
+            "form": form,
+            "trainer": trainer,
+            "trainer_cls": trainer_cls,
+            "trainers": available_trainers(),
+        },
+    )
+
+
+@login_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = _visible_run(request, run_id)
+    latest = monitoring_selectors.metrics_latest(run_id=run.pk)
+    chart_key = next((k for k in CHART_KEYS if k in latest), next(iter(sorted(latest)), ""))
+    series = monitoring_selectors.metric_series(run_id=run.pk, key=chart_key) if chart_key else []
+    return render(
+        request,
+        "runs/detail.html",
+        {
+            "run": run,
+            "latest": sorted(latest.items()),
+            "chart": {
+                "key": chart_key,
+                "steps": [s for s, _ in series],
+                "values": [v for _, v in series],
+            },
+            "snapshot": selectors.run_as_dict(run),
+            "may_change": selectors.run_may_change(request.user, run),
+            "commands": run.commands.select_related("requested_by").order_by("-created_at")[:20],
+        },
+    )
+
+
+@login_required
+@require_POST
+def run_command(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = _visible_run(request, run_id)
+    if not selectors.run_may_change(request.user, run):
+        return HttpResponse("you may not steer this run", status=403)
+    kind = request.POST.get("kind", "")
+    try:
+        services.command_request(run=run, user=request.user, kind=kind)
+    except services.CommandRejected as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{kind} requested")
+    return redirect("runs:detail", run_id=run.pk)

@@ -1,0 +1,95 @@
+// The run page: status, progress, latest metrics, one live chart and the timeline, over the
+// run's WebSocket. The page is complete without JavaScript; this keeps it current.
+import uPlot from "../vendor/uplot/uPlot.esm.js";
+import { LiveSocket } from "./live_socket.js";
+
+const snapshot = JSON.parse(document.getElementById("run-snapshot").textContent);
+const chartData = JSON.parse(document.getElementById("run-chart").textContent);
+const $ = (id) => document.getElementById(id);
+const FINISHED = new Set(["completed", "failed", "cancelled"]);
+
+let chartKey = chartData.key;
+const xs = chartData.steps.slice();
+const ys = chartData.values.slice();
+let plot = null;
+
+function drawChart() {
+  const el = $("chart");
+  if (!chartKey) { el.textContent = "No metrics yet."; return; }
+  const opts = {
+    width: el.clientWidth || 560, height: 260,
+    scales: { x: { time: false } },
+    series: [{ label: "step" }, { label: chartKey, stroke: "#c0392b", width: 2 }],
+    axes: [{ label: "step" }, {}],
+  };
+  el.textContent = "";
+  plot = new uPlot(opts, [xs, ys], el);
+}
+
+function setStatus(status) {
+  const badge = $("run-status");
+  badge.textContent = status;
+  badge.className = `status status-${status}`;
+  document.querySelectorAll(".controls button").forEach((b) => {
+    b.hidden = !b.dataset.when.split(" ").includes(status);
+  });
+}
+
+function setProgress({ step, total, progress }) {
+  $("run-progress").value = progress;
+  $("run-step").textContent = total ? `step ${step} / ${total}` : `step ${step}`;
+}
+
+function setMetrics(step, values) {
+  const table = $("latest-metrics");
+  for (const [key, value] of Object.entries(values)) {
+    let row = table.querySelector(`tr[data-key="${CSS.escape(key)}"]`);
+    if (!row) {
+      row = table.insertRow();
+      row.dataset.key = key;
+      row.append(document.createElement("th"), document.createElement("td"));
+      row.firstChild.textContent = key;
+    }
+    row.lastChild.textContent = Number(value).toFixed(4);
+  }
+  if (!chartKey) {
+    chartKey = Object.keys(values).sort()[0];
+    $("chart-title").textContent = chartKey;
+  }
+  if (chartKey in values) {
+    xs.push(step); ys.push(values[chartKey]);
+    if (plot) plot.setData([xs, ys]); else drawChart();
+  }
+}
+
+function addTimeline(msg) {
+  const li = document.createElement("li");
+  li.className = `event event-${msg.type}`;
+  const when = new Date(msg.ts * 1000).toLocaleTimeString();
+  li.textContent = `#${msg.seq} ${when} ${msg.type}: ${msg.data.message ?? ""}`;
+  $("timeline").prepend(li);
+}
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case "connected":
+      if (msg.data.run) { setStatus(msg.data.run.status); setProgress(msg.data.run); }
+      break;
+    case "progress": setProgress(msg.data); break;
+    case "metrics": setMetrics(msg.data.step, msg.data.values); break;
+    case "status":
+      setStatus(msg.data.status);
+      if (msg.data.error) { $("run-error").textContent = msg.data.error; $("run-error").hidden = false; }
+      addTimeline(msg);
+      break;
+    default:
+      if (msg.seq !== null) addTimeline(msg);
+  }
+}
+
+setStatus(snapshot.status);
+drawChart();
+const socket = new LiveSocket(`/ws/runs/${snapshot.id}/`, onMessage, (s) => { $("live-state").textContent = s; });
+socket.open();
+window.addEventListener("resize", () => plot?.setSize({ width: $("chart").clientWidth, height: 260 }));
+if (FINISHED.has(snapshot.status)) $("live-state").textContent = "finished";
