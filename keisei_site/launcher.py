@@ -87,6 +87,9 @@ def base_env(var_dir: Path, services: EmbeddedServices, *, test: bool) -> dict[s
     env.setdefault("PYTHONUNBUFFERED", "1")
     if services.postgres or services.redis:
         env["KEISEI_EMBEDDED"] = "1"
+    if test:
+        # Threads of the test process must not keep connections to the test database open.
+        env.setdefault("DATABASE_CONN_MAX_AGE", "0")
     if not env.get("SECRET_KEY") and (env.get("KEISEI_EMBEDDED") or test):
         env["SECRET_KEY"] = local_secret_key(var_dir)
     return env
@@ -215,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             env_file = write_embedded_env(var_dir, env)
         if test:
+            # Daphne serves static files in the end-to-end and browser tests, as in production.
+            manage(env, "collectstatic", "--noinput", "-v", "0")
             return run_tests(env, opts.args)
         if opts.mode == "services":
             say("launcher", f"DATABASE_URL={env['DATABASE_URL']}")

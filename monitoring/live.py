@@ -69,9 +69,12 @@ class Publisher:
         self._lock = threading.Lock()
         self._pending: OrderedDict[Any, tuple[list[str], dict, str | None]] = OrderedDict()
         self._ids = itertools.count()
-        self._wake = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
+        # The loop and its wake-up event belong to the thread; no executor thread is ever
+        # parked in a blocking wait (one would hold up interpreter exit).
+        self._loop = asyncio.new_event_loop()
+        self._wake = asyncio.Event()
         self._thread = threading.Thread(
             target=self._thread_main, name="live-publisher", daemon=True
         )
@@ -94,22 +97,23 @@ class Publisher:
                 self._pending.popitem(last=False)
                 self.dropped += 1
             self._idle.clear()
-        self._wake.set()
+        self._loop.call_soon_threadsafe(self._wake.set)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far was sent (or dropped); False on timeout."""
         return self._idle.wait(timeout)
 
     def _thread_main(self) -> None:
-        asyncio.run(self._loop())
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._run())
 
-    async def _loop(self) -> None:
+    async def _run(self) -> None:
         from channels.layers import get_channel_layer
         from django.core.cache import cache
 
         layer = get_channel_layer()
         while True:
-            await asyncio.to_thread(self._wake.wait)
+            await self._wake.wait()
             self._wake.clear()
             while True:
                 with self._lock:

@@ -66,12 +66,12 @@ def run_queue(
             owner=owner, name=name.strip(), trainer=trainer, config=validated, priority=priority
         )
         _status_event(run, "queued", actor=f"user:{owner.get_username()}")
-        transaction.on_commit(lambda: _enqueue(run.pk, priority))
+        transaction.on_commit(lambda: _enqueue(run.pk))
     return run
 
 
-def _enqueue(run_id: int, priority: int) -> None:
-    current_app.send_task(EXECUTE_RUN_TASK, args=[run_id], queue="training", priority=priority)
+def _enqueue(run_id: int) -> None:
+    current_app.send_task(EXECUTE_RUN_TASK, args=[run_id], queue="training")
 
 
 def _status_event(
@@ -220,6 +220,7 @@ def command_request(
         )
         if kind == CommandKind.CANCEL:
             _cancel_queued(run, command, actor=actor)
+            command.refresh_from_db()
     return command
 
 

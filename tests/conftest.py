@@ -1,0 +1,60 @@
+"""Named personas (as healthchecks does) and clients, shared by every test."""
+
+from __future__ import annotations
+
+import os
+
+# Test-only trainers, for this process and the servers the tests start.
+os.environ.setdefault("KEISEI_TRAINERS", "broken=tests.support.trainers:BrokenTrainer")
+
+import pytest  # noqa: E402
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def pytest_collection_modifyitems(items):
+    """Mark each test by its folder: ``-m unit``, ``-m integration``, ``-m browser``."""
+    for item in items:
+        for kind in ("unit", "integration", "browser"):
+            if f"/tests/{kind}/" in str(item.path):
+                item.add_marker(getattr(pytest.mark, kind))
+
+
+def _user(username: str, **extra):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
+
+
+@pytest.fixture
+def owner(db):
+    """Olivia owns the runs under test."""
+    return _user("olivia")
+
+
+@pytest.fixture
+def outsider(db):
+    """Oscar has an account but no business with Olivia's runs."""
+    return _user("oscar")
+
+
+@pytest.fixture
+def staff(db):
+    """Stella is staff: she sees and steers every run."""
+    return _user("stella", is_staff=True)
+
+
+@pytest.fixture
+def api_client():
+    """A DRF client that is authenticated with ``api_client(user)``'s API token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make

@@ -1,0 +1,88 @@
+"""The login portal and the run pages, through Django's test client on the real database."""
+
+from __future__ import annotations
+
+import pytest
+
+from runs.models import Run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page(client):
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0].startswith("/accounts/login/")
+    assert b"Log in" in response.content
+
+
+def test_healthz_checks_postgres_and_redis(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "postgres": "ok", "redis": "ok"}
+
+
+def test_new_run_form_shows_field_errors_and_stores_nothing(client, owner):
+    client.force_login(owner)
+    response = client.post(
+        "/runs/new/?trainer=digits",
+        {
+            "trainer": "digits",
+            "epochs": "0",
+            "batch_size": "64",
+            "learning_rate": "0.001",
+            "channels": "16",
+            "dropout": "0.1",
+            "validation_fraction": "0.2",
+            "clients": "4",
+            "local_epochs": "1",
+            "seed": "0",
+            "checkpoint_every": "0",
+            "mode": "centralized",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert "epochs" in errors
+    assert "greater than or equal to 1" in errors["epochs"][0]
+    assert not Run.objects.exists()
+
+
+def test_new_run_form_queues_a_run(client, owner):
+    client.force_login(owner)
+    form = client.get("/runs/new/?trainer=digits").context["form"]
+    data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
+    data.update({"trainer": "digits", "epochs": "3", "name": "first try"})
+    response = client.post("/runs/new/?trainer=digits", data)
+    run = Run.objects.get()
+    assert response.status_code == 302
+    assert response.url == f"/runs/{run.pk}/"
+    assert (run.name, run.config["epochs"], run.owner) == ("first try", 3, owner)
+
+
+def test_run_page_shows_status_to_owner_and_404_to_outsider(client, owner, outsider, staff):
+    run = Run.objects.create(owner=owner, trainer="digits", config={}, name="mine")
+    client.force_login(owner)
+    page = client.get(f"/runs/{run.pk}/")
+    assert page.status_code == 200
+    assert b"mine" in page.content and b"queued" in page.content
+    client.force_login(outsider)
+    assert client.get(f"/runs/{run.pk}/").status_code == 404
+    assert client.post(f"/runs/{run.pk}/command/", {"kind": "cancel"}).status_code == 404
+    assert b"mine" not in client.get("/runs/").content
+    run.refresh_from_db()
+    assert run.status == "queued"
+    client.force_login(staff)
+    assert client.get(f"/runs/{run.pk}/").status_code == 200
+
+
+def test_admin_lists_runs_for_staff_only(client, owner):
+    from django.contrib.auth import get_user_model
+
+    Run.objects.create(owner=owner, trainer="digits", config={}, name="listed")
+    admin = get_user_model().objects.create_superuser("ada", password="x-very-long-password")
+    client.force_login(admin)
+    page = client.get("/admin/runs/run/?status__exact=queued")
+    assert page.status_code == 200
+    assert b"listed" in page.content
+    client.force_login(owner)
+    assert client.get("/admin/runs/run/").status_code == 302  # to the admin login

@@ -1,0 +1,152 @@
+"""Real servers for integration tests: a Celery worker and Daphne, against the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from tests.support.waiting import wait_for
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def database_url_for(name: str) -> str:
+    """The session's DATABASE_URL, pointed at database ``name`` (pytest's test database)."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def server_env(database_name: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url_for(database_name)
+    env["DATABASE_CONN_MAX_AGE"] = "0"  # idle workers hold no connection across test flushes
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """A child process whose last output lines are kept for failure messages."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    output: deque = field(default_factory=lambda: deque(maxlen=200))
+
+    def start(self) -> ServerProcess:
+        self.process = subprocess.Popen(
+            self.args,
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        return self
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line.rstrip())
+            if os.environ.get("KEISEI_TEST_SERVER_LOGS"):
+                print(f"[{self.name}] {line}", end="", file=sys.stderr)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(list(self.output)[-lines:])
+
+    def ensure_alive(self) -> None:
+        if not self.alive():
+            raise AssertionError(f"{self.name} exited:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_celery_worker(env: dict[str, str], name: str = "test-worker") -> ServerProcess:
+    worker = ServerProcess(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "keisei_site",
+            "worker",
+            "-Q",
+            "training,default",
+            "-c",
+            "1",
+            "-n",
+            f"{name}@%h",
+            "--loglevel",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        env,
+    ).start()
+    wait_for(
+        lambda: worker.ensure_alive() or "ready." in "\n".join(worker.output),
+        timeout=60,
+        what=f"the Celery worker {name} to be ready",
+    )
+    return worker
+
+
+def start_daphne(env: dict[str, str]) -> tuple[ServerProcess, str]:
+    port = free_port()
+    daphne = ServerProcess(
+        "daphne",
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "keisei_site.asgi:application",
+        ],
+        env,
+    ).start()
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        daphne.ensure_alive()
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait_for(healthy, timeout=60, what="Daphne to answer /healthz")
+    return daphne, base
