@@ -115,7 +115,11 @@ def write_embedded_env(var_dir: Path, env: dict[str, str]) -> Path:
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
+    """Run one ``manage.py`` command to the end, its output prefixed like the servers'."""
+    child = spawn(args[0], [PYTHON, "manage.py", *args], env)
+    code = child.process.wait()
+    if code != 0:
+        raise subprocess.CalledProcessError(code, ["manage.py", *args])
 
 
 def prepare(env: dict[str, str]) -> None:

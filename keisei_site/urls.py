@@ -17,5 +17,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("runs/", include("runs.urls")),
     path("api/v1/", include(api_urlpatterns)),
+    path("api/v1/", include("monitoring.urls")),
     path("admin/", admin.site.urls),
 ]

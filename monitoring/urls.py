@@ -1,0 +1,3 @@
+"""Monitoring's API routes, mounted under ``/api/v1/`` by ``keisei_site.urls``."""
+
+urlpatterns: list = []
