@@ -1,0 +1,166 @@
+"""Configuration of the ``shogi-ppo`` trainer: every field bounded and described.
+
+The JSON Schema of ``ShogiPPOConfig`` drives the portal's API and run form, so each description
+is written for the person filling that form in.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ShogiPPOConfig(BaseModel):
+    """Self-play PPO on cshogi boards. Unknown fields are refused, every number is bounded."""
+
+    model_config = ConfigDict(extra="forbid", title="shogi-ppo")
+
+    # ----- budget and bookkeeping ----------------------------------------------------------
+    total_steps: int = Field(
+        2_000_000,
+        ge=1,
+        le=10_000_000_000,
+        description="Training budget in self-play positions (plies) collected; rounded up to "
+        "whole updates of num_envs x num_steps positions",
+    )
+    seed: int = Field(
+        0, ge=0, le=2**31 - 1, description="Seed for network init, move sampling and shuffling"
+    )
+    checkpoint_every: int = Field(
+        50, ge=0, le=100_000, description="Updates between periodic checkpoints (0: final only)"
+    )
+    spectate: bool = Field(
+        True, description="Publish the live board of one self-play game (at most 4 per second)"
+    )
+    threads: int = Field(2, ge=1, le=256, description="Torch CPU threads (torch.set_num_threads)")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Network arithmetic. auto: bf16 autocast where the CPU has AMX/AVX512-BF16 "
+        "(or on a CUDA GPU that supports it), else fp32",
+    )
+
+    # ----- environment ---------------------------------------------------------------------
+    num_envs: int = Field(
+        256, ge=1, le=8192, description="Self-play games stepped together as one inference batch"
+    )
+    max_plies: int = Field(
+        256,
+        ge=2,
+        le=4096,
+        description="Ply cap of a self-play game; reaching it truncates the game (value bootstrap)",
+    )
+    shaping_coef: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="Material shaping reward per pawn unit of material won by a move "
+        "(0: pure win/loss reward)",
+    )
+    shaping_anneal_steps: int = Field(
+        1_000_000,
+        ge=0,
+        le=10_000_000_000,
+        description="Positions over which shaping_coef falls linearly to zero (0: never anneal)",
+    )
+
+    # ----- network -------------------------------------------------------------------------
+    blocks: int = Field(4, ge=1, le=40, description="Residual blocks in the network trunk")
+    channels: int = Field(64, ge=8, le=512, description="Convolution channels in the trunk")
+    squeeze_excitation: bool = Field(
+        False, description="Add a squeeze-and-excitation gate to every residual block"
+    )
+    value_hidden: int = Field(
+        128, ge=8, le=1024, description="Width of the value head's hidden layer"
+    )
+
+    # ----- PPO -----------------------------------------------------------------------------
+    num_steps: int = Field(
+        32, ge=1, le=4096, description="Plies per game in one rollout (rollout = num_steps x envs)"
+    )
+    learning_rate: float = Field(3e-4, gt=0.0, le=1.0, description="Adam step size at the start")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "linear", description="How the learning rate falls over the budget (to 0 at the end)"
+    )
+    gamma: float = Field(0.99, ge=0.0, le=1.0, description="Discount per ply")
+    gae_lambda: float = Field(0.95, ge=0.0, le=1.0, description="GAE(lambda) trace decay")
+    update_epochs: int = Field(2, ge=1, le=64, description="PPO passes over each rollout")
+    minibatch_size: int = Field(1024, ge=8, le=1_000_000, description="Positions per gradient step")
+    clip_coef: float = Field(0.2, gt=0.0, le=1.0, description="PPO ratio clip (epsilon)")
+    clip_vloss: bool = Field(
+        False, description="Clip the value update around the rollout's value estimate"
+    )
+    ent_coef: float = Field(0.01, ge=0.0, le=1.0, description="Entropy bonus coefficient")
+    vf_coef: float = Field(0.5, ge=0.0, le=10.0, description="Value loss coefficient")
+    max_grad_norm: float = Field(1.0, gt=0.0, le=100.0, description="Global gradient norm clip")
+    norm_adv: bool = Field(True, description="Normalise advantages within each minibatch")
+    target_kl: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Stop the update's passes early when approximate KL exceeds this (0: never)",
+    )
+
+    # ----- evaluation during training ------------------------------------------------------
+    eval_every: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="Updates between evaluations against the random mover (0: only on request)",
+    )
+    eval_games: int = Field(
+        50, ge=2, le=10_000, description="Games per periodic evaluation (colours alternate)"
+    )
+
+    @model_validator(mode="after")
+    def _minibatch_fits(self) -> ShogiPPOConfig:
+        batch = self.num_envs * self.num_steps
+        if self.minibatch_size > batch:
+            raise ValueError(
+                f"minibatch_size ({self.minibatch_size}) exceeds the rollout "
+                f"num_envs x num_steps ({batch})"
+            )
+        return self
+
+    @property
+    def batch_size(self) -> int:
+        """Positions per rollout (and per update)."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        """Updates the budget buys, rounded up."""
+        return -(-self.total_steps // self.batch_size)
+
+
+# ``quick`` learns visibly on two CPU cores in minutes; ``full`` is sized for one GPU.
+PRESETS: dict[str, dict[str, object]] = {
+    "quick": {
+        "total_steps": 2_000_000,
+        "num_envs": 256,
+        "num_steps": 32,
+        "blocks": 4,
+        "channels": 64,
+        "minibatch_size": 1024,
+        "update_epochs": 2,
+        "shaping_coef": 0.01,
+        "shaping_anneal_steps": 1_000_000,
+    },
+    "full": {
+        "total_steps": 500_000_000,
+        "num_envs": 1024,
+        "num_steps": 64,
+        "blocks": 10,
+        "channels": 192,
+        "squeeze_excitation": True,
+        "value_hidden": 256,
+        "minibatch_size": 4096,
+        "update_epochs": 2,
+        "max_plies": 320,
+        "learning_rate": 2e-4,
+        "shaping_anneal_steps": 20_000_000,
+        "checkpoint_every": 100,
+        "eval_every": 50,
+        "eval_games": 100,
+    },
+}

@@ -1,0 +1,160 @@
+"""Matches between players, and the Elo difference they imply.
+
+All games of a match are played in lockstep, so the network sees one batch per ply. The agent
+takes Black in even-numbered games and White in odd ones. A game that reaches the ply cap is
+scored as a draw.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from keisei.shogi.env import BLACK, ShogiGame
+from keisei.shogi.features import NUM_FEATURES, LegalMoves, fill_observations
+from keisei.shogi.network import Precision
+from keisei.shogi.ppo import sample_actions
+
+
+class Player(Protocol):
+    """Chooses one legal move for each game given (each has at least one legal move)."""
+
+    def choose(self, games: list[ShogiGame]) -> list[int]: ...
+
+
+class RandomPlayer:
+    """Uniform over the legal moves."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def choose(self, games: list[ShogiGame]) -> list[int]:
+        chosen = []
+        for game in games:
+            moves = list(game.board.legal_moves)
+            chosen.append(moves[int(self.rng.integers(len(moves)))])
+        return chosen
+
+
+class NetworkPlayer:
+    """Samples from the network's policy at ``temperature`` (0: the most likely move)."""
+
+    def __init__(
+        self, model: nn.Module, precision: Precision, temperature: float, seed: int
+    ) -> None:
+        self.model = model
+        self.precision = precision
+        self.temperature = temperature
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def choose(self, games: list[ShogiGame]) -> list[int]:
+        boards = [g.board for g in games]
+        obs = np.zeros((len(games), NUM_FEATURES, 9, 9), dtype=np.float32)
+        fill_observations(boards, obs)
+        legal = LegalMoves(len(games))
+        legal.fill(boards)
+        was_training = self.model.training
+        self.model.eval()
+        with self.precision.autocast():
+            logits, _ = self.model(self.precision.prepare_input(torch.from_numpy(obs)))
+        self.model.train(was_training)
+        actions, _ = sample_actions(
+            logits.cpu(), torch.from_numpy(legal.mask), self.generator, self.temperature
+        )
+        return [legal.move(i, int(a)) for i, a in enumerate(actions.tolist())]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """A match from the agent's point of view, with the Elo difference and its 95% CI."""
+
+    games: int
+    wins: int
+    draws: int
+    losses: int
+    win_rate: float
+    score: float
+    elo: float
+    elo_low: float
+    elo_high: float
+    mean_plies: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def elo_from_score(score: float) -> float:
+    return -400.0 * math.log10(1.0 / score - 1.0)
+
+
+def match_result(wins: int, draws: int, losses: int, mean_plies: float = 0.0) -> MatchResult:
+    """W/D/L -> win rate, score, Elo and a 95% interval (normal approximation on the score).
+
+    A score of 0 or 1 has an infinite Elo; it is clamped half a game inside (n - 0.5 of n) so
+    the figure stays finite and JSON-serialisable.
+    """
+    n = wins + draws + losses
+    if n == 0:
+        raise ValueError("no games were played")
+    score = (wins + 0.5 * draws) / n
+    variance = (
+        wins * (1.0 - score) ** 2 + draws * (0.5 - score) ** 2 + losses * (0.0 - score) ** 2
+    ) / n
+    margin = 1.96 * math.sqrt(variance / n)
+    lo_clamp, hi_clamp = 0.5 / n, 1.0 - 0.5 / n
+    if n == 1:
+        lo_clamp, hi_clamp = 0.25, 0.75
+
+    def clamp(s: float) -> float:
+        return min(max(s, lo_clamp), hi_clamp)
+
+    return MatchResult(
+        games=n,
+        wins=wins,
+        draws=draws,
+        losses=losses,
+        win_rate=wins / n,
+        score=score,
+        elo=elo_from_score(clamp(score)),
+        elo_low=elo_from_score(clamp(score - margin)),
+        elo_high=elo_from_score(clamp(score + margin)),
+        mean_plies=mean_plies,
+    )
+
+
+def play_match(agent: Player, opponent: Player, games: int, max_plies: int) -> MatchResult:
+    """``games`` games, colours alternating (agent Black in game 0); the agent's W/D/L."""
+    matches = [ShogiGame(max_plies) for _ in range(games)]
+    agent_colors = [BLACK if i % 2 == 0 else 1 - BLACK for i in range(games)]
+    active = list(range(games))
+    while active:
+        agent_turn = [i for i in active if matches[i].board.turn == agent_colors[i]]
+        opponent_turn = [i for i in active if matches[i].board.turn != agent_colors[i]]
+        for player, idx in ((agent, agent_turn), (opponent, opponent_turn)):
+            if idx:
+                for i, move in zip(idx, player.choose([matches[i] for i in idx]), strict=True):
+                    matches[i].push(move)
+        active = [i for i in active if not matches[i].result.is_over]
+    wins = sum(1 for g, c in zip(matches, agent_colors, strict=True) if g.result.winner == c)
+    losses = sum(
+        1
+        for g, c in zip(matches, agent_colors, strict=True)
+        if g.result.winner is not None and g.result.winner != c
+    )
+    mean_plies = float(np.mean([g.plies for g in matches]))
+    return match_result(wins, games - wins - losses, losses, mean_plies)
+
+
+def play_game(black: Player, white: Player, max_plies: int) -> ShogiGame:
+    """One game to its end (or the ply cap)."""
+    game = ShogiGame(max_plies)
+    while not game.result.is_over:
+        player = black if game.board.turn == BLACK else white
+        game.push(player.choose([game])[0])
+    return game

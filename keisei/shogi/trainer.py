@@ -1,0 +1,316 @@
+"""``shogi-ppo``: self-play PPO on cshogi boards, steerable through ``Control``.
+
+One *update* = a rollout of ``num_steps`` plies in each of ``num_envs`` games (one batched
+inference per ply), negamax GAE, then ``update_epochs`` PPO passes in minibatches. The reported
+step is the global count of self-play positions.
+
+Checkpoints always hold the state at the last update boundary (a cheap in-memory copy taken
+after every update), so a checkpoint asked for mid-rollout, or a stop, never captures a
+half-done update, and resuming replays the interrupted update exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
+from keisei.shogi.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from keisei.shogi.commands import EvaluateParams, SampleParams, parse_params
+from keisei.shogi.config import PRESETS, ShogiPPOConfig
+from keisei.shogi.env import SelfPlayEnvs
+from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer, play_game, play_match
+from keisei.shogi.network import Precision, build_network
+from keisei.shogi.ppo import ppo_update
+from keisei.shogi.records import game_record
+from keisei.shogi.rollout import collect_rollout
+from keisei.shogi.state import capture_rng, restore_rng, validate_optimizer_state
+from keisei.trainer import CommandError, Trainer
+
+BOARD_INTERVAL_S = 0.25  # the live board at most 4 times a second
+
+
+class ShogiPPOTrainer(Trainer):
+    """Self-play PPO with a residual policy/value network; one shared policy for both sides."""
+
+    name = "shogi-ppo"
+    description = "Self-play PPO for Shogi on cshogi boards with a residual policy/value network."
+    Config = ShogiPPOConfig
+    presets = PRESETS
+    extra_commands = frozenset({"sample", "evaluate", "backup"})
+
+    def __init__(self, config: ShogiPPOConfig, **kwargs: Any) -> None:  # type: ignore[override]
+        super().__init__(config, **kwargs)
+        cfg: ShogiPPOConfig = self.config  # type: ignore[assignment]
+        self.cfg = cfg
+        torch.set_num_threads(cfg.threads)
+        self.precision = Precision(cfg.precision, self.device)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+        self.model, self.optimizer, self.scheduler = self._build_learner()
+        # Dedicated generators: commands (sample, evaluate) never draw from these, so they
+        # cannot change the course of training.
+        self.action_generator = torch.Generator().manual_seed(cfg.seed)
+        self.shuffle_rng = np.random.default_rng(cfg.seed)
+        self.envs = SelfPlayEnvs(cfg.num_envs, cfg.max_plies)
+        self.global_step = 0
+        self.update = 0
+        self.counters = {"games_finished": 0, "black_wins": 0, "white_wins": 0, "draws": 0}
+        self.last_metrics: dict[str, float] = {}
+        self._boundary: dict[str, Any] = {}
+        self._last_board_at = 0.0
+        self._command_seconds = 0.0
+        self._take_boundary()
+
+    # ----- construction --------------------------------------------------------------------
+
+    def _build_learner(self) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any]:
+        cfg = self.cfg
+        model = self.precision.prepare_model(
+            build_network(cfg.blocks, cfg.channels, cfg.squeeze_excitation, cfg.value_hidden)
+        )
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, eps=1e-5)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        return model, optimizer, scheduler
+
+    def _lr_factor(self, update: int) -> float:
+        """Share of the initial learning rate at ``update`` (falls to 0 at the budget's end)."""
+        progress = min(update / self.cfg.num_updates, 1.0)
+        if self.cfg.lr_schedule == "linear":
+            return 1.0 - progress
+        if self.cfg.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0
+
+    def shaping_coef(self, step: int) -> float:
+        """Material shaping at global ``step``: linear anneal to zero."""
+        cfg = self.cfg
+        if not cfg.shaping_anneal_steps:
+            return cfg.shaping_coef
+        return cfg.shaping_coef * max(0.0, 1.0 - step / cfg.shaping_anneal_steps)
+
+    # ----- the training loop ---------------------------------------------------------------
+
+    def train(self, resume_from: Path | None = None) -> RunOutcome:
+        cfg = self.cfg
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+        self.callbacks.on_status("running")
+        self.callbacks.on_event(
+            "log",
+            f"shogi-ppo on {self.device} ({self.precision.name}), "
+            f"{cfg.num_updates} updates of {cfg.batch_size} positions",
+            {"update": self.update, "global_step": self.global_step},
+        )
+        while self.update < cfg.num_updates:
+            started = time.perf_counter()
+            self._command_seconds = 0.0
+            if not self._commands():
+                break
+            rollout = collect_rollout(self, self.shaping_coef)
+            if rollout is None:
+                break
+            batch, stats = rollout
+            lr = self.scheduler.get_last_lr()[0]
+            losses = ppo_update(
+                self.model,
+                self.optimizer,
+                batch,
+                cfg,
+                self.precision,
+                self.shuffle_rng,
+                self._commands,
+            )
+            if losses is None:
+                break
+            self.scheduler.step()
+            self.update += 1
+            self.global_step += cfg.batch_size
+            stats.add_to(self.counters)
+            elapsed = time.perf_counter() - started - self._command_seconds
+            metrics = {**losses, "charts/learning_rate": lr, **stats.metrics()}
+            metrics["charts/shaping_coef"] = self.shaping_coef(self.global_step - cfg.batch_size)
+            metrics["time/positions_per_s"] = cfg.batch_size / max(elapsed, 1e-9)
+            if cfg.eval_every and self.update % cfg.eval_every == 0:
+                metrics.update(self._periodic_evaluation())
+            self.last_metrics = {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
+            self.callbacks.on_metrics(self.global_step, self.last_metrics)
+            self.callbacks.on_progress(self.global_step, cfg.num_updates * cfg.batch_size)
+            self._take_boundary()
+            if (
+                cfg.checkpoint_every
+                and self.update % cfg.checkpoint_every == 0
+                and self.update < cfg.num_updates
+            ):
+                self.save_checkpoint("periodic")
+        self.save_checkpoint("final")
+        return RunOutcome.STOPPED if self.stop_requested else RunOutcome.COMPLETED
+
+    def _commands(self) -> bool:
+        """Answer pending commands (timed, so they do not count as training time); False once
+        a stop is asked."""
+        started = time.perf_counter()
+        self.checkpoint_commands()
+        self._command_seconds += time.perf_counter() - started
+        return not self.stop_requested
+
+    def publish_board(self) -> None:
+        if not self.cfg.spectate:
+            return
+        now = time.monotonic()
+        if now - self._last_board_at >= BOARD_INTERVAL_S:
+            self._last_board_at = now
+            self.callbacks.on_board(self.envs.board_snapshot(0))
+
+    @torch.no_grad()
+    def policy(self, obs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and values of a batch of observations ([B, 119, 9, 9]), on the CPU."""
+        self.model.eval()
+        with self.precision.autocast():
+            logits, values = self.model(self.precision.prepare_input(torch.from_numpy(obs)))
+        return logits.cpu(), values.cpu()
+
+    def _periodic_evaluation(self) -> dict[str, float]:
+        result = self.evaluate_against("random", self.cfg.eval_games, 0.0, None, self.update)
+        self.callbacks.on_event(
+            "evaluation",
+            f"vs random: {result['win_rate']:.0%} ({result['wins']}/{result['games']})",
+            result,
+        )
+        return {
+            "charts/win_rate_vs_random": result["win_rate"],
+            "charts/elo_vs_random": result["elo"],
+        }
+
+    # ----- commands ------------------------------------------------------------------------
+
+    def handle_command(self, command: CommandRequest) -> dict[str, Any]:
+        if command.kind == "sample":
+            return self.sample_game(parse_params(SampleParams, command.params))
+        if command.kind == "evaluate":
+            p = parse_params(EvaluateParams, command.params)
+            return self.evaluate_against(p.opponent, p.games, p.temperature, p.max_plies, p.seed)
+        if command.kind == "backup":
+            info = self.save_checkpoint("backup")
+            return {"path": str(info.path), "step": info.step}
+        raise CommandError(f"the {self.name} trainer does not support '{command.kind}'")
+
+    def _seed(self, seed: int | None) -> int:
+        return seed if seed is not None else random.SystemRandom().randrange(2**31)
+
+    def _opponent(self, opponent: str, temperature: float, seed: int) -> Player:
+        if opponent == "random":
+            return RandomPlayer(seed + 1)
+        path = Path(opponent)
+        if not path.is_absolute():
+            path = self.workdir / path
+        try:
+            state = read_checkpoint(path)
+        except CheckpointError as exc:
+            raise CommandError(f"opponent: {exc}") from exc
+        ocfg = ShogiPPOConfig.model_validate(state["config"])
+        net = build_network(ocfg.blocks, ocfg.channels, ocfg.squeeze_excitation, ocfg.value_hidden)
+        try:
+            net.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise CommandError(f"opponent: {path} has a damaged network: {exc}") from exc
+        return NetworkPlayer(
+            self.precision.prepare_model(net), self.precision, temperature, seed + 1
+        )
+
+    def evaluate_against(
+        self, opponent: str, games: int, temperature: float, max_plies: int | None, seed: int | None
+    ) -> dict[str, Any]:
+        """A match against ``opponent`` (random or a checkpoint path), agent's W/D/L and Elo."""
+        seed = self._seed(seed)
+        rival = self._opponent(opponent, temperature, seed)
+        agent = NetworkPlayer(self.model, self.precision, temperature, seed)
+        result = play_match(agent, rival, games, max_plies or self.cfg.max_plies)
+        return {**result.as_dict(), "opponent": opponent, "step": self.global_step}
+
+    def sample_game(self, p: SampleParams) -> dict[str, Any]:
+        seed = self._seed(p.seed)
+        agent = NetworkPlayer(self.model, self.precision, p.temperature, seed)
+        rival = agent if p.opponent == "self" else self._opponent(p.opponent, p.temperature, seed)
+        names = ("shogi-ppo", p.opponent) if p.agent_color == "black" else (p.opponent, "shogi-ppo")
+        black, white = (agent, rival) if p.agent_color == "black" else (rival, agent)
+        game = play_game(black, white, p.max_plies or self.cfg.max_plies)
+        record = {**game_record(game, names), "step": self.global_step}
+        self.callbacks.on_event(
+            "sample", f"sample game: {record['result']} in {record['plies']} plies", record
+        )
+        return record
+
+    # ----- checkpoints ---------------------------------------------------------------------
+
+    def _take_boundary(self) -> None:
+        """Copy the full training state now, between updates (what checkpoints write)."""
+        self._boundary = {
+            "global_step": self.global_step,
+            "update": self.update,
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "scheduler": copy.deepcopy(self.scheduler.state_dict()),
+            "rng": capture_rng(self.action_generator, self.shuffle_rng),
+            "envs": self.envs.snapshot(),
+            "counters": dict(self.counters),
+            "metrics": dict(self.last_metrics),
+        }
+
+    def save_checkpoint(self, kind: str) -> CheckpointInfo:
+        b = self._boundary
+        path = self.workdir / "checkpoints" / f"shogi-ppo-{b['global_step']:012d}-{kind}.pt"
+        state = {
+            **b,
+            "trainer": self.name,
+            "kind": kind,
+            "config": self.cfg.model_dump(),
+            "envs": SelfPlayEnvs.snapshot_to_portable(b["envs"]),
+        }
+        write_checkpoint(state, path)
+        info = CheckpointInfo(
+            path=path, step=b["global_step"], kind=kind, metrics=dict(b["metrics"])
+        )
+        self.callbacks.on_checkpoint(info)
+        return info
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Restore the full training state; everything is validated before anything changes."""
+        state = read_checkpoint(Path(path))
+        if state["trainer"] != self.name:
+            raise CheckpointError(f"{path} was written by trainer '{state['trainer']}'")
+        model, optimizer, scheduler = self._build_learner()
+        try:
+            model.load_state_dict(state["model"])
+            validate_optimizer_state(state["optimizer"], model)
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path} does not fit this config's network: {exc}") from exc
+        try:
+            envs = SelfPlayEnvs.from_portable(state["envs"], self.cfg.num_envs, self.cfg.max_plies)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path} holds unusable games: {exc}") from exc
+        action_generator = torch.Generator()
+        shuffle_rng = np.random.default_rng()
+        restore_rng(state["rng"], action_generator, shuffle_rng, dry_run=True)
+        # Everything checked: adopt it.
+        restore_rng(state["rng"], action_generator, shuffle_rng)
+        self.model, self.optimizer, self.scheduler, self.envs = model, optimizer, scheduler, envs
+        self.action_generator, self.shuffle_rng = action_generator, shuffle_rng
+        self.global_step = int(state["global_step"])
+        self.update = int(state["update"])
+        self.counters = {k: int(v) for k, v in state["counters"].items()}
+        self.last_metrics = {k: float(v) for k, v in state["metrics"].items()}
+        self._take_boundary()
+        self.callbacks.on_event(
+            "log", f"resumed from {path} at step {self.global_step}", {"path": str(path)}
+        )

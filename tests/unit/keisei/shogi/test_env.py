@@ -1,0 +1,164 @@
+"""The rules of game end, the legal-move mask and the action mapping, on known positions."""
+
+import cshogi
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keisei.shogi.env import (
+    BLACK,
+    CHECKMATE,
+    MAX_PLIES,
+    NYUGYOKU,
+    ONGOING,
+    PERPETUAL_CHECK,
+    SENNICHITE,
+    WHITE,
+    SelfPlayEnvs,
+    ShogiGame,
+    material_gain,
+)
+from keisei.shogi.features import NUM_ACTIONS, LegalMoves, fill_observations
+from keisei.shogi.ppo import sample_actions
+
+
+def push_usi(game: ShogiGame, usi: str):
+    return game.push(game.board.move_from_usi(usi))
+
+
+def random_position(seed: int, plies: int) -> cshogi.Board:
+    """A position reached by random legal play (stops early if the game ends)."""
+    rng = np.random.default_rng(seed)
+    game = ShogiGame(max_plies=10_000)
+    for _ in range(plies):
+        moves = list(game.board.legal_moves)
+        if game.result.is_over or not moves:
+            break
+        game.push(moves[int(rng.integers(len(moves)))])
+    return game.board
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), plies=st.integers(0, 200), logit_seed=st.integers(0, 999))
+def test_sampled_move_is_always_legal(seed, plies, logit_seed):
+    board = random_position(seed, plies)
+    if board.is_game_over():
+        return
+    legal = LegalMoves(1)
+    legal.fill([board])
+    # Arbitrary (adversarial) logits: illegal labels may have the largest ones.
+    logits = torch.randn(1, NUM_ACTIONS, generator=torch.Generator().manual_seed(logit_seed)) * 50
+    for temperature in (1.0, 0.0, 5.0):
+        action, logprob = sample_actions(
+            logits, torch.from_numpy(legal.mask), torch.Generator().manual_seed(seed), temperature
+        )
+        move = legal.move(0, int(action))
+        assert board.is_legal(move)
+        assert torch.isfinite(logprob).all()
+    # Labels name moves one to one: as many mask bits as legal moves.
+    assert int(legal.mask.sum()) == len(list(board.legal_moves))
+
+
+def test_observation_is_from_the_side_to_move():
+    black = cshogi.Board()
+    white = cshogi.Board("lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w - 1")
+    obs = np.zeros((2, 119, 9, 9), dtype=np.float32)
+    fill_observations([black, white], obs)
+    # The starting position is symmetric: each side sees the same planes.
+    np.testing.assert_array_equal(obs[0], obs[1])
+    assert set(np.unique(obs)) <= {0.0, 1.0}
+
+
+def test_checkmate_ends_the_game_and_the_mover_wins():
+    game = ShogiGame(max_plies=100, sfen="8k/9/8P/9/9/9/9/9/K8 b G 1")
+    result = push_usi(game, "G*1b")
+    assert (result.reason, result.winner, result.mover_reward) == (CHECKMATE, BLACK, 1.0)
+    assert result.is_terminated and not result.is_truncated
+
+
+def test_non_mating_move_continues():
+    game = ShogiGame(max_plies=100, sfen="8k/9/8P/9/9/9/9/9/K8 b G 1")
+    assert push_usi(game, "G*3a").reason == ONGOING
+
+
+def test_fourfold_repetition_is_a_draw_only_at_the_fourth_occurrence():
+    game = ShogiGame(max_plies=1000)
+    shuffle = ["5i4h", "5a4b", "4h5i", "4b5a"]
+    results = [push_usi(game, u) for _ in range(3) for u in shuffle]
+    # Start position seen at plies 0, 4, 8, 12: the 4th occurrence ends it, not the 2nd or 3rd.
+    assert all(r.reason == ONGOING for r in results[:-1])
+    assert (results[-1].reason, results[-1].winner, results[-1].mover_reward) == (
+        SENNICHITE,
+        None,
+        0.0,
+    )
+
+
+def test_perpetual_check_loses_for_the_checking_side():
+    # White king on 5a in check from the black rook on 5e; black keeps checking.
+    game = ShogiGame(max_plies=1000, sfen="4k4/9/9/9/4R4/9/9/9/K8 w - 1")
+    cycle = ["5a4a", "5e4e", "4a5a", "4e5e"]
+    results = [push_usi(game, u) for _ in range(3) for u in cycle]
+    assert all(r.reason == ONGOING for r in results[:-1])
+    last = results[-1]
+    assert (last.reason, last.winner, last.mover) == (PERPETUAL_CHECK, WHITE, BLACK)
+    assert last.mover_reward == -1.0
+
+
+def test_entering_king_declaration_wins():
+    # Black's king sits in White's camp with ten pieces and 28 points: on its turn it declares.
+    game = ShogiGame(max_plies=100, sfen="RBGGGG3/SSSS5/K8/9/9/9/9/9/8k w 10P 1")
+    result = push_usi(game, "1i1h")
+    assert (result.reason, result.winner, result.mover_reward) == (NYUGYOKU, BLACK, -1.0)
+
+
+def test_entering_king_short_of_the_camp_is_not_a_win():
+    game = ShogiGame(max_plies=100, sfen="RBGGGG3/SSSS5/9/K8/9/9/9/9/8k w 10P 1")
+    assert push_usi(game, "1i1h").reason == ONGOING
+
+
+def test_ply_cap_truncates_without_a_result():
+    game = ShogiGame(max_plies=3)
+    results = [push_usi(game, u) for u in ["7g7f", "3c3d", "2g2f"]]
+    assert [r.reason for r in results] == [ONGOING, ONGOING, MAX_PLIES]
+    assert results[-1].is_truncated and not results[-1].is_terminated
+    assert results[-1].winner is None and results[-1].mover_reward == 0.0
+
+
+def test_material_gain_counts_capture_and_promotion():
+    board = cshogi.Board()
+    for u in ["7g7f", "3c3d"]:
+        board.push_usi(u)
+    # Bishop takes bishop and promotes: 8 (board) + 8 (hand) + (10 - 8) promotion.
+    assert material_gain(board.move_from_usi("8h2b+")) == 18.0
+    assert material_gain(board.move_from_usi("2g2f")) == 0.0
+
+
+def test_envs_restart_finished_games_and_report_them():
+    envs = SelfPlayEnvs(num_envs=3, max_plies=2)
+    rng = np.random.default_rng(0)
+    finished_total = []
+    for _ in range(4):
+        labels = np.array([rng.choice(np.flatnonzero(row)) for row in envs.legal.mask])
+        rewards, terminated, truncated, finished, final_obs = envs.step(labels)
+        finished_total += finished
+        assert len(final_obs) == int(truncated.sum())
+    # Every game hits the 2-ply cap twice in 4 plies and restarts from the start.
+    assert len(finished_total) == 6
+    assert all(f.reason == MAX_PLIES for f in finished_total)
+    assert all(g.plies == 0 for g in envs.games)
+    assert sorted(envs.game_ids) == [6, 7, 8]
+
+
+def test_env_snapshot_round_trip_rebuilds_the_same_positions():
+    envs = SelfPlayEnvs(num_envs=2, max_plies=50)
+    rng = np.random.default_rng(1)
+    for _ in range(7):
+        labels = np.array([rng.choice(np.flatnonzero(row)) for row in envs.legal.mask])
+        envs.step(labels)
+    portable = SelfPlayEnvs.snapshot_to_portable(envs.snapshot())
+    rebuilt = SelfPlayEnvs.from_portable(portable, num_envs=2, max_plies=50)
+    assert [g.board.sfen() for g in rebuilt.games] == [g.board.sfen() for g in envs.games]
+    np.testing.assert_array_equal(rebuilt.obs, envs.obs)
+    np.testing.assert_array_equal(rebuilt.legal.mask, envs.legal.mask)

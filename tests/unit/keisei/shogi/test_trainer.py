@@ -1,0 +1,133 @@
+"""Training end to end on a tiny config: resume equivalence, commands, live board."""
+
+import math
+
+import pytest
+
+from keisei.interfaces import CommandRequest, RunOutcome
+from keisei.shogi.trainer import ShogiPPOTrainer
+
+
+def deterministic(metrics):
+    """Metrics that do not depend on wall time."""
+    return [
+        (step, {k: v for k, v in m.items() if not k.startswith("time/")}) for step, m in metrics
+    ]
+
+
+@pytest.fixture
+def run(make_callbacks):
+    def train(workdir, config, control=None, resume_from=None):
+        callbacks = make_callbacks()
+        trainer = ShogiPPOTrainer(config, workdir=workdir, callbacks=callbacks, control=control)
+        outcome = trainer.train(resume_from=resume_from)
+        return outcome, callbacks, trainer
+
+    return train
+
+
+@pytest.mark.parametrize("stop_at_poll", [20, 37])  # mid-rollout, and mid-update
+def test_stopped_and_resumed_run_matches_an_unbroken_run(
+    tmp_path, tiny_config, run, make_control, stop_at_poll
+):
+    config = tiny_config()
+    outcome, unbroken, _ = run(tmp_path / "a", config)
+    assert outcome == RunOutcome.COMPLETED
+    assert len(unbroken.metrics) == 5
+
+    stop = make_control({stop_at_poll: [CommandRequest(id="s", kind="stop")]})
+    outcome, first, _ = run(tmp_path / "b", config, control=stop)
+    assert outcome == RunOutcome.STOPPED
+    final = first.checkpoints[-1]
+    assert final.kind == "final"
+    done = len(first.metrics)
+    assert 0 < done < 5 and final.step == first.metrics[-1][0]
+
+    outcome, second, _ = run(tmp_path / "c", config, resume_from=final.path)
+    assert outcome == RunOutcome.COMPLETED
+    resumed = deterministic(first.metrics) + deterministic(second.metrics)
+    assert resumed == deterministic(unbroken.metrics)
+
+
+def test_metrics_use_the_documented_keys(tmp_path, tiny_config, run, make_control):
+    _, callbacks, _ = run(tmp_path, tiny_config(total_steps=64))
+    step, metrics = callbacks.metrics[-1]
+    assert step == 64
+    for key in [
+        "losses/policy_loss",
+        "losses/value_loss",
+        "losses/entropy",
+        "losses/approx_kl",
+        "losses/clip_fraction",
+        "losses/grad_norm",
+        "charts/learning_rate",
+        "charts/games_finished",
+        "time/positions_per_s",
+    ]:
+        assert key in metrics and math.isfinite(metrics[key]), key
+    assert callbacks.statuses[0] == "running"
+
+
+def test_bad_command_params_fail_and_training_goes_on(tmp_path, tiny_config, run, make_control):
+    control = make_control(
+        {
+            2: [
+                CommandRequest(id="bad-sample", kind="sample", params={"temperature": -1}),
+                CommandRequest(id="bad-eval", kind="evaluate", params={"games": "many"}),
+                CommandRequest(id="bad-extra", kind="evaluate", params={"colour": "red"}),
+                CommandRequest(id="bad-opponent", kind="evaluate", params={"opponent": "nope.pt"}),
+            ]
+        }
+    )
+    outcome, callbacks, _ = run(tmp_path, tiny_config(), control=control)
+    assert outcome == RunOutcome.COMPLETED
+    assert len(callbacks.metrics) == 5
+    assert "temperature" in control.failed["bad-sample"]
+    assert "games" in control.failed["bad-eval"]
+    assert "colour" in control.failed["bad-extra"]
+    assert "opponent" in control.failed["bad-opponent"]
+    assert not control.completed
+
+
+def test_sample_evaluate_and_backup_commands_answer(tmp_path, tiny_config, run, make_control):
+    control = make_control(
+        {
+            3: [
+                CommandRequest(id="sample", kind="sample", params={"max_plies": 30, "seed": 1}),
+                CommandRequest(id="eval", kind="evaluate", params={"games": 4, "max_plies": 20}),
+                CommandRequest(id="backup", kind="backup"),
+            ]
+        }
+    )
+    outcome, callbacks, trainer = run(tmp_path, tiny_config(), control=control)
+    assert outcome == RunOutcome.COMPLETED
+    record = control.completed["sample"]
+    assert record["plies"] == len(record["moves"]) <= 30
+    assert record["kif"] and record["csa"].startswith("V3.0")
+    assert any(kind == "sample" for kind, _, _ in callbacks.events)
+    evaluation = control.completed["eval"]
+    assert evaluation["wins"] + evaluation["draws"] + evaluation["losses"] == 4
+    assert math.isfinite(evaluation["elo_low"]) and math.isfinite(evaluation["elo_high"])
+    backup = [c for c in callbacks.checkpoints if c.kind == "backup"]
+    assert len(backup) == 1 and backup[0].path.exists()
+    # A checkpoint file works as an evaluation opponent too.
+    result = trainer.evaluate_against(str(backup[0].path), 2, 0.5, 10, 3)
+    assert result["games"] == 2
+
+
+def test_live_board_is_throttled_to_four_per_second(tmp_path, tiny_config, run, make_control):
+    _, callbacks, _ = run(tmp_path, tiny_config(spectate=True, total_steps=4 * 8 * 10))
+    times = [t for t, _ in callbacks.boards]
+    assert times, "no board was published"
+    assert all(b - a >= 0.25 for a, b in zip(times, times[1:], strict=False))
+    snapshot = callbacks.boards[-1][1]
+    assert set(snapshot) == {
+        "sfen",
+        "last_move",
+        "moves",
+        "ply",
+        "side_to_move",
+        "in_check",
+        "game",
+    }
+    assert snapshot["side_to_move"] in ("black", "white")
