@@ -1,0 +1,173 @@
+"""Self-play training throughput of shogi-ppo, next to what cshogi plus the network allow.
+
+Measured in one run, on the ``quick`` network and batch sizes:
+
+- ``positions_per_s``: the real trainer (rollout with one batched inference per ply, GAE, the
+  PPO passes), positions collected per second of training, after one warm-up update;
+- ``env_random_positions_per_s``: the raw environment, uniformly random legal moves (the same
+  ``SelfPlayEnvs`` stepping, observations and legal-move masks included);
+- ``limit_positions_per_s``: per position, cshogi's features and legal-move labels, one batched
+  inference, and ``update_epochs`` forward+backward passes in minibatches, timed separately and
+  added up (no sampling, rewards, bookkeeping or Python glue);
+- ``ratio``: limit / training (the goal is within 3x).
+
+Prints one JSON object as its last line. ``--quick`` measures fewer updates (under a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from keisei.interfaces import NullCallbacks  # noqa: E402
+from keisei.shogi.env import SelfPlayEnvs  # noqa: E402
+from keisei.shogi.features import NUM_ACTIONS, NUM_FEATURES, LegalMoves, fill_observations  # noqa: E402
+from keisei.shogi.network import build_network  # noqa: E402
+from keisei.shogi.ppo import log_prob_and_entropy  # noqa: E402
+from keisei.shogi.trainer import ShogiPPOTrainer  # noqa: E402
+
+
+class Rates(NullCallbacks):
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+
+    def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        self.rates.append(metrics["time/positions_per_s"])
+
+
+def training_rate(config, updates: int) -> tuple[float, str]:
+    """Mean positions/s of the trainer's updates after the first (warm-up) one."""
+    callbacks = Rates()
+    config = config.model_copy(update={"total_steps": config.batch_size * (updates + 1)})
+    with tempfile.TemporaryDirectory() as workdir:
+        trainer = ShogiPPOTrainer(config, workdir=Path(workdir), callbacks=callbacks)
+        trainer.train()
+    measured = callbacks.rates[1:]
+    # Harmonic mean: positions over total time.
+    return len(measured) / sum(1.0 / r for r in measured), trainer.precision.name
+
+
+def random_env_rate(num_envs: int, max_plies: int, plies: int) -> float:
+    envs = SelfPlayEnvs(num_envs, max_plies)
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    for _ in range(plies):
+        # A uniform legal label per game: argmax of random keys over the mask.
+        keys = rng.random(envs.legal.mask.shape, dtype=np.float32) * envs.legal.mask
+        envs.step(keys.argmax(1))
+    return num_envs * plies / (time.perf_counter() - started)
+
+
+def limit_rate(config, trainer_precision: str, seconds: float) -> dict[str, float]:
+    """Seconds per position of each unavoidable part, measured on its own."""
+    from keisei.shogi.network import Precision
+
+    precision = Precision(trainer_precision, "cpu")
+    # Positions from the middle of random games, so features and move counts are typical.
+    envs = SelfPlayEnvs(config.num_envs, 10_000)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        keys = rng.random(envs.legal.mask.shape, dtype=np.float32) * envs.legal.mask
+        envs.step(keys.argmax(1))
+    boards = [g.board for g in envs.games]
+    obs = np.zeros((len(boards), NUM_FEATURES, 9, 9), dtype=np.float32)
+    legal = LegalMoves(len(boards))
+
+    def timed(fn, per_call_positions: int) -> float:
+        fn()  # warm-up
+        calls, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            fn()
+            calls += 1
+        return (time.perf_counter() - started) / (calls * per_call_positions)
+
+    def cshogi_part() -> None:
+        fill_observations(boards, obs)
+        legal.fill(boards)
+
+    model = precision.prepare_model(
+        build_network(
+            config.blocks, config.channels, config.squeeze_excitation, config.value_hidden
+        )
+    )
+    x_infer = precision.prepare_input(torch.from_numpy(obs))
+
+    @torch.no_grad()
+    def inference() -> None:
+        model.eval()
+        with precision.autocast():
+            model(x_infer)
+
+    mb = config.minibatch_size
+    x_train = precision.prepare_input(torch.randint(0, 2, (mb, NUM_FEATURES, 9, 9)).float())
+    mask = torch.rand(mb, NUM_ACTIONS) < 0.04
+    mask[:, 0] = True
+    actions = (mask.float() * torch.rand(mb, NUM_ACTIONS)).argmax(1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def train_pass() -> None:
+        model.train()
+        with precision.autocast():
+            logits, value = model(x_train)
+        logprob, entropy = log_prob_and_entropy(logits, mask, actions)
+        loss = -logprob.mean() + value.pow(2).mean() - 0.01 * entropy.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    env_s = timed(cshogi_part, len(boards))
+    infer_s = timed(inference, len(boards))
+    train_s = timed(train_pass, mb) * config.update_epochs
+    return {
+        "limit_positions_per_s": 1.0 / (env_s + infer_s + train_s),
+        "limit_cshogi_positions_per_s": 1.0 / env_s,
+        "limit_inference_positions_per_s": 1.0 / infer_s,
+        "limit_update_positions_per_s": 1.0 / train_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer updates (under a minute)")
+    parser.add_argument("--updates", type=int, default=6, help="measured training updates")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    config = ShogiPPOTrainer.parse_config(
+        {**ShogiPPOTrainer.presets["quick"], "spectate": False, "checkpoint_every": 0}
+    )
+    if args.quick:
+        # Same network and minibatches; a shorter rollout so a few updates fit in a minute.
+        config = config.model_copy(update={"num_steps": 8})
+        args.updates = 2
+    training, precision = training_rate(config, args.updates)
+    env_random = random_env_rate(config.num_envs, config.max_plies, 20 if args.quick else 100)
+    limits = limit_rate(config, precision, 2.0 if args.quick else 6.0)
+    figures = {
+        "positions_per_s": round(training, 1),
+        "env_random_positions_per_s": round(env_random, 1),
+        "limit_positions_per_s": round(limits["limit_positions_per_s"], 1),
+        "ratio": round(limits["limit_positions_per_s"] / training, 3),
+        **{k: round(v, 1) for k, v in limits.items() if k != "limit_positions_per_s"},
+        "precision": precision,
+        "network": f"{config.blocks}x{config.channels}",
+        "num_envs": config.num_envs,
+        "num_steps": config.num_steps,
+        "minibatch_size": config.minibatch_size,
+        "update_epochs": config.update_epochs,
+        "threads": torch.get_num_threads(),
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
