@@ -1,3 +1,12 @@
 """Monitoring's API routes, mounted under ``/api/v1/`` by ``keisei_site.urls``."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from monitoring import api
+
+urlpatterns = [
+    path("runs/<int:run_id>/metrics/", api.MetricHistoryApi.as_view(), name="metrics-history"),
+    path("runs/<int:run_id>/metrics/keys/", api.MetricKeysApi.as_view(), name="metrics-keys"),
+    path("runs/<int:run_id>/metrics.csv", api.MetricCsvApi.as_view(), name="metrics-csv"),
+    path("metrics/compare/", api.MetricCompareApi.as_view(), name="metrics-compare"),
+]

@@ -1,0 +1,207 @@
+"""The metric history API (``/api/v1/``): downsampled series, keys, comparison, CSV export.
+
+Thin views: parse and validate the query (a 400 names the parameter and the reason), check
+access through ``monitoring.access`` (a run you may not see answers 404, as if absent), call
+one selector of ``monitoring.history``, shape the output. See docs/metrics-api.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, StreamingHttpResponse
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monitoring import history
+from monitoring.access import user_may_view_run
+
+MAX_KEYS = 20
+MAX_COMPARE_RUNS = 20
+MAX_KEY_LENGTH = 100  # MetricPoint.key
+
+
+def _visible(request: Request, run_id: int) -> int:
+    if not user_may_view_run(request.user, run_id):
+        raise Http404("no such run")
+    return run_id
+
+
+def _integer(request: Request, name: str, *, minimum: int, maximum: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: [f"must be an integer, got {raw!r}"]}) from None
+    if not minimum <= value <= maximum:
+        raise ValidationError({name: [f"must be between {minimum} and {maximum}, got {value}"]})
+    return value
+
+
+def _step_range(request: Request) -> tuple[int | None, int | None]:
+    start = _integer(request, "start", minimum=history.STEP_MIN, maximum=history.STEP_MAX)
+    end = _integer(request, "end", minimum=history.STEP_MIN, maximum=history.STEP_MAX)
+    if start is not None and end is not None and start > end:
+        raise ValidationError({"end": [f"must not be below start ({start}), got {end}"]})
+    return start, end
+
+
+def _max_points(request: Request) -> int:
+    value = _integer(
+        request, "max_points", minimum=history.MAX_POINTS_MIN, maximum=history.MAX_POINTS_MAX
+    )
+    return history.MAX_POINTS_DEFAULT if value is None else value
+
+
+def _csv_list(request: Request, name: str) -> list[str] | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    items = [item.strip() for item in raw.split(",")]
+    if not raw.strip() or any(not item for item in items):
+        raise ValidationError({name: ["must be a comma-separated list without empty items"]})
+    return list(dict.fromkeys(items))  # repeated items once, in the order given
+
+
+def _keys(request: Request) -> list[str] | None:
+    keys = _csv_list(request, "keys")
+    if keys is None:
+        return None
+    if len(keys) > MAX_KEYS:
+        raise ValidationError({"keys": [f"at most {MAX_KEYS} keys, got {len(keys)}"]})
+    for key in keys:
+        if len(key) > MAX_KEY_LENGTH:
+            raise ValidationError(
+                {"keys": [f"a key has at most {MAX_KEY_LENGTH} characters: {key[:40]!r}..."]}
+            )
+    return keys
+
+
+class MetricHistoryApi(APIView):
+    """GET: the run's series, downsampled to at most ``max_points`` per key."""
+
+    def get(self, request: Request, run_id: int) -> Response:
+        _visible(request, run_id)
+        keys = _keys(request)
+        start, end = _step_range(request)
+        max_points = _max_points(request)
+        if keys is None:
+            keys = [entry["key"] for entry in history.metric_keys(run_id=run_id)]
+            if len(keys) > MAX_KEYS:
+                raise ValidationError(
+                    {"keys": [f"this run has {len(keys)} keys: name at most {MAX_KEYS}"]}
+                )
+        series = history.metric_history(
+            run_id=run_id, keys=keys, start=start, end=end, max_points=max_points
+        )
+        return Response(
+            {
+                "run": run_id,
+                "start": start,
+                "end": end,
+                "max_points": max_points,
+                "downsampled": any(s.downsampled for s in series.values()),
+                "series": {key: s.as_dict() for key, s in series.items()},
+            }
+        )
+
+
+class MetricKeysApi(APIView):
+    """GET: the keys the run has, with each key's first and last step."""
+
+    def get(self, request: Request, run_id: int) -> Response:
+        _visible(request, run_id)
+        return Response({"run": run_id, "keys": history.metric_keys(run_id=run_id)})
+
+
+class MetricCompareApi(APIView):
+    """GET: one key across several runs, each downsampled to at most ``max_points``."""
+
+    def get(self, request: Request) -> Response:
+        raw_runs = _csv_list(request, "runs")
+        if raw_runs is None:
+            raise ValidationError({"runs": ["required: a comma-separated list of run ids"]})
+        try:
+            run_ids = list(dict.fromkeys(int(item) for item in raw_runs))
+        except ValueError:
+            raise ValidationError({"runs": ["must be run ids (integers)"]}) from None
+        if len(run_ids) > MAX_COMPARE_RUNS:
+            raise ValidationError(
+                {"runs": [f"at most {MAX_COMPARE_RUNS} runs, got {len(run_ids)}"]}
+            )
+        for run_id in run_ids:
+            _visible(request, run_id)
+        key = request.query_params.get("key", "").strip()
+        if not key:
+            raise ValidationError({"key": ["required: the metric key to compare"]})
+        if len(key) > MAX_KEY_LENGTH:
+            raise ValidationError({"key": [f"at most {MAX_KEY_LENGTH} characters"]})
+        start, end = _step_range(request)
+        max_points = _max_points(request)
+        series = history.metric_compare(
+            run_ids=run_ids, key=key, start=start, end=end, max_points=max_points
+        )
+        return Response(
+            {
+                "key": key,
+                "runs": run_ids,
+                "start": start,
+                "end": end,
+                "max_points": max_points,
+                "downsampled": any(s.downsampled for s in series.values()),
+                "series": {str(run_id): s.as_dict() for run_id, s in series.items()},
+            }
+        )
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets ``Accept: text/csv`` through content negotiation; errors still read as JSON."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type=None, renderer_context=None) -> bytes:
+        return json.dumps(data).encode()
+
+
+class MetricCsvApi(APIView):
+    """GET: the full series of the run (or of ``keys``) as a streamed CSV file."""
+
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    def get(self, request: Request, run_id: int) -> StreamingHttpResponse:
+        _visible(request, run_id)
+        keys = _keys(request)
+        start, end = _step_range(request)
+        chunks = history.metric_csv_chunks(run_id=run_id, keys=keys, start=start, end=end)
+        # Under ASGI (Daphne) a sync iterator would be read whole into memory before the
+        # first byte is sent; hand it an async iterator that pulls one chunk at a time on
+        # this request's thread (where its database connection lives).
+        content = _pull_async(chunks) if isinstance(request._request, ASGIRequest) else chunks
+        response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="run-{run_id}-metrics.csv"'
+        return response
+
+
+def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)
+
+
+async def _pull_async(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    pull = sync_to_async(_next_chunk, thread_sensitive=True)
+    try:
+        while (chunk := await pull(chunks)) is not None:
+            yield chunk
+    finally:
+        # A client that goes away mid-file: end the COPY on the same thread.
+        await sync_to_async(chunks.close, thread_sensitive=True)()  # type: ignore[attr-defined]
