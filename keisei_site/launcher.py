@@ -128,6 +128,25 @@ def prepare(env: dict[str, str]) -> None:
     manage(env, "ensure_admin")
 
 
+def celery_worker_args(name: str, queues: str, concurrency: str) -> list[str]:
+    return [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "keisei_site",
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        concurrency,
+        "-n",
+        f"{name}@%h",
+        "--loglevel",
+        "INFO",
+    ]
+
+
 def serve(env: dict[str, str], var_dir: Path) -> int:
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "8000")
@@ -138,26 +157,9 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
             [PYTHON, "-m", "daphne", "-b", host, "-p", port, "keisei_site.asgi:application"],
             env,
         ),
-        spawn(
-            "worker",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "keisei_site",
-                "worker",
-                "-Q",
-                "training,default",
-                "-c",
-                concurrency,
-                "-n",
-                "worker@%h",
-                "--loglevel",
-                "INFO",
-            ],
-            env,
-        ),
+        spawn("worker", celery_worker_args("worker", "training,default", concurrency), env),
+        # Short jobs (the lease reaper, evaluations) must not wait behind a long training run.
+        spawn("shortjobs", celery_worker_args("shortjobs", "default", "1"), env),
         spawn(
             "beat",
             [

@@ -176,7 +176,24 @@ KEISEI_WORK_DIR = env.get("KEISEI_WORK_DIR") or str(VAR_DIR / "work")
 KEISEI_LIVE_METRICS_INTERVAL = 0.5
 KEISEI_LIVE_BOARD_INTERVAL = 0.25
 # The run lease: a worker renews it every heartbeat; expired leases are reaped by beat.
-KEISEI_LEASE_SECONDS = env.integer("KEISEI_LEASE_SECONDS", 60, minimum=5, maximum=3600)
+KEISEI_LEASE_SECONDS = env.integer("KEISEI_LEASE_SECONDS", 60, minimum=3, maximum=3600)
+KEISEI_REAPER_SECONDS = env.integer("KEISEI_REAPER_SECONDS", 15, minimum=1, maximum=3600)
+KEISEI_MAX_ATTEMPTS = env.integer("KEISEI_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
+# Quotas: defaults for users without their own (admin: Runs > User quotas).
+KEISEI_DEFAULT_MAX_RUNNING = env.integer("KEISEI_DEFAULT_MAX_RUNNING", 2, minimum=1, maximum=1000)
+KEISEI_DEFAULT_MAX_QUEUED = env.integer("KEISEI_DEFAULT_MAX_QUEUED", 20, minimum=1, maximum=10000)
+KEISEI_GLOBAL_MAX_QUEUED = env.integer("KEISEI_GLOBAL_MAX_QUEUED", 1000, minimum=1, maximum=10**6)
+# Retention: periodic checkpoints kept per run (manual, backup, best and final are all kept).
+KEISEI_KEEP_PERIODIC_CHECKPOINTS = env.integer(
+    "KEISEI_KEEP_PERIODIC_CHECKPOINTS", 3, minimum=1, maximum=1000
+)
+CELERY_BEAT_SCHEDULE = {
+    "reap-expired-leases": {
+        "task": "runs.reap_expired_leases",
+        "schedule": float(KEISEI_REAPER_SECONDS),
+        "options": {"queue": "default", "expires": float(KEISEI_REAPER_SECONDS)},
+    },
+}
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from runs.models import Command, Run
+from runs.models import Checkpoint, Command, Run, UserQuota
 
 
 class CommandInline(admin.TabularInline):
@@ -57,3 +57,17 @@ class CommandAdmin(admin.ModelAdmin):
     list_display = ["id", "run", "kind", "state", "requested_by", "created_at", "finished_at"]
     list_filter = ["kind", "state"]
     readonly_fields = [f.name for f in Command._meta.fields]
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(admin.ModelAdmin):
+    list_display = ["id", "run", "step", "kind", "size", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["run__name", "sha256"]
+    readonly_fields = [f.name for f in Checkpoint._meta.fields]
+
+
+@admin.register(UserQuota)
+class UserQuotaAdmin(admin.ModelAdmin):
+    list_display = ["user", "max_running", "max_queued"]
+    search_fields = ["user__username"]

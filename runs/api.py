@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -10,11 +10,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from runs import selectors, services
-from runs.models import Run
+from runs.downloads import checkpoint_download_response
+from runs.models import Checkpoint, Run
 from runs.serializers import (
+    CheckpointSerializer,
     CommandCreateSerializer,
     CommandSerializer,
+    RunCloneSerializer,
     RunCreateSerializer,
+    RunForkSerializer,
     RunSerializer,
 )
 
@@ -26,8 +30,22 @@ def _visible_run(request: Request, run_id: int) -> Run:
         raise Http404("no such run") from None
 
 
+def _queued(make) -> Response:
+    """Run a queueing service; map its refusals to 400 (bad input) and 429 (a limit)."""
+    try:
+        run = make()
+    except services.RunConfigError as exc:
+        return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+    except services.QuotaExceeded as exc:
+        return Response(
+            {"detail": str(exc), "limit": exc.limit, "value": exc.value},
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+    return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
 class RunListCreateApi(ListAPIView):
-    """GET: the runs you may see. POST: queue a run (trainer, config, name)."""
+    """GET: the runs you may see. POST: queue a run (trainer, config, name, priority)."""
 
     serializer_class = RunSerializer
 
@@ -37,16 +55,49 @@ class RunListCreateApi(ListAPIView):
     def post(self, request: Request) -> Response:
         incoming = RunCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        try:
-            run = services.run_queue(owner=request.user, **incoming.validated_data)
-        except services.RunConfigError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
-        return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+        return _queued(lambda: services.run_queue(owner=request.user, **incoming.validated_data))
 
 
 class RunDetailApi(APIView):
     def get(self, request: Request, run_id: int) -> Response:
         return Response(RunSerializer(_visible_run(request, run_id)).data)
+
+
+class RunCloneApi(APIView):
+    """POST: a fresh run with the same config, owned by you."""
+
+    def post(self, request: Request, run_id: int) -> Response:
+        run = _visible_run(request, run_id)
+        incoming = RunCloneSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        return _queued(
+            lambda: services.run_clone(run=run, user=request.user, **incoming.validated_data)
+        )
+
+
+class RunForkApi(APIView):
+    """POST: a new run from one of this run's checkpoints, with config changes."""
+
+    def post(self, request: Request, run_id: int) -> Response:
+        run = _visible_run(request, run_id)
+        incoming = RunForkSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        checkpoint = run.checkpoints.filter(pk=data["checkpoint"]).first()
+        if checkpoint is None:
+            return Response(
+                {"checkpoint": [f"run {run.pk} has no checkpoint {data['checkpoint']}"]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return _queued(
+            lambda: services.run_fork(
+                run=run,
+                user=request.user,
+                checkpoint=checkpoint,
+                config_changes=data["config"],
+                name=data["name"],
+            )
+        )
 
 
 class RunCommandsApi(APIView):
@@ -71,3 +122,22 @@ class RunCommandsApi(APIView):
         except services.CommandRejected as exc:
             return Response({"kind": [str(exc)]}, status=status.HTTP_409_CONFLICT)
         return Response(CommandSerializer(command).data, status=status.HTTP_201_CREATED)
+
+
+class RunCheckpointsApi(APIView):
+    """GET: a run's checkpoints, newest step first."""
+
+    def get(self, request: Request, run_id: int) -> Response:
+        run = _visible_run(request, run_id)
+        return Response(CheckpointSerializer(run.checkpoints.all(), many=True).data)
+
+
+class CheckpointDownloadApi(APIView):
+    def get(self, request: Request, run_id: int, checkpoint_id: int) -> HttpResponse:
+        try:
+            checkpoint = selectors.checkpoint_get_visible(
+                user=request.user, run_id=run_id, checkpoint_id=checkpoint_id
+            )
+        except (Run.DoesNotExist, Checkpoint.DoesNotExist):
+            raise Http404("no such checkpoint") from None
+        return checkpoint_download_response(checkpoint)

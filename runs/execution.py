@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection
 
 from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
@@ -75,18 +73,20 @@ class RunCallbacks(Reporter):
             )
 
     def on_checkpoint(self, info: CheckpointInfo) -> None:
-        name = f"runs/{self.run_id}/checkpoints/{info.path.name}"
-        with open(info.path, "rb") as fh:
-            stored = default_storage.save(name, File(fh))
+        # Points up to the checkpoint go to the database first: a resume from it then
+        # continues a series with no gap.
+        self.flush()
+        checkpoint = services.checkpoint_record(run_id=self.run_id, info=info)
         self.on_event(
             EventType.CHECKPOINT,
-            f"{info.kind} checkpoint at step {info.step}",
+            f"{checkpoint.kind} checkpoint at step {checkpoint.step}",
             {
-                "step": info.step,
-                "kind": info.kind,
-                "file": stored,
-                "size": info.path.stat().st_size,
-                "metrics": dict(info.metrics),
+                "checkpoint": checkpoint.pk,
+                "step": checkpoint.step,
+                "kind": checkpoint.kind,
+                "size": checkpoint.size,
+                "sha256": checkpoint.sha256,
+                "metrics": checkpoint.metrics,
             },
         )
 
@@ -156,19 +156,23 @@ class Heartbeat:
             connection.close()  # this thread's own connection
 
 
-def run_execute(*, run_id: int, worker: str | None = None) -> str:
-    """Claim and train one run; returns how it ended ('skipped' if it was not ours to run)."""
+def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> str:
+    """Claim the run that should train next and train it; 'idle' if there is none.
+
+    Never raises for the trainer's sake: a failure ends the run ``failed`` with the error.
+    """
     worker = worker or worker_id()
-    run = services.run_claim(run_id=run_id, worker=worker)
+    run = services.run_claim_next(worker=worker)
     if run is None:
-        log.info("run %s is not queued any more; nothing to do", run_id)
-        return "skipped"
-    workdir = Path(settings.KEISEI_WORK_DIR) / f"run-{run.pk}"
+        log.info("woken for run %s, but no queued run can start now", woken_by)
+        return "idle"
+    workdir = Path(settings.KEISEI_WORK_DIR) / f"run-{run.pk}-{worker.replace(':', '-')}"
     callbacks = RunCallbacks(run, worker)
     status, error = RunStatus.FAILED, ""
     started = time.monotonic()
     try:
         with Heartbeat(run.pk, worker) as heartbeat:
+            resume_from = _fetch_resume_checkpoint(run, workdir, callbacks)
             trainer_cls = get_trainer(run.trainer)
             trainer = trainer_cls(
                 trainer_cls.parse_config(run.config),
@@ -176,26 +180,47 @@ def run_execute(*, run_id: int, worker: str | None = None) -> str:
                 callbacks=callbacks,
                 control=CommandControl(run.pk, heartbeat),
             )
-            outcome = trainer.train(resume_from=None)
+            outcome = trainer.train(resume_from=resume_from)
             status = RunStatus.COMPLETED if outcome == RunOutcome.COMPLETED else RunStatus.CANCELLED
     except LeaseLost as exc:
         log.warning("%s", exc)
-        callbacks.close()
+        _close_quietly(callbacks, run.pk)
+        shutil.rmtree(workdir, ignore_errors=True)
         return "lease-lost"
+    except services.CheckpointUnusable as exc:
+        error = f"cannot resume: {exc}"
+        _safe_log_event(callbacks, error, {})
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         log.exception("run %s failed", run.pk)
         _safe_log_event(
             callbacks, f"training failed: {error}", {"traceback": traceback.format_exc(limit=20)}
         )
-    try:
-        callbacks.close()
-    except Exception:
-        log.exception("run %s: the last metrics could not be written", run.pk)
+    _close_quietly(callbacks, run.pk)
     services.run_finish(run_id=run.pk, worker=worker, status=status, error=error)
     log.info("run %s %s in %.1fs", run.pk, status, time.monotonic() - started)
     shutil.rmtree(workdir, ignore_errors=True)
     return str(status)
+
+
+def _fetch_resume_checkpoint(run: Run, workdir: Path, callbacks: RunCallbacks) -> Path | None:
+    checkpoint = services.checkpoint_to_resume(run)
+    if checkpoint is None:
+        return None
+    path = services.checkpoint_fetch(checkpoint, workdir / "resume")
+    callbacks.on_event(
+        EventType.LOG,
+        f"resuming from the {checkpoint.kind} checkpoint at step {checkpoint.step}",
+        {"checkpoint": checkpoint.pk, "step": checkpoint.step, "attempt": run.attempts},
+    )
+    return path
+
+
+def _close_quietly(callbacks: RunCallbacks, run_id: int) -> None:
+    try:
+        callbacks.close()
+    except Exception:
+        log.exception("run %s: the last metrics could not be written", run_id)
 
 
 def _safe_log_event(callbacks: RunCallbacks, message: str, data: dict[str, Any]) -> None:

@@ -48,10 +48,29 @@ class Run(models.Model):
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="the run this was cloned or forked from",
+    )
+    start_checkpoint = models.ForeignKey(
+        "Checkpoint",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="forks",
+        help_text="a fork starts from this checkpoint",
+    )
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"], name="run_owner_created")]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="run_owner_created"),
+            models.Index(fields=["status", "-priority", "created_at"], name="run_queue_order"),
+        ]
 
     def __str__(self) -> str:
         return self.display_name
@@ -108,3 +127,48 @@ class Command(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.state})"
+
+
+class CheckpointKind(models.TextChoices):
+    PERIODIC = "periodic"
+    MANUAL = "manual"
+    BACKUP = "backup"
+    FINAL = "final"
+    BEST = "best"
+
+
+def checkpoint_path(instance: Checkpoint, filename: str) -> str:
+    return f"runs/{instance.run_id}/checkpoints/{filename}"
+
+
+class Checkpoint(models.Model):
+    """A file of the full training state at a step, kept in Django's storage."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="checkpoints")
+    step = models.BigIntegerField()
+    kind = models.CharField(max_length=16, choices=CheckpointKind.choices)
+    file = models.FileField(upload_to=checkpoint_path, max_length=300)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "-step", "-id"]
+        indexes = [models.Index(fields=["run", "-step"], name="checkpoint_run_step")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} checkpoint of run {self.run_id} at step {self.step}"
+
+
+class UserQuota(models.Model):
+    """Per-user limits; users without a row get the defaults from settings."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="run_quota"
+    )
+    max_running = models.PositiveSmallIntegerField(help_text="runs training at once")
+    max_queued = models.PositiveSmallIntegerField(help_text="runs waiting in the queue at once")
+
+    def __str__(self) -> str:
+        return f"quota of {self.user}: {self.max_running} running, {self.max_queued} queued"

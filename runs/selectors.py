@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from runs.models import Run
+from runs.models import Checkpoint, Run, RunStatus
 
 
 def run_list_visible(*, user: Any) -> QuerySet[Run]:
@@ -44,6 +44,7 @@ def run_as_dict(run: Run) -> dict[str, Any]:
         "progress": run.progress,
         "error": run.error,
         "attempts": run.attempts,
+        "queue_position": run_queue_position(run),
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
@@ -54,3 +55,21 @@ def run_snapshot(run_id: int) -> dict[str, Any] | None:
     """What a watcher needs to draw the run's header (for the WebSocket ``connected``)."""
     run = Run.objects.filter(pk=run_id).first()
     return run_as_dict(run) if run is not None else None
+
+
+def run_queue_position(run: Run) -> int | None:
+    """1 for the run that trains next, 2 after it, ...; None when the run is not queued."""
+    if run.status != RunStatus.QUEUED:
+        return None
+    ahead = Run.objects.filter(status=RunStatus.QUEUED).filter(
+        Q(priority__gt=run.priority)
+        | Q(priority=run.priority, created_at__lt=run.created_at)
+        | Q(priority=run.priority, created_at=run.created_at, pk__lt=run.pk)
+    )
+    return ahead.count() + 1
+
+
+def checkpoint_get_visible(*, user: Any, run_id: int, checkpoint_id: int) -> Checkpoint:
+    """A checkpoint of a run ``user`` may see; ``Checkpoint.DoesNotExist`` otherwise."""
+    run = run_get_visible(user=user, run_id=run_id)
+    return run.checkpoints.get(pk=checkpoint_id)

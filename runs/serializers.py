@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from runs.models import Command, Run
+from runs import selectors
+from runs.models import Checkpoint, Command, Run
 
 
 class RunSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.get_username", read_only=True)
     display_name = serializers.CharField(read_only=True)
+    queue_position = serializers.SerializerMethodField()
 
     class Meta:
         model = Run
         fields = [
+            "queue_position",
+            "parent",
+            "start_checkpoint",
             "id",
             "name",
             "display_name",
@@ -33,11 +38,15 @@ class RunSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_queue_position(self, run: Run) -> int | None:
+        return selectors.run_queue_position(run)
+
 
 class RunCreateSerializer(serializers.Serializer):
     trainer = serializers.CharField(max_length=64)
     config = serializers.JSONField(required=False, default=dict)
     name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    priority = serializers.IntegerField(required=False, default=0, min_value=-100, max_value=100)
 
 
 class CommandSerializer(serializers.ModelSerializer):
@@ -65,3 +74,25 @@ class CommandSerializer(serializers.ModelSerializer):
 class CommandCreateSerializer(serializers.Serializer):
     kind = serializers.CharField(max_length=16)
     params = serializers.JSONField(required=False, default=dict)
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Checkpoint
+        fields = ["id", "step", "kind", "size", "sha256", "metrics", "created_at", "download_url"]
+        read_only_fields = fields
+
+    def get_download_url(self, checkpoint: Checkpoint) -> str:
+        return f"/api/v1/runs/{checkpoint.run_id}/checkpoints/{checkpoint.pk}/download/"
+
+
+class RunCloneSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+
+
+class RunForkSerializer(serializers.Serializer):
+    checkpoint = serializers.IntegerField(min_value=1)
+    config = serializers.JSONField(required=False, default=dict)
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")

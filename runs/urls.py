@@ -9,10 +9,24 @@ urlpatterns = [
     path("new/", views.run_new, name="new"),
     path("<int:run_id>/", views.run_detail, name="detail"),
     path("<int:run_id>/command/", views.run_command, name="command"),
+    path("<int:run_id>/clone/", views.run_clone, name="clone"),
+    path(
+        "<int:run_id>/checkpoints/<int:checkpoint_id>/download/",
+        views.checkpoint_download,
+        name="checkpoint-download",
+    ),
 ]
 
 api_urlpatterns = [
     path("runs/", api.RunListCreateApi.as_view(), name="api-runs"),
     path("runs/<int:run_id>/", api.RunDetailApi.as_view(), name="api-run"),
     path("runs/<int:run_id>/commands/", api.RunCommandsApi.as_view(), name="api-run-commands"),
+    path("runs/<int:run_id>/clone/", api.RunCloneApi.as_view(), name="api-run-clone"),
+    path("runs/<int:run_id>/fork/", api.RunForkApi.as_view(), name="api-run-fork"),
+    path("runs/<int:run_id>/checkpoints/", api.RunCheckpointsApi.as_view(), name="api-checkpoints"),
+    path(
+        "runs/<int:run_id>/checkpoints/<int:checkpoint_id>/download/",
+        api.CheckpointDownloadApi.as_view(),
+        name="api-checkpoint-download",
+    ),
 ]

@@ -11,8 +11,9 @@ from django.views.decorators.http import require_POST
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from monitoring import selectors as monitoring_selectors
 from runs import selectors, services
+from runs.downloads import checkpoint_download_response
 from runs.forms import RunForm
-from runs.models import Run
+from runs.models import Checkpoint, Run
 
 # The chart on the run page draws these keys first, when the trainer reports them.
 CHART_KEYS = (
@@ -47,14 +48,18 @@ def run_new(request: HttpRequest) -> HttpResponse:
         raise Http404(f"unknown trainer {trainer!r}") from None
     form = RunForm(request.POST or None, trainer=trainer)
     if request.method == "POST" and form.is_valid():
-        run = services.run_queue(
-            owner=request.user,
-            trainer=trainer,
-            config=form.cleaned_data["config"],
-            name=form.cleaned_data.get("name", ""),
-        )
-        messages.success(request, f"{run.display_name} is queued.")
-        return redirect("runs:detail", run_id=run.pk)
+        try:
+            run = services.run_queue(
+                owner=request.user,
+                trainer=trainer,
+                config=form.cleaned_data["config"],
+                name=form.cleaned_data.get("name", ""),
+            )
+        except services.QuotaExceeded as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{run.display_name} is queued.")
+            return redirect("runs:detail", run_id=run.pk)
     return render(
         request,
         "runs/new.html",
@@ -86,6 +91,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             },
             "snapshot": selectors.run_as_dict(run),
             "may_change": selectors.run_may_change(request.user, run),
+            "queue_position": selectors.run_queue_position(run),
+            "checkpoints": run.checkpoints.all()[:50],
             "commands": run.commands.select_related("requested_by").order_by("-created_at")[:20],
         },
     )
@@ -105,3 +112,27 @@ def run_command(request: HttpRequest, run_id: int) -> HttpResponse:
     else:
         messages.success(request, f"{kind} requested")
     return redirect("runs:detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def run_clone(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = _visible_run(request, run_id)
+    try:
+        clone = services.run_clone(run=run, user=request.user)
+    except (services.QuotaExceeded, services.RunConfigError) as exc:
+        messages.error(request, str(exc))
+        return redirect("runs:detail", run_id=run.pk)
+    messages.success(request, f"{clone.display_name} is queued.")
+    return redirect("runs:detail", run_id=clone.pk)
+
+
+@login_required
+def checkpoint_download(request: HttpRequest, run_id: int, checkpoint_id: int) -> HttpResponse:
+    try:
+        checkpoint = selectors.checkpoint_get_visible(
+            user=request.user, run_id=run_id, checkpoint_id=checkpoint_id
+        )
+    except (Run.DoesNotExist, Checkpoint.DoesNotExist):
+        raise Http404("no such checkpoint") from None
+    return checkpoint_download_response(checkpoint)

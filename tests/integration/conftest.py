@@ -1,10 +1,20 @@
-"""Integration fixtures: a real Celery worker and a real Daphne on the pytest test database."""
+"""Integration fixtures: real Celery workers, beat and Daphne on the pytest test database."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.servers import server_env, start_celery_worker, start_daphne
+from tests.support.servers import (
+    ServerProcess,
+    server_env,
+    start_celery_beat,
+    start_celery_worker,
+    start_daphne,
+)
+
+# Short leases, so a killed worker's run is reaped in seconds, not a minute.
+TEST_LEASE_SECONDS = "6"
+TEST_REAPER_SECONDS = "1"
 
 
 @pytest.fixture(scope="session")
@@ -13,15 +23,55 @@ def servers_env(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         name = connection.settings_dict["NAME"]  # the test database pytest-django made
-    return server_env(name)
+    env = server_env(name)
+    env["KEISEI_LEASE_SECONDS"] = TEST_LEASE_SECONDS
+    env["KEISEI_REAPER_SECONDS"] = TEST_REAPER_SECONDS
+    return env
+
+
+class WorkerSlot:
+    """A session-long worker that a test may kill; the next test gets a fresh one."""
+
+    def __init__(self, env: dict[str, str], name: str) -> None:
+        self.env, self.name = env, name
+        self.worker: ServerProcess | None = None
+
+    def ensure(self) -> ServerProcess:
+        if self.worker is None or not self.worker.alive():
+            self.worker = start_celery_worker(self.env, self.name)
+        return self.worker
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
 
 
 @pytest.fixture(scope="session")
-def celery_worker(servers_env):
-    """One real worker (queues training and default), for the whole session."""
-    worker = start_celery_worker(servers_env)
-    yield worker
-    worker.stop()
+def _worker_slots(servers_env):
+    slots = {name: WorkerSlot(servers_env, name) for name in ("worker-a", "worker-b")}
+    yield slots
+    for slot in slots.values():
+        slot.stop()
+
+
+@pytest.fixture
+def celery_worker(_worker_slots):
+    """One real worker (queues training and default)."""
+    return _worker_slots["worker-a"].ensure()
+
+
+@pytest.fixture
+def second_worker(_worker_slots, celery_worker):
+    """A second real worker, for tests about two workers and one run."""
+    return _worker_slots["worker-b"].ensure()
+
+
+@pytest.fixture(scope="session")
+def celery_beat(servers_env, tmp_path_factory):
+    """Real Celery beat (the lease reaper every second)."""
+    beat = start_celery_beat(servers_env, tmp_path_factory.mktemp("beat"))
+    yield beat
+    beat.stop()
 
 
 @pytest.fixture(scope="session")

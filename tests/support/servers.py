@@ -122,6 +122,31 @@ def start_celery_worker(env: dict[str, str], name: str = "test-worker") -> Serve
     return worker
 
 
+def start_celery_beat(env: dict[str, str], directory: Path) -> ServerProcess:
+    beat = ServerProcess(
+        "beat",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "keisei_site",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(directory / "celerybeat-schedule"),
+        ],
+        env,
+    ).start()
+    wait_for(
+        lambda: beat.ensure_alive() or "beat: Starting..." in "\n".join(beat.output),
+        timeout=60,
+        what="Celery beat to start",
+    )
+    return beat
+
+
 def start_daphne(env: dict[str, str]) -> tuple[ServerProcess, str]:
     port = free_port()
     daphne = ServerProcess(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from monitoring.models import MetricPoint, RunEvent
 from runs import services
-from runs.models import Command, Run, RunStatus
+from runs.models import Checkpoint, Command, Run, RunStatus
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -40,11 +42,16 @@ def test_worker_trains_digits_and_stores_metrics_and_timeline(celery_worker, own
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     statuses = [e.data["status"] for e in events if e.type == "status"]
     assert statuses == ["queued", "running", "completed"]
-    checkpoint = next(e for e in events if e.type == "checkpoint")
-    assert checkpoint.data["kind"] == "final" and checkpoint.data["step"] == 4
-    from django.core.files.storage import default_storage
-
-    assert default_storage.exists(checkpoint.data["file"])
+    event = next(e for e in events if e.type == "checkpoint")
+    assert event.data["kind"] == "final" and event.data["step"] == 4
+    checkpoint = Checkpoint.objects.get(run=run)
+    assert (checkpoint.pk, checkpoint.kind, checkpoint.step) == (
+        event.data["checkpoint"],
+        "final",
+        4,
+    )
+    with checkpoint.file.open("rb") as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == checkpoint.sha256
 
 
 def test_trainer_that_raises_fails_the_run_and_the_worker_goes_on(celery_worker, owner):
@@ -94,15 +101,33 @@ def test_pause_and_resume_through_commands(celery_worker, owner):
     assert states == [("pause", "done"), ("resume", "done"), ("stop", "done")]
 
 
-def test_a_second_delivery_of_the_same_run_does_not_train_it_again(celery_worker, owner):
+def test_a_second_delivery_to_a_second_worker_does_not_train_it_again(
+    celery_worker, second_worker, owner
+):
     from celery import current_app
 
-    run = services.run_queue(owner=owner, trainer="digits", config={"epochs": 2})
-    wait_for_status(run, RunStatus.COMPLETED)
-    points = MetricPoint.objects.filter(run=run).count()
+    epochs = 30
+    run = services.run_queue(
+        owner=owner, trainer="digits", config={"epochs": epochs, "batch_size": 16}
+    )
+    wait_for_status(run, RunStatus.RUNNING)
+    # Celery redelivers unacked tasks (worker loss, visibility timeout): simulate that now.
     current_app.send_task("runs.execute_run", args=[run.pk], queue="training")
-    marker = services.run_queue(owner=owner, trainer="digits", config={"epochs": 1})
-    wait_for_status(marker, RunStatus.COMPLETED)  # the queue is FIFO: the redelivery ran first
-    run.refresh_from_db()
+    wait_for(
+        lambda: any(
+            "no queued run can start now" in line
+            for w in (celery_worker, second_worker)
+            for line in w.output
+        ),
+        timeout=RUN_TIMEOUT,
+        what="the second delivery to be turned away",
+    )
+    wait_for_status(run, RunStatus.COMPLETED)
     assert run.attempts == 1
-    assert MetricPoint.objects.filter(run=run).count() == points
+    assert RunEvent.objects.filter(run=run, type="status", data__status="running").count() == 1
+    steps = list(
+        MetricPoint.objects.filter(run=run, key="losses/train_loss")
+        .order_by("step")
+        .values_list("step", flat=True)
+    )
+    assert steps == list(range(1, epochs + 1))

@@ -1,0 +1,54 @@
+"""Writes of the run lifecycle. Pages, the API, the admin and tasks all call these."""
+
+from runs.services.checkpoints import (
+    checkpoint_fetch,
+    checkpoint_record,
+    checkpoint_to_resume,
+    checkpoints_prune,
+)
+from runs.services.commands import (
+    command_acknowledge,
+    command_finish,
+    command_request,
+    commands_pending,
+)
+from runs.services.errors import CheckpointUnusable, CommandRejected, QuotaExceeded, RunConfigError
+from runs.services.lifecycle import (
+    config_validate,
+    run_claim_next,
+    run_clone,
+    run_finish,
+    run_fork,
+    run_heartbeat,
+    run_queue,
+    run_record_progress,
+    run_set_paused,
+    runs_reap_expired,
+    wake_worker,
+)
+
+__all__ = [
+    "CheckpointUnusable",
+    "CommandRejected",
+    "QuotaExceeded",
+    "RunConfigError",
+    "checkpoint_fetch",
+    "checkpoint_record",
+    "checkpoint_to_resume",
+    "checkpoints_prune",
+    "command_acknowledge",
+    "command_finish",
+    "command_request",
+    "commands_pending",
+    "config_validate",
+    "run_claim_next",
+    "run_clone",
+    "run_finish",
+    "run_fork",
+    "run_heartbeat",
+    "run_queue",
+    "run_record_progress",
+    "run_set_paused",
+    "runs_reap_expired",
+    "wake_worker",
+]

@@ -1,0 +1,306 @@
+"""The run lifecycle: queue, claim, heartbeat, pause, finish, reap, clone and fork.
+
+Transitions are compare-and-swap UPDATEs: a filter on the expected state, and zero rows
+changed means someone else got there first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from pydantic import ValidationError
+
+from keisei.registry import UnknownTrainer, get_trainer
+from monitoring.models import EventType
+from monitoring.services import event_record
+from runs.models import ACTIVE_STATUSES, Checkpoint, CommandState, Run, RunStatus
+from runs.services.errors import RunConfigError
+from runs.services.quotas import quota_check_queue, quota_for
+
+EXECUTE_RUN_TASK = "runs.execute_run"
+# Claims take this transaction-scoped advisory lock, so "highest priority first" and the
+# per-user running limit hold across workers without row-lock gymnastics. Claims are rare.
+CLAIM_LOCK_KEY = 0x6B656973  # "keis"
+# How many queued runs a claim looks through for one whose owner is under their limit.
+CLAIM_SCAN_LIMIT = 200
+
+
+def config_validate(*, trainer: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config as the trainer will see it (defaults filled in), or ``RunConfigError``."""
+    try:
+        trainer_cls = get_trainer(trainer)
+    except UnknownTrainer as exc:
+        raise RunConfigError({"trainer": [str(exc)]}) from exc
+    if not isinstance(config, Mapping):
+        raise RunConfigError({"config": ["must be an object of config fields"]})
+    try:
+        parsed = trainer_cls.parse_config(config)
+    except ValidationError as exc:
+        errors: dict[str, list[str]] = {}
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "config"
+            errors.setdefault(f"config.{field}", []).append(error["msg"])
+        raise RunConfigError(errors) from exc
+    return parsed.model_dump(mode="json")
+
+
+def run_queue(
+    *,
+    owner: Any,
+    trainer: str,
+    config: Mapping[str, Any],
+    name: str = "",
+    priority: int = 0,
+    parent: Run | None = None,
+    start_checkpoint: Checkpoint | None = None,
+) -> Run:
+    """Validate, check quotas, store the run as queued, and wake a worker after commit."""
+    validated = config_validate(trainer=trainer, config=config)
+    with transaction.atomic():
+        quota_check_queue(owner)
+        run = Run.objects.create(
+            owner=owner,
+            name=name.strip(),
+            trainer=trainer,
+            config=validated,
+            priority=priority,
+            parent=parent,
+            start_checkpoint=start_checkpoint,
+        )
+        origin = {}
+        if parent is not None:
+            origin = {"parent": parent.pk}
+            if start_checkpoint is not None:
+                origin["checkpoint"] = start_checkpoint.pk
+        status_event_record(
+            run, RunStatus.QUEUED, actor=f"user:{owner.get_username()}", data=origin
+        )
+        transaction.on_commit(lambda: wake_worker(run.pk))
+    return run
+
+
+def run_clone(*, run: Run, user: Any, name: str = "") -> Run:
+    """A fresh run with the same trainer and config, owned by ``user``."""
+    return run_queue(
+        owner=user,
+        trainer=run.trainer,
+        config=run.config,
+        name=name or f"clone of {run.display_name}",
+        parent=run,
+    )
+
+
+def run_fork(
+    *,
+    run: Run,
+    user: Any,
+    checkpoint: Checkpoint,
+    config_changes: Mapping[str, Any] | None = None,
+    name: str = "",
+) -> Run:
+    """A new run that starts from one of ``run``'s checkpoints, with an edited config."""
+    if checkpoint.run_id != run.pk:
+        raise RunConfigError({"checkpoint": [f"checkpoint {checkpoint.pk} is not of run {run.pk}"]})
+    if config_changes is not None and not isinstance(config_changes, Mapping):
+        raise RunConfigError({"config": ["must be an object of config fields"]})
+    config = {**run.config, **dict(config_changes or {})}
+    return run_queue(
+        owner=user,
+        trainer=run.trainer,
+        config=config,
+        name=name or f"fork of {run.display_name} at step {checkpoint.step}",
+        parent=run,
+        start_checkpoint=checkpoint,
+    )
+
+
+def wake_worker(run_id: int) -> None:
+    """Send one training slot's worth of work to the ``training`` queue.
+
+    The message names the run that caused it, but the worker trains whichever queued run
+    should go next (``run_claim_next``): the broker is FIFO, priorities live in PostgreSQL.
+    """
+    current_app.send_task(EXECUTE_RUN_TASK, args=[run_id], queue="training")
+
+
+def status_event_record(
+    run: Run, status: str, *, actor: str, message: str = "", data: Mapping[str, Any] | None = None
+) -> None:
+    event_record(
+        run_id=run.pk,
+        type=EventType.STATUS,
+        message=message or f"run {status}",
+        data={"status": status, **(data or {})},
+        actor=actor,
+        owner_id=run.owner_id,
+    )
+
+
+def _lease_expiry() -> dt.datetime:
+    return timezone.now() + dt.timedelta(seconds=settings.KEISEI_LEASE_SECONDS)
+
+
+def run_claim_next(*, worker: str) -> Run | None:
+    """Claim the queued run that should train next, or None when there is nothing to do.
+
+    Highest priority first, then oldest; a run whose owner is at their running limit waits.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
+        candidates = (
+            Run.objects.filter(status=RunStatus.QUEUED)
+            .order_by("-priority", "created_at", "id")
+            .values_list("pk", "owner_id")[:CLAIM_SCAN_LIMIT]
+        )
+        busy: dict[int, bool] = {}
+        for run_id, owner_id in candidates:
+            if owner_id not in busy:
+                running = Run.objects.filter(owner_id=owner_id, status__in=ACTIVE_STATUSES).count()
+                busy[owner_id] = running >= quota_for(owner_id).max_running
+            if busy[owner_id]:
+                continue
+            run = _claim(run_id, worker)
+            if run is not None:
+                return run
+    return None
+
+
+def _claim(run_id: int, worker: str) -> Run | None:
+    # Compare-and-swap: a cancel that got the row first leaves zero rows to update.
+    claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING,
+        lease_owner=worker,
+        lease_expires_at=_lease_expiry(),
+        started_at=timezone.now(),
+        attempts=F("attempts") + 1,
+        error="",
+    )
+    if not claimed:
+        return None
+    run = Run.objects.get(pk=run_id)
+    status_event_record(
+        run, RunStatus.RUNNING, actor=f"worker:{worker}", data={"attempt": run.attempts}
+    )
+    return run
+
+
+def run_heartbeat(*, run_id: int, worker: str) -> bool:
+    """Renew the lease; False means the worker has lost the run and must stop training."""
+    return bool(
+        Run.objects.filter(pk=run_id, lease_owner=worker, status__in=ACTIVE_STATUSES).update(
+            lease_expires_at=_lease_expiry()
+        )
+    )
+
+
+def run_set_paused(*, run_id: int, worker: str, paused: bool) -> bool:
+    """The trainer paused or resumed (running <-> paused)."""
+    source, target = (
+        (RunStatus.RUNNING, RunStatus.PAUSED) if paused else (RunStatus.PAUSED, RunStatus.RUNNING)
+    )
+    with transaction.atomic():
+        changed = Run.objects.filter(pk=run_id, lease_owner=worker, status=source).update(
+            status=target
+        )
+        if changed:
+            status_event_record(Run.objects.get(pk=run_id), target, actor=f"worker:{worker}")
+    return bool(changed)
+
+
+def run_record_progress(*, run_id: int, worker: str, step: int, total: int) -> None:
+    progress = min(1.0, step / total) if total > 0 else 0.0
+    Run.objects.filter(pk=run_id, lease_owner=worker).update(
+        step=step, total_steps=total, progress=progress
+    )
+
+
+def run_finish(*, run_id: int, worker: str, status: str, error: str = "") -> bool:
+    """End a run the worker holds: completed, failed or cancelled; release the lease."""
+    if status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED):
+        raise ValueError(f"{status!r} is not a final status")
+    with transaction.atomic():
+        changed = Run.objects.filter(
+            pk=run_id, lease_owner=worker, status__in=ACTIVE_STATUSES
+        ).update(
+            status=status,
+            error=error,
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_expires_at=None,
+            **({"progress": 1.0} if status == RunStatus.COMPLETED else {}),
+        )
+        if changed:
+            _finished(Run.objects.get(pk=run_id), status, error, actor=f"worker:{worker}")
+    return bool(changed)
+
+
+def _finished(run: Run, status: str, error: str, *, actor: str) -> None:
+    status_event_record(
+        run,
+        status,
+        actor=actor,
+        message=f"run {status}" + (f": {error.splitlines()[0]}" if error else ""),
+        data={"error": error} if error else None,
+    )
+    # Commands still open can no longer be carried out.
+    run.commands.filter(state__in=[CommandState.PENDING, CommandState.ACKNOWLEDGED]).update(
+        state=CommandState.FAILED, error=f"the run ended ({status})", finished_at=timezone.now()
+    )
+    # A training slot is free: a run that waited on its owner's limit may go now.
+    if Run.objects.filter(status=RunStatus.QUEUED).exists():
+        transaction.on_commit(lambda: wake_worker(run.pk))
+
+
+def runs_reap_expired(*, now: dt.datetime | None = None) -> list[int]:
+    """Requeue runs whose worker stopped renewing its lease; fail those out of attempts.
+
+    Called by beat. Returns the ids of the runs it changed.
+    """
+    now = now or timezone.now()
+    reaped = []
+    expired = Run.objects.filter(status__in=ACTIVE_STATUSES, lease_expires_at__lt=now)
+    for run in expired.only("pk", "owner_id", "attempts", "lease_owner"):
+        with transaction.atomic():
+            # The lease is matched too: a worker that renewed meanwhile keeps its run.
+            still_expired = Run.objects.filter(
+                pk=run.pk,
+                status__in=ACTIVE_STATUSES,
+                lease_owner=run.lease_owner,
+                lease_expires_at__lt=now,
+            )
+            lost = f"the worker {run.lease_owner} stopped renewing its lease"
+            if run.attempts >= settings.KEISEI_MAX_ATTEMPTS:
+                error = f"{lost}; gave up after {run.attempts} attempts"
+                if still_expired.update(
+                    status=RunStatus.FAILED,
+                    error=error,
+                    finished_at=now,
+                    lease_owner="",
+                    lease_expires_at=None,
+                ):
+                    _finished(run, RunStatus.FAILED, error, actor="system")
+                    reaped.append(run.pk)
+                continue
+            if still_expired.update(status=RunStatus.QUEUED, lease_owner="", lease_expires_at=None):
+                status_event_record(
+                    run,
+                    RunStatus.QUEUED,
+                    actor="system",
+                    message=f"run requeued: {lost} (attempt {run.attempts} of "
+                    f"{settings.KEISEI_MAX_ATTEMPTS})",
+                    data={"requeued": True, "attempt": run.attempts},
+                )
+                run.commands.filter(state=CommandState.ACKNOWLEDGED).update(
+                    state=CommandState.FAILED, error="the worker was lost", finished_at=now
+                )
+                transaction.on_commit(lambda run_id=run.pk: wake_worker(run_id))
+                reaped.append(run.pk)
+    return reaped

@@ -1,0 +1,88 @@
+"""Priorities, queue positions and quotas, on the real database."""
+
+from __future__ import annotations
+
+import pytest
+
+from runs import selectors, services
+from runs.models import Run, RunStatus, UserQuota
+
+pytestmark = pytest.mark.django_db
+
+
+def queue(owner, priority=0, **config):
+    return services.run_queue(
+        owner=owner, trainer="digits", config=config or {"epochs": 1}, priority=priority
+    )
+
+
+def test_claims_take_the_highest_priority_then_the_oldest(owner, outsider):
+    first = queue(owner)
+    urgent = queue(outsider, priority=5)
+    second = queue(owner)
+    assert [selectors.run_queue_position(r) for r in (urgent, first, second)] == [1, 2, 3]
+    order = [services.run_claim_next(worker=f"w:{i}") for i in range(3)]
+    assert [r.pk for r in order] == [urgent.pk, first.pk, second.pk]
+    assert services.run_claim_next(worker="w:9") is None
+    first.refresh_from_db()
+    assert selectors.run_queue_position(first) is None  # running now
+
+
+def test_owner_at_the_running_limit_waits_while_others_go_first(owner, outsider):
+    UserQuota.objects.create(user=owner, max_running=1, max_queued=10)
+    a = queue(owner)
+    b = queue(owner)
+    c = queue(outsider)
+    assert services.run_claim_next(worker="w:1").pk == a.pk
+    assert services.run_claim_next(worker="w:2").pk == c.pk  # b waits for a
+    assert services.run_claim_next(worker="w:3") is None
+    assert services.run_finish(run_id=a.pk, worker="w:1", status=RunStatus.COMPLETED)
+    assert services.run_claim_next(worker="w:4").pk == b.pk
+
+
+def test_queue_limit_is_refused_with_the_limit_named(owner, api_client):
+    UserQuota.objects.create(user=owner, max_running=1, max_queued=2)
+    queue(owner)
+    queue(owner)
+    response = api_client(owner).post(
+        "/api/v1/runs/", {"trainer": "digits", "config": {}}, format="json"
+    )
+    assert response.status_code == 429
+    body = response.json()
+    assert (body["limit"], body["value"]) == ("max_queued", 2)
+    assert "your limit is 2" in body["detail"]
+    assert Run.objects.filter(owner=owner).count() == 2
+
+
+def test_global_limit_is_refused(owner, outsider, settings):
+    settings.KEISEI_GLOBAL_MAX_QUEUED = 1
+    queue(owner)
+    with pytest.raises(services.QuotaExceeded) as refused:
+        queue(outsider)
+    assert refused.value.limit == "global_max_queued"
+
+
+def test_queue_position_is_on_the_api_and_the_page(owner, api_client, client):
+    queue(owner)
+    second = queue(owner)
+    assert api_client(owner).get(f"/api/v1/runs/{second.pk}/").json()["queue_position"] == 2
+    client.force_login(owner)
+    assert b"number 2 in the queue" in client.get(f"/runs/{second.pk}/").content
+
+
+def test_clone_makes_a_fresh_run_for_whoever_asks(owner, staff, api_client):
+    original = queue(owner, epochs=3)
+    response = api_client(staff).post(f"/api/v1/runs/{original.pk}/clone/", {}, format="json")
+    assert response.status_code == 201
+    clone = Run.objects.get(pk=response.json()["id"])
+    assert (clone.owner, clone.parent, clone.config) == (staff, original, original.config)
+    assert clone.status == RunStatus.QUEUED
+
+
+def test_outsider_cannot_clone_or_fork(owner, outsider, api_client):
+    original = queue(owner)
+    client = api_client(outsider)
+    assert client.post(f"/api/v1/runs/{original.pk}/clone/", {}, format="json").status_code == 404
+    fork = client.post(f"/api/v1/runs/{original.pk}/fork/", {"checkpoint": 1}, format="json")
+    assert fork.status_code == 404
+    assert Run.objects.count() == 1
