@@ -12,7 +12,12 @@ object as its last line: ``minutes``, ``win_rate_vs_random`` (at the end of the 
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# Before torch loads: spinning OpenMP threads collapse on shared cores (see keisei/shogi).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
 import json
 import sys
 import tempfile

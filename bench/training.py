@@ -16,7 +16,12 @@ Prints one JSON object as its last line. ``--quick`` measures fewer updates (und
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# Before torch loads: spinning OpenMP threads collapse on shared cores (see keisei/shogi).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
 import json
 import sys
 import tempfile
