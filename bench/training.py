@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from keisei.interfaces import NullCallbacks  # noqa: E402
+from keisei.interfaces import NullCallbacks, NullControl  # noqa: E402
 from keisei.shogi.env import SelfPlayEnvs  # noqa: E402
 from keisei.shogi.features import NUM_ACTIONS, NUM_FEATURES, LegalMoves, fill_observations  # noqa: E402
 from keisei.shogi.network import build_network  # noqa: E402
@@ -50,16 +50,37 @@ class Rates(NullCallbacks):
         self.rates.append(metrics["time/positions_per_s"])
 
 
-def training_rate(config, updates: int) -> tuple[float, str]:
-    """Mean positions/s of the trainer's updates after the first (warm-up) one."""
+class PollTimes(NullControl):
+    """Records when the trainer looks for commands (a command waits at most one gap)."""
+
+    def __init__(self, rates: Rates) -> None:
+        self.rates = rates
+        self.gaps: list[float] = []
+        self._last: float | None = None
+
+    def poll(self) -> list:
+        now = time.perf_counter()
+        if self._last is not None and self.rates.rates:  # after the warm-up update
+            self.gaps.append(now - self._last)
+        self._last = now
+        return []
+
+
+def training_rate(config, updates: int) -> tuple[float, str, float]:
+    """Positions/s of the trainer's updates after the first (warm-up) one, and the longest
+    wait between two command polls."""
     callbacks = Rates()
+    control = PollTimes(callbacks)
     config = config.model_copy(update={"total_steps": config.batch_size * (updates + 1)})
     with tempfile.TemporaryDirectory() as workdir:
-        trainer = ShogiPPOTrainer(config, workdir=Path(workdir), callbacks=callbacks)
+        trainer = ShogiPPOTrainer(
+            config, workdir=Path(workdir), callbacks=callbacks, control=control
+        )
         trainer.train()
     measured = callbacks.rates[1:]
     # Harmonic mean: positions over total time.
-    return len(measured) / sum(1.0 / r for r in measured), trainer.precision.name
+    rate = len(measured) / sum(1.0 / r for r in measured)
+    return rate, trainer.precision.name, max(control.gaps)
 
 
 def random_env_rate(num_envs: int, max_plies: int, plies: int) -> float:
@@ -154,7 +175,7 @@ def main() -> None:
         # Same network and minibatches; a shorter rollout so a few updates fit in a minute.
         config = config.model_copy(update={"num_steps": 8})
         args.updates = 2
-    training, precision = training_rate(config, args.updates)
+    training, precision, max_gap = training_rate(config, args.updates)
     env_random = random_env_rate(config.num_envs, config.max_plies, 20 if args.quick else 100)
     limits = limit_rate(config, precision, 2.0 if args.quick else 6.0)
     figures = {
@@ -163,6 +184,7 @@ def main() -> None:
         "limit_positions_per_s": round(limits["limit_positions_per_s"], 1),
         "ratio": round(limits["limit_positions_per_s"] / training, 3),
         **{k: round(v, 1) for k, v in limits.items() if k != "limit_positions_per_s"},
+        "max_command_poll_gap_s": round(max_gap, 3),
         "precision": precision,
         "network": f"{config.blocks}x{config.channels}",
         "num_envs": config.num_envs,

@@ -8,6 +8,7 @@ scored as a draw.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -128,12 +129,24 @@ def match_result(wins: int, draws: int, losses: int, mean_plies: float = 0.0) ->
     )
 
 
-def play_match(agent: Player, opponent: Player, games: int, max_plies: int) -> MatchResult:
-    """``games`` games, colours alternating (agent Black in game 0); the agent's W/D/L."""
+def play_match(
+    agent: Player,
+    opponent: Player,
+    games: int,
+    max_plies: int,
+    between_plies: Callable[[], bool] | None = None,
+) -> MatchResult | None:
+    """``games`` games, colours alternating (agent Black in game 0); the agent's W/D/L.
+
+    ``between_plies`` runs before each ply (the trainer answers commands there during its
+    periodic evaluations); when it returns False the match is abandoned and None returned.
+    """
     matches = [ShogiGame(max_plies) for _ in range(games)]
     agent_colors = [BLACK if i % 2 == 0 else 1 - BLACK for i in range(games)]
     active = list(range(games))
     while active:
+        if between_plies is not None and not between_plies():
+            return None
         agent_turn = [i for i in active if matches[i].board.turn == agent_colors[i]]
         opponent_turn = [i for i in active if matches[i].board.turn != agent_colors[i]]
         for player, idx in ((agent, agent_turn), (opponent, opponent_turn)):

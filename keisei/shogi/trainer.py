@@ -179,16 +179,18 @@ class ShogiPPOTrainer(Trainer):
         return logits.cpu(), values.cpu()
 
     def _periodic_evaluation(self) -> dict[str, float]:
-        result = self.evaluate_against("random", self.cfg.eval_games, 0.0, None, self.update)
+        """A match against the random mover; commands are answered between its plies."""
+        cfg = self.cfg
+        agent = NetworkPlayer(self.model, self.precision, 0.0, cfg.seed + self.update)
+        rival = RandomPlayer(cfg.seed + self.update + 1)
+        result = play_match(agent, rival, cfg.eval_games, cfg.max_plies, self._commands)
+        if result is None:  # a stop came: skip the figure, the checkpoint follows
+            return {}
+        data = {**result.as_dict(), "opponent": "random", "step": self.global_step}
         self.callbacks.on_event(
-            "evaluation",
-            f"vs random: {result['win_rate']:.0%} ({result['wins']}/{result['games']})",
-            result,
+            "evaluation", f"vs random: {result.win_rate:.0%} ({result.wins}/{result.games})", data
         )
-        return {
-            "charts/win_rate_vs_random": result["win_rate"],
-            "charts/elo_vs_random": result["elo"],
-        }
+        return {"charts/win_rate_vs_random": result.win_rate, "charts/elo_vs_random": result.elo}
 
     # ----- commands ------------------------------------------------------------------------
 
@@ -234,6 +236,7 @@ class ShogiPPOTrainer(Trainer):
         rival = self._opponent(opponent, temperature, seed)
         agent = NetworkPlayer(self.model, self.precision, temperature, seed)
         result = play_match(agent, rival, games, max_plies or self.cfg.max_plies)
+        assert result is not None  # no between_plies hook: never abandoned
         return {**result.as_dict(), "opponent": opponent, "step": self.global_step}
 
     def sample_game(self, p: SampleParams) -> dict[str, Any]:

@@ -131,3 +131,13 @@ def test_live_board_is_throttled_to_four_per_second(tmp_path, tiny_config, run, 
         "game",
     }
     assert snapshot["side_to_move"] in ("black", "white")
+
+
+def test_periodic_evaluation_reports_win_rate_against_random(tmp_path, tiny_config, run):
+    _, callbacks, _ = run(tmp_path, tiny_config(total_steps=64, eval_every=1, eval_games=4))
+    for _, metrics in callbacks.metrics:
+        assert 0.0 <= metrics["charts/win_rate_vs_random"] <= 1.0
+        assert math.isfinite(metrics["charts/elo_vs_random"])
+    evaluations = [data for kind, _, data in callbacks.events if kind == "evaluation"]
+    assert len(evaluations) == 2
+    assert all(e["wins"] + e["draws"] + e["losses"] == 4 for e in evaluations)
