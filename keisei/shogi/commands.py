@@ -24,7 +24,8 @@ class SampleParams(BaseModel):
         "self",
         min_length=1,
         max_length=1000,
-        description="self (the policy on both sides), random, or a checkpoint file path",
+        description="self (the policy on both sides), random, latest (this run's newest "
+        "checkpoint), or a checkpoint file path",
     )
     agent_color: Literal["black", "white"] = Field(
         "black", description="The colour the trained policy plays against the opponent"
@@ -44,7 +45,8 @@ class EvaluateParams(BaseModel):
         "random",
         min_length=1,
         max_length=1000,
-        description="random, or a checkpoint file path (absolute, or relative to the workdir)",
+        description="random, latest (this run's newest checkpoint), or a checkpoint file path "
+        "(absolute, or relative to the workdir)",
     )
     games: int = Field(100, ge=2, le=2000, description="Games in the match (colours alternate)")
     temperature: float = Field(

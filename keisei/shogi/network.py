@@ -107,7 +107,8 @@ def resolve_precision(precision: str, device: str) -> str:
     if precision != "auto":
         return precision
     if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        # Older GPUs without bf16 get fp16 autocast with loss scaling (see ppo_update).
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_bf16() else "fp32"
 
 
@@ -118,8 +119,9 @@ class Precision:
         self.name = resolve_precision(precision, device)
         self.device = device
         self.device_type = "cuda" if device.startswith("cuda") else "cpu"
-        # channels-last is what lets oneDNN's bf16 convolutions use AMX on the CPU.
-        self.channels_last = self.name == "bf16"
+        # channels-last is what lets oneDNN's bf16 convolutions use AMX on the CPU (and tensor
+        # cores on a GPU).
+        self.channels_last = self.name in ("bf16", "fp16")
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device)
@@ -135,8 +137,9 @@ class Precision:
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
-        if self.name == "bf16":
-            with torch.autocast(self.device_type, dtype=torch.bfloat16):
+        if self.name in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if self.name == "bf16" else torch.float16
+            with torch.autocast(self.device_type, dtype=dtype):
                 yield
         else:
             yield

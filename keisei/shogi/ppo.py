@@ -120,6 +120,8 @@ def ppo_update(
     when it returns False the update is abandoned and None is returned.
     """
     model.train()
+    # Loss scaling is needed by fp16 only (CUDA without bf16); disabled it is a pass-through.
+    scaler = torch.amp.GradScaler(precision.device_type, enabled=precision.name == "fp16")
     b_size = batch.actions.shape[0]
     clipfracs: list[float] = []
     pg_losses, v_losses, entropies, kls, grad_norms = [], [], [], [], []
@@ -172,9 +174,11 @@ def ppo_update(
             loss = pg_loss - cfg.ent_coef * entropy_loss + v_loss * cfg.vf_coef
 
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
 
             pg_losses.append(pg_loss.item())
             v_losses.append(v_loss.item())

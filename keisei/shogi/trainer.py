@@ -211,9 +211,16 @@ class ShogiPPOTrainer(Trainer):
     def _opponent(self, opponent: str, temperature: float, seed: int) -> Player:
         if opponent == "random":
             return RandomPlayer(seed + 1)
-        path = Path(opponent)
-        if not path.is_absolute():
-            path = self.workdir / path
+        if opponent == "latest":
+            # The newest checkpoint this run has written (an earlier self to play against).
+            found = sorted((self.workdir / "checkpoints").glob("shogi-ppo-*.pt"))
+            if not found:
+                raise CommandError("opponent: this run has written no checkpoint yet")
+            path = found[-1]
+        else:
+            path = Path(opponent)
+            if not path.is_absolute():
+                path = self.workdir / path
         try:
             state = read_checkpoint(path)
         except CheckpointError as exc:

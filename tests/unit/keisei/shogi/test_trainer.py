@@ -141,3 +141,9 @@ def test_periodic_evaluation_reports_win_rate_against_random(tmp_path, tiny_conf
     evaluations = [data for kind, _, data in callbacks.events if kind == "evaluation"]
     assert len(evaluations) == 2
     assert all(e["wins"] + e["draws"] + e["losses"] == 4 for e in evaluations)
+
+
+def test_latest_checkpoint_is_an_evaluation_opponent(tmp_path, tiny_config, run):
+    _, _, trainer = run(tmp_path, tiny_config(total_steps=32))
+    result = trainer.evaluate_against("latest", 2, 0.5, 10, 5)
+    assert result["games"] == 2 and result["opponent"] == "latest"
