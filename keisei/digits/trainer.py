@@ -98,6 +98,8 @@ class DigitsTrainer(Trainer):
                 train_loss = self._federated_round()
             else:
                 train_loss = self._epoch(self.model, self.optimizer, self.x_train, self.y_train)
+            if self.stop_requested:
+                continue  # the epoch was cut short: the loop head writes the final checkpoint
             self.epoch += 1
             val_loss, accuracy = self._validate()
             elapsed = time.perf_counter() - started
@@ -122,6 +124,11 @@ class DigitsTrainer(Trainer):
         order = torch.randperm(len(y), device=self.device)
         total, count = 0.0, 0
         for start in range(0, len(y), self.cfg.batch_size):
+            # Commands are answered between batches, so one arrives within a batch's time.
+            # A stop ends the epoch early; the epoch counter counts completed epochs only.
+            self.checkpoint_commands()
+            if self.stop_requested:
+                break
             idx = order[start : start + self.cfg.batch_size]
             loss = F.cross_entropy(model(x[idx]), y[idx])
             optimizer.zero_grad(set_to_none=True)
@@ -129,7 +136,7 @@ class DigitsTrainer(Trainer):
             optimizer.step()
             total += loss.item() * len(idx)
             count += len(idx)
-        return total / count
+        return total / max(count, 1)
 
     def _federated_round(self) -> float:
         """FedAvg: each client trains a copy on its shard; the average, weighted by size, wins."""
@@ -140,6 +147,8 @@ class DigitsTrainer(Trainer):
             optimizer = torch.optim.Adam(local.parameters(), lr=self.cfg.learning_rate)
             for _ in range(self.cfg.local_epochs):
                 loss = self._epoch(local, optimizer, self.x_train[shard], self.y_train[shard])
+            if self.stop_requested:
+                return float("nan")  # the round is abandoned; the global model is unchanged
             states.append(local.state_dict())
             sizes.append(len(shard))
             losses.append(loss)

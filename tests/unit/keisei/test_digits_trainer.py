@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -44,16 +44,16 @@ class Recorder:
 
 
 class ScriptedControl:
-    """Hands out commands at given polls; records how each ended."""
+    """Hands out each batch of commands once its condition holds; records how each ended."""
 
-    def __init__(self, script: dict[int, list[CommandRequest]]) -> None:
-        self.script = script
-        self.polls = 0
+    def __init__(self, script: list[tuple[Callable[[], bool], list[CommandRequest]]]) -> None:
+        self.script = list(script)
         self.outcomes: dict[str, tuple[str, Any]] = {}
 
     def poll(self) -> list[CommandRequest]:
-        self.polls += 1
-        return self.script.get(self.polls, [])
+        if self.script and self.script[0][0]():
+            return self.script.pop(0)[1]
+        return []
 
     def acknowledge(self, command: CommandRequest) -> None:
         self.outcomes[command.id] = ("acknowledged", None)
@@ -65,8 +65,8 @@ class ScriptedControl:
         self.outcomes[command.id] = ("failed", error)
 
 
-def make(tmp_path, control=None, **config) -> tuple[DigitsTrainer, Recorder]:
-    recorder = Recorder()
+def make(tmp_path, control=None, recorder=None, **config) -> tuple[DigitsTrainer, Recorder]:
+    recorder = recorder or Recorder()
     trainer = DigitsTrainer(
         DigitsConfig(**config), workdir=tmp_path, callbacks=recorder, control=control, device="cpu"
     )
@@ -93,23 +93,35 @@ def test_federated_mode_averages_clients_and_learns(tmp_path):
 
 
 def test_stop_command_ends_early_with_a_final_checkpoint(tmp_path):
-    control = ScriptedControl({3: [CommandRequest(id="s", kind="stop")]})
-    trainer, rec = make(tmp_path, control=control, epochs=50)
+    rec = Recorder()
+    control = ScriptedControl([(lambda: len(rec.metrics) == 2, [CommandRequest("s", "stop")])])
+    trainer, rec = make(tmp_path, control=control, recorder=rec, epochs=50)
     assert trainer.train() == RunOutcome.STOPPED
     assert len(rec.metrics) == 2
     assert control.outcomes["s"] == ("done", {"stopping": True})
     assert rec.checkpoints[-1].kind == "final" and rec.checkpoints[-1].step == 2
 
 
+def test_stop_mid_epoch_is_answered_within_the_epoch(tmp_path):
+    rec = Recorder()
+    control = ScriptedControl([(lambda: True, [CommandRequest("s", "stop")])])
+    trainer, rec = make(tmp_path, control=control, recorder=rec, epochs=5, batch_size=8)
+    assert trainer.train() == RunOutcome.STOPPED
+    assert rec.metrics == []  # the first epoch was cut short, not finished
+    assert rec.checkpoints[-1].step == 0
+
+
 def test_pause_blocks_until_resume_and_bad_commands_fail_without_stopping(tmp_path):
+    rec = Recorder()
+    after_first_epoch = lambda: len(rec.metrics) >= 1  # noqa: E731
     control = ScriptedControl(
-        {
-            2: [CommandRequest(id="p", kind="pause")],
-            3: [CommandRequest(id="x", kind="sample"), CommandRequest(id="r2", kind="pause")],
-            4: [CommandRequest(id="r", kind="resume")],
-        }
+        [
+            (after_first_epoch, [CommandRequest(id="p", kind="pause")]),
+            (after_first_epoch, [CommandRequest("x", "sample"), CommandRequest("r2", "pause")]),
+            (after_first_epoch, [CommandRequest(id="r", kind="resume")]),
+        ]
     )
-    trainer, rec = make(tmp_path, control=control, epochs=3)
+    trainer, rec = make(tmp_path, control=control, recorder=rec, epochs=3)
     assert trainer.train() == RunOutcome.COMPLETED
     assert rec.statuses == ["running", "paused", "running"]
     assert control.outcomes["p"][0] == "done"
@@ -120,16 +132,18 @@ def test_pause_blocks_until_resume_and_bad_commands_fail_without_stopping(tmp_pa
 
 
 def test_save_command_writes_a_manual_checkpoint(tmp_path):
-    control = ScriptedControl({2: [CommandRequest(id="s", kind="save")]})
-    trainer, rec = make(tmp_path, control=control, epochs=2)
+    rec = Recorder()
+    control = ScriptedControl([(lambda: len(rec.metrics) == 1, [CommandRequest("s", "save")])])
+    trainer, rec = make(tmp_path, control=control, recorder=rec, epochs=2)
     trainer.train()
     assert [c.kind for c in rec.checkpoints] == ["manual", "final"]
     assert control.outcomes["s"][1]["step"] == 1
 
 
 def test_resume_from_checkpoint_continues_the_epoch_count(tmp_path):
-    control = ScriptedControl({3: [CommandRequest(id="s", kind="stop")]})
-    first, rec = make(tmp_path / "a", control=control, epochs=4)
+    rec = Recorder()
+    control = ScriptedControl([(lambda: len(rec.metrics) == 2, [CommandRequest("s", "stop")])])
+    first, rec = make(tmp_path / "a", control=control, recorder=rec, epochs=4)
     first.train()
     checkpoint = rec.checkpoints[-1].path
     second, rec2 = make(tmp_path / "b", epochs=4)
