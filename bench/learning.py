@@ -82,7 +82,7 @@ class EvaluationSchedule:
             print(
                 f"[{mark:5.1f} min] win rate vs random {result['win_rate']:.2f} "
                 f"(W{result['wins']} D{result['draws']} L{result['losses']}, "
-                f"step {result['step']})",
+                f"wins by {result['win_reasons']}, step {result['step']})",
                 flush=True,
             )
 
@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a reduced run (under a minute)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--workdir", help="keep checkpoints here (default: a temporary folder)")
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.every, args.games = 0.5, 0.25, 20
@@ -120,9 +121,12 @@ def main() -> None:
 
     clock = TrainingClock()
     control = EvaluationSchedule(marks, args.games, clock)
-    with tempfile.TemporaryDirectory() as workdir:
+    with tempfile.TemporaryDirectory() as tmp:
         trainer = ShogiPPOTrainer(
-            config, workdir=Path(workdir), callbacks=ProgressPrinter(), control=control
+            config,
+            workdir=Path(args.workdir or tmp),
+            callbacks=ProgressPrinter(),
+            control=control,
         )
         trainer.train()
     curve = [[r["minutes"], r["win_rate"]] for r in control.results]
@@ -136,7 +140,20 @@ def main() -> None:
                 "positions": trainer.global_step,
                 "config": overrides,
                 "evaluations": [
-                    {k: r[k] for k in ("minutes", "wins", "draws", "losses", "elo", "step")}
+                    {
+                        k: r[k]
+                        for k in (
+                            "minutes",
+                            "wins",
+                            "draws",
+                            "losses",
+                            "elo",
+                            "step",
+                            "win_reasons",
+                            "loss_reasons",
+                            "mean_plies",
+                        )
+                    }
                     for r in control.results
                 ],
             }

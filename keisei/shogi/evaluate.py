@@ -8,9 +8,10 @@ scored as a draw.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -85,8 +86,11 @@ class MatchResult:
     elo_low: float
     elo_high: float
     mean_plies: float
+    # How the agent's wins and losses came about, e.g. {"checkmate": 7, "nyugyoku": 2}.
+    win_reasons: dict[str, int] = field(default_factory=dict)
+    loss_reasons: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -94,7 +98,14 @@ def elo_from_score(score: float) -> float:
     return -400.0 * math.log10(1.0 / score - 1.0)
 
 
-def match_result(wins: int, draws: int, losses: int, mean_plies: float = 0.0) -> MatchResult:
+def match_result(
+    wins: int,
+    draws: int,
+    losses: int,
+    mean_plies: float = 0.0,
+    win_reasons: dict[str, int] | None = None,
+    loss_reasons: dict[str, int] | None = None,
+) -> MatchResult:
     """W/D/L -> win rate, score, Elo and a 95% interval (normal approximation on the score).
 
     A score of 0 or 1 has an infinite Elo; it is clamped half a game inside (n - 0.5 of n) so
@@ -126,6 +137,8 @@ def match_result(wins: int, draws: int, losses: int, mean_plies: float = 0.0) ->
         elo_low=elo_from_score(clamp(score - margin)),
         elo_high=elo_from_score(clamp(score + margin)),
         mean_plies=mean_plies,
+        win_reasons=dict(win_reasons or {}),
+        loss_reasons=dict(loss_reasons or {}),
     )
 
 
@@ -154,14 +167,18 @@ def play_match(
                 for i, move in zip(idx, player.choose([matches[i] for i in idx]), strict=True):
                     matches[i].push(move)
         active = [i for i in active if not matches[i].result.is_over]
-    wins = sum(1 for g, c in zip(matches, agent_colors, strict=True) if g.result.winner == c)
-    losses = sum(
-        1
-        for g, c in zip(matches, agent_colors, strict=True)
-        if g.result.winner is not None and g.result.winner != c
-    )
+    win_reasons: Counter[str] = Counter()
+    loss_reasons: Counter[str] = Counter()
+    for game, color in zip(matches, agent_colors, strict=True):
+        if game.result.winner == color:
+            win_reasons[game.result.reason] += 1
+        elif game.result.winner is not None:
+            loss_reasons[game.result.reason] += 1
+    wins, losses = sum(win_reasons.values()), sum(loss_reasons.values())
     mean_plies = float(np.mean([g.plies for g in matches]))
-    return match_result(wins, games - wins - losses, losses, mean_plies)
+    return match_result(
+        wins, games - wins - losses, losses, mean_plies, dict(win_reasons), dict(loss_reasons)
+    )
 
 
 def play_game(black: Player, white: Player, max_plies: int) -> ShogiGame:

@@ -48,6 +48,8 @@ def test_play_match_alternates_colours_and_counts_every_game():
     agent, opponent = RecordingPlayer(1), RecordingPlayer(2)
     result = play_match(agent, opponent, games=6, max_plies=40)
     assert result.wins + result.draws + result.losses == 6
+    assert sum(result.win_reasons.values()) == result.wins
+    assert sum(result.loss_reasons.values()) == result.losses
     # Agent played Black in three games and White in three; never both sides of one game.
     agent_colors = sorted(next(iter(c)) for c in agent.colors.values())
     assert agent_colors == [BLACK] * 3 + [1 - BLACK] * 3
@@ -57,4 +59,5 @@ def test_play_match_alternates_colours_and_counts_every_game():
 def test_games_cut_at_the_ply_cap_are_draws():
     result = play_match(RandomPlayer(1), RandomPlayer(2), games=4, max_plies=2)
     assert (result.wins, result.draws, result.losses) == (0, 4, 0)
+    assert result.win_reasons == {} and result.loss_reasons == {}
     assert result.mean_plies == 2.0
