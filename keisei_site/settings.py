@@ -130,6 +130,7 @@ STATIC_ROOT = env.get("STATIC_ROOT") or str(VAR_DIR / "static")
 STATICFILES_DIRS = [
     ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
     ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+    ("vendor/shogiground", BASE_DIR / "node_modules" / "shogiground" / "esm"),
     BASE_DIR / "static",
 ]
 STORAGE_BACKEND = env.get("STORAGE_BACKEND", "local")
@@ -212,3 +213,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+# Live connections and worker statistics (docs/websocket.md). Over a cap, a WebSocket is
+# accepted, then closed with 1008 and the reason.
+KEISEI_WS_MAX_PER_USER = env.integer("KEISEI_WS_MAX_PER_USER", 20, minimum=1, maximum=100_000)
+KEISEI_WS_MAX_PER_PROCESS = env.integer(
+    "KEISEI_WS_MAX_PER_PROCESS", 2000, minimum=1, maximum=1_000_000
+)
+# Seconds between a worker's statistics; it is shown lost after three silent intervals.
+KEISEI_SYSTEM_STATS_SECONDS = env.integer("KEISEI_SYSTEM_STATS_SECONDS", 2, minimum=1, maximum=3600)

@@ -24,7 +24,8 @@ from keisei.registry import get_trainer
 from monitoring.models import EventType
 from monitoring.reporter import Reporter, Throttle
 from runs import services
-from runs.models import Run, RunStatus
+from runs.models import Checkpoint, Run, RunStatus
+from runs.services.commands import CHECKPOINT_OPPONENT
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class RunCallbacks(Reporter):
         self.worker = worker
         self._progress_throttle = Throttle(PROGRESS_WRITE_SECONDS)
         self._last_progress: tuple[int, int] | None = None
+        self.last_stored: dict[str, int] = {}  # the row the last sample/evaluation became
 
     def on_status(self, status: str, message: str = "") -> None:
         if status in (RunStatus.PAUSED, RunStatus.RUNNING):
@@ -58,6 +60,20 @@ class RunCallbacks(Reporter):
             )
         if message:
             super().on_status(status, message)
+
+    def on_event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
+        """Sample games and evaluations become rows of their own; the timeline links to them."""
+        payload = dict(data or {})
+        self.last_stored = {}
+        if kind == EventType.SAMPLE and "moves" in payload:
+            record = services.game_record_store(run_id=self.run_id, record=payload)
+            # The timeline keeps the summary; the KIF/CSA text lives in the record.
+            payload = without_game_text(payload)
+            self.last_stored = {"game_record": record.pk}
+        elif kind == EventType.EVALUATION and {"wins", "draws", "losses"} <= payload.keys():
+            evaluation = services.evaluation_store(run_id=self.run_id, result=payload)
+            self.last_stored = {"evaluation": evaluation.pk}
+        super().on_event(kind, message, {**payload, **self.last_stored})
 
     def on_progress(self, step: int, total: int) -> None:
         super().on_progress(step, total)
@@ -98,9 +114,13 @@ class RunCallbacks(Reporter):
 class CommandControl:
     """``keisei.Control`` over the Command table, polled at most every 0.2 s."""
 
-    def __init__(self, run_id: int, lease: Heartbeat) -> None:
+    def __init__(
+        self, run_id: int, lease: Heartbeat, workdir: Path, callbacks: RunCallbacks
+    ) -> None:
         self.run_id = run_id
         self.lease = lease
+        self.workdir = workdir
+        self.callbacks = callbacks
         self._throttle = Throttle(COMMAND_POLL_SECONDS)
 
     def poll(self) -> list[CommandRequest]:
@@ -108,15 +128,45 @@ class CommandControl:
             raise LeaseLost(f"run {self.run_id}: the lease was lost")
         if not self._throttle.ready():
             return []
-        return [
-            CommandRequest(id=str(c.pk), kind=c.kind, params=c.params)
-            for c in services.commands_pending(run_id=self.run_id)
-        ]
+        requests = []
+        for command in services.commands_pending(run_id=self.run_id):
+            try:
+                params = self._resolve(command.params)
+            except services.CheckpointUnusable as exc:
+                services.command_finish(command_id=command.pk, ok=False, error=str(exc))
+                continue
+            requests.append(CommandRequest(id=str(command.pk), kind=command.kind, params=params))
+        return requests
+
+    def _resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """An opponent named ``checkpoint:<id>`` (checked when the command was asked) becomes
+        a local file: the trainer never sees a path a user typed."""
+        params = dict(params)
+        opponent = params.get("opponent")
+        if isinstance(opponent, str) and opponent.startswith(CHECKPOINT_OPPONENT):
+            checkpoint = Checkpoint.objects.get(pk=int(opponent.removeprefix(CHECKPOINT_OPPONENT)))
+            params["opponent"] = str(
+                services.checkpoint_fetch(checkpoint, self.workdir / "opponents")
+            )
+        return params
 
     def acknowledge(self, command: CommandRequest) -> None:
         services.command_acknowledge(command_id=int(command.id))
 
     def complete(self, command: CommandRequest, result: Mapping[str, Any] | None = None) -> None:
+        result = dict(result or {})
+        if command.kind == "evaluate" and {"wins", "draws", "losses"} <= result.keys():
+            # A match asked for by a person is on the timeline and in the table, like the
+            # trainer's own periodic ones.
+            self.callbacks.on_event(
+                EventType.EVALUATION,
+                f"vs {command.params.get('opponent', 'random')}: {result['wins']}/"
+                f"{result['draws']}/{result['losses']} (W/D/L)",
+                result,
+            )
+            result.update(self.callbacks.last_stored)
+        elif command.kind == "sample":
+            result = {**without_game_text(result), **self.callbacks.last_stored}
         services.command_finish(command_id=int(command.id), ok=True, result=result)
 
     def fail(self, command: CommandRequest, error: str) -> None:
@@ -178,7 +228,7 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
                 trainer_cls.parse_config(run.config),
                 workdir=workdir,
                 callbacks=callbacks,
-                control=CommandControl(run.pk, heartbeat),
+                control=CommandControl(run.pk, heartbeat, workdir, callbacks),
             )
             outcome = trainer.train(resume_from=resume_from)
             status = RunStatus.COMPLETED if outcome == RunOutcome.COMPLETED else RunStatus.CANCELLED
@@ -201,6 +251,11 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
     log.info("run %s %s in %.1fs", run.pk, status, time.monotonic() - started)
     shutil.rmtree(workdir, ignore_errors=True)
     return str(status)
+
+
+def without_game_text(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A game record's summary: the moves and KIF/CSA text live in its GameRecord row."""
+    return {k: v for k, v in record.items() if k not in ("kif", "csa", "moves")}
 
 
 def _fetch_resume_checkpoint(run: Run, workdir: Path, callbacks: RunCallbacks) -> Path | None:

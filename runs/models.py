@@ -172,3 +172,58 @@ class UserQuota(models.Model):
 
     def __str__(self) -> str:
         return f"quota of {self.user}: {self.max_running} running, {self.max_queued} queued"
+
+
+class GameSource(models.TextChoices):
+    SAMPLE = "sample"
+    EVALUATION = "evaluation"
+    SELF_PLAY = "selfplay"
+
+
+class GameRecord(models.Model):
+    """One finished Shogi game: who played, how it ended, every move (USI), KIF and CSA."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="game_records")
+    source = models.CharField(max_length=16, choices=GameSource.choices)
+    step = models.BigIntegerField(default=0, help_text="the run's step when it was played")
+    black = models.CharField(max_length=200)
+    white = models.CharField(max_length=200)
+    result = models.CharField(max_length=16, help_text="black_win, white_win, draw, unfinished")
+    reason = models.CharField(max_length=32, blank=True)
+    plies = models.PositiveIntegerField()
+    start_sfen = models.CharField(max_length=200)
+    moves = models.JSONField(default=list, help_text="USI moves in order")
+    kif = models.TextField(blank=True)
+    csa = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["run", "-created_at"], name="game_record_run_created")]
+
+    def __str__(self) -> str:
+        return f"{self.black} vs {self.white}: {self.result} in {self.plies}"
+
+
+class Evaluation(models.Model):
+    """A match of a run's network against an opponent: W/D/L and Elo with its interval."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="evaluations")
+    step = models.BigIntegerField(default=0)
+    opponent = models.CharField(max_length=300)
+    games = models.PositiveIntegerField()
+    wins = models.PositiveIntegerField()
+    draws = models.PositiveIntegerField()
+    losses = models.PositiveIntegerField()
+    win_rate = models.FloatField()
+    elo = models.FloatField(null=True, blank=True)
+    elo_low = models.FloatField(null=True, blank=True)
+    elo_high = models.FloatField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} vs {self.opponent}: {self.wins}/{self.draws}/{self.losses}"

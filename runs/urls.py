@@ -11,6 +11,11 @@ urlpatterns = [
     path("<int:run_id>/command/", views.run_command, name="command"),
     path("<int:run_id>/clone/", views.run_clone, name="clone"),
     path(
+        "<int:run_id>/games/<int:record_id>.<str:fmt>",
+        views.game_record_download,
+        name="game-record",
+    ),
+    path(
         "<int:run_id>/checkpoints/<int:checkpoint_id>/download/",
         views.checkpoint_download,
         name="checkpoint-download",

@@ -106,7 +106,8 @@ def run_command(request: HttpRequest, run_id: int) -> HttpResponse:
         return HttpResponse("you may not steer this run", status=403)
     kind = request.POST.get("kind", "")
     try:
-        services.command_request(run=run, user=request.user, kind=kind)
+        params = command_params(request.POST)
+        services.command_request(run=run, user=request.user, kind=kind, params=params)
     except services.CommandRejected as exc:
         messages.error(request, str(exc))
     else:
@@ -125,6 +126,50 @@ def run_clone(request: HttpRequest, run_id: int) -> HttpResponse:
         return redirect("runs:detail", run_id=run.pk)
     messages.success(request, f"{clone.display_name} is queued.")
     return redirect("runs:detail", run_id=clone.pk)
+
+
+def supported_commands(trainer: str) -> frozenset[str]:
+    try:
+        return get_trainer(trainer).supported_commands()
+    except UnknownTrainer:
+        return frozenset()
+
+
+# Parameters the page's sample/evaluate form may send, with how each is read.
+COMMAND_PARAMS = {"opponent": str, "temperature": float, "games": int, "max_plies": int}
+
+
+def command_params(form) -> dict:
+    """The non-empty parameters of the command form; a malformed number is refused by name."""
+    params = {}
+    for name, parse in COMMAND_PARAMS.items():
+        raw = form.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            params[name] = parse(raw)
+        except ValueError:
+            raise services.CommandRejected(f"params.{name}: {raw!r} is not a number") from None
+    kind = form.get("kind")
+    if kind == "sample":
+        params.pop("games", None)
+    elif kind != "evaluate":
+        params = {}
+    return params
+
+
+@login_required
+def game_record_download(
+    request: HttpRequest, run_id: int, record_id: int, fmt: str
+) -> HttpResponse:
+    run = _visible_run(request, run_id)
+    record = run.game_records.filter(pk=record_id).first()
+    if record is None or fmt not in ("kif", "csa"):
+        raise Http404("no such game record")
+    text = record.kif if fmt == "kif" else record.csa
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="run{run.pk}-game{record.pk}.{fmt}"'
+    return response
 
 
 @login_required

@@ -26,6 +26,7 @@ from runs.services.lifecycle import (
     runs_reap_expired,
     wake_worker,
 )
+from runs.services.records import evaluation_store, game_record_store
 
 __all__ = [
     "CheckpointUnusable",
@@ -41,6 +42,8 @@ __all__ = [
     "command_request",
     "commands_pending",
     "config_validate",
+    "evaluation_store",
+    "game_record_store",
     "run_claim_next",
     "run_clone",
     "run_finish",

@@ -11,7 +11,16 @@ from django.utils import timezone
 from keisei.registry import get_trainer
 from monitoring.models import EventType
 from monitoring.services import event_record
-from runs.models import ACTIVE_STATUSES, Command, CommandKind, CommandState, Run, RunStatus
+from runs.models import (
+    ACTIVE_STATUSES,
+    Checkpoint,
+    Command,
+    CommandKind,
+    CommandState,
+    Run,
+    RunStatus,
+)
+from runs.selectors import run_list_visible
 from runs.services.errors import CommandRejected
 from runs.services.lifecycle import status_event_record
 
@@ -28,10 +37,35 @@ _COMMAND_STATES = {
 }
 
 
-def _rejection(run: Run, kind: str, params: Any) -> str:
+# Opponents a user may name: these words, or a checkpoint of a run they may see.
+OPPONENT_WORDS = frozenset({"self", "random", "latest"})
+CHECKPOINT_OPPONENT = "checkpoint:"
+
+
+def _opponent_rejection(user: Any, opponent: Any) -> str:
+    """A free file path would let anyone load any file on a worker: only ids are accepted."""
+    if opponent is None or opponent in OPPONENT_WORDS:
+        return ""
+    if not isinstance(opponent, str) or not opponent.startswith(CHECKPOINT_OPPONENT):
+        return (
+            "params.opponent: must be one of self, random, latest or checkpoint:<id>, "
+            f"got {opponent!r}"
+        )
+    raw_id = opponent.removeprefix(CHECKPOINT_OPPONENT)
+    visible = Checkpoint.objects.filter(run__in=run_list_visible(user=user))
+    if not raw_id.isdigit() or not visible.filter(pk=int(raw_id)).exists():
+        return f"params.opponent: no checkpoint {raw_id} that you may use"
+    return ""
+
+
+def _rejection(run: Run, user: Any, kind: str, params: Any) -> str:
     """Why ``kind`` cannot be asked of ``run`` now, or '' when it can."""
     if params is not None and not isinstance(params, Mapping):
         return "params must be an object"
+    if params and kind in (CommandKind.SAMPLE, CommandKind.EVALUATE):
+        reason = _opponent_rejection(user, params.get("opponent"))
+        if reason:
+            return reason
     if kind != CommandKind.CANCEL and kind not in get_trainer(run.trainer).supported_commands():
         return f"the {run.trainer} trainer does not support '{kind}'"
     if run.status not in _COMMAND_STATES[CommandKind(kind)]:
@@ -49,7 +83,7 @@ def command_request(
     with transaction.atomic():
         # The row lock orders this against claims and other commands on the same run.
         run = Run.objects.select_for_update().get(pk=run.pk)
-        reason = _rejection(run, kind, params)
+        reason = _rejection(run, user, kind, params)
         command = Command.objects.create(
             run=run,
             kind=kind,

@@ -2,6 +2,7 @@
 // run's WebSocket. The page is complete without JavaScript; this keeps it current.
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 import { LiveSocket } from "./live_socket.js";
+import { LiveBoard } from "./board.js";
 
 const snapshot = JSON.parse(document.getElementById("run-snapshot").textContent);
 const chartData = JSON.parse(document.getElementById("run-chart").textContent);
@@ -12,6 +13,13 @@ let chartKey = chartData.key;
 const xs = chartData.steps.slice();
 const ys = chartData.values.slice();
 let plot = null;
+let board = null;
+
+function showBoard(snapshot) {
+  if (!snapshot) return;
+  board = board || new LiveBoard($("live-board"));
+  board.show(snapshot);
+}
 
 function drawChart() {
   const el = $("chart");
@@ -30,7 +38,7 @@ function setStatus(status) {
   const badge = $("run-status");
   badge.textContent = status;
   badge.className = `status status-${status}`;
-  document.querySelectorAll(".controls button").forEach((b) => {
+  document.querySelectorAll("[data-when]").forEach((b) => {
     b.hidden = !b.dataset.when.split(" ").includes(status);
   });
 }
@@ -74,7 +82,9 @@ function onMessage(msg) {
   switch (msg.type) {
     case "connected":
       if (msg.data.run) { setStatus(msg.data.run.status); setProgress(msg.data.run); }
+      showBoard(msg.data.board);
       break;
+    case "game_state": showBoard(msg.data); break;
     case "progress": setProgress(msg.data); break;
     case "metrics": setMetrics(msg.data.step, msg.data.values); break;
     case "status":

@@ -1,0 +1,51 @@
+// The live Shogi board: shogiground (view only) fed with SFEN snapshots, hands as text.
+import { Shogiground } from "../vendor/shogiground/shogiground.js";
+
+const HAND_ORDER = ["R", "B", "G", "S", "N", "L", "P"];
+const KANJI = { R: "飛", B: "角", G: "金", S: "銀", N: "桂", L: "香", P: "歩" };
+
+function handText(hands, sente) {
+  // hands: the SFEN hand field, e.g. "2P3pb" or "-"
+  const counts = {};
+  let n = "";
+  for (const c of hands === "-" ? "" : hands) {
+    if (c >= "0" && c <= "9") { n += c; continue; }
+    const isSente = c === c.toUpperCase();
+    if (isSente === sente) counts[c.toUpperCase()] = (counts[c.toUpperCase()] || 0) + Number(n || 1);
+    n = "";
+  }
+  const parts = HAND_ORDER.filter((p) => counts[p]).map((p) => KANJI[p] + (counts[p] > 1 ? counts[p] : ""));
+  return parts.length ? parts.join(" ") : "なし";
+}
+
+function lastDests(usi) {
+  if (!usi) return [];
+  return usi.includes("*") ? [usi.slice(2, 4)] : [usi.slice(0, 2), usi.slice(2, 4)];
+}
+
+export class LiveBoard {
+  constructor(root) {
+    this.root = root;
+    this.boardEl = root.querySelector(".board");
+    this.ground = Shogiground(
+      { viewOnly: true, coordinates: { enabled: true }, sfen: { board: "9/9/9/9/9/9/9/9/9" } },
+      { board: this.boardEl },
+    );
+  }
+
+  show(snapshot) {
+    if (!snapshot || !snapshot.sfen) return;
+    const [board, turn, hands] = snapshot.sfen.split(" ");
+    this.ground.set({
+      sfen: { board },
+      lastDests: lastDests(snapshot.last_move),
+      checks: snapshot.in_check ? (turn === "b" ? "sente" : "gote") : false,
+    });
+    this.root.hidden = false;
+    this.root.querySelector(".hand-gote").textContent = `☖ ${handText(hands, false)}`;
+    this.root.querySelector(".hand-sente").textContent = `☗ ${handText(hands, true)}`;
+    this.root.querySelector(".board-caption").textContent =
+      `game ${snapshot.game ?? ""} · ply ${snapshot.ply} · ${snapshot.side_to_move} to move` +
+      (snapshot.in_check ? " · check" : "") + (snapshot.last_move ? ` · last ${snapshot.last_move}` : "");
+  }
+}
