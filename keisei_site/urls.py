@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from keisei_site.health import healthz
+from monitoring.views import system_page
 from runs.urls import api_urlpatterns
 
 urlpatterns = [
@@ -16,6 +17,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("runs/", include("runs.urls")),
+    path("system/", system_page, name="system"),
     path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include("monitoring.urls")),
     path("admin/", admin.site.urls),

@@ -1,6 +1,6 @@
 """The hook through which ``runs`` tells monitoring who may watch a run and what it looks like.
 
-``runs`` registers both functions at start-up (``RunsConfig.ready``); monitoring never imports
+``runs`` registers these functions at start-up (``RunsConfig.ready``); monitoring never imports
 ``runs``, which keeps the layers one way.
 """
 
@@ -11,14 +11,20 @@ from typing import Any
 
 MayView = Callable[[Any, int], bool]
 Snapshot = Callable[[int], dict[str, Any] | None]
+ActiveRuns = Callable[[Any], list[dict[str, Any]]]
 
 _may_view: MayView | None = None
 _snapshot: Snapshot | None = None
+_active_runs: ActiveRuns | None = None
 
 
-def register(*, may_view: MayView, snapshot: Snapshot) -> None:
-    global _may_view, _snapshot
+def register(
+    *, may_view: MayView, snapshot: Snapshot, visible_active_runs: ActiveRuns | None = None
+) -> None:
+    global _may_view, _snapshot, _active_runs
     _may_view, _snapshot = may_view, snapshot
+    if visible_active_runs is not None:
+        _active_runs = visible_active_runs
 
 
 def user_may_view_run(user: Any, run_id: int) -> bool:
@@ -35,3 +41,12 @@ def run_snapshot(run_id: int) -> dict[str, Any] | None:
     if _snapshot is None:
         raise RuntimeError("no run snapshot hook is registered (is the runs app installed?)")
     return _snapshot(run_id)
+
+
+def visible_active_runs(user: Any) -> list[dict[str, Any]]:
+    """The queued, running and paused runs ``user`` may see (a short list, newest first)."""
+    if _active_runs is None:
+        raise RuntimeError("no active-runs hook is registered (is the runs app installed?)")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    return _active_runs(user)

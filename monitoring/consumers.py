@@ -2,21 +2,124 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.cache import cache
 
-from monitoring import access, live, selectors
+from monitoring import access, live, selectors, system
 
 log = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008  # over a connection cap
+MAX_CACHED_RUN_ANSWERS = 1000
+
+
+class ConnectionCaps:
+    """Counts open connections: per process in memory, per user in Redis.
+
+    Per user, the count must hold across every Daphne process, so it lives in Redis: a sorted
+    set per user whose members are connections (channel names) scored by a lease expiry. This
+    process renews its members' leases every ``LEASE_SECONDS / 3``; a process that dies stops
+    renewing and its connections drop out within ``LEASE_SECONDS``, so a crash never locks a
+    user out (a plain INCR/DECR counter would stay high after a crash until its TTL, and a TTL
+    renewed on every connect would never run out). Adding and counting is one MULTI, so two
+    simultaneous connections cannot both take the last place. If Redis cannot be reached the
+    user cap is not enforced (the per-process cap still is) and the connection is renewed into
+    Redis once it is back.
+    """
+
+    LEASE_SECONDS = 90.0
+
+    def __init__(self) -> None:
+        self.process_count = 0
+        self.members: dict[int, set[str]] = {}
+        self._refresher: asyncio.Task | None = None
+        self._client: tuple[asyncio.AbstractEventLoop, Any] | None = None
+
+    def redis(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client[0] is not loop:  # a client per event loop
+            import redis.asyncio
+
+            client = redis.asyncio.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3
+            )
+            self._client = (loop, client)
+        return self._client[1]
+
+    @staticmethod
+    def key(user_id: int) -> str:
+        prefix = settings.CACHES["default"].get("KEY_PREFIX") or "keisei"
+        return f"{prefix}:ws:user:{user_id}"
+
+    async def acquire(self, user_id: int, member: str) -> str | None:
+        """Count a connection in; the reason it may not stay when a cap is reached."""
+        max_process = settings.KEISEI_WS_MAX_PER_PROCESS
+        if self.process_count >= max_process:
+            return f"too many connections to this server (at most {max_process})"
+        self.process_count += 1  # before any await: concurrent handshakes see it
+        self.members.setdefault(user_id, set()).add(member)
+        max_user = settings.KEISEI_WS_MAX_PER_USER
+        try:
+            now = time.time()
+            async with self.redis().pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(self.key(user_id), "-inf", now)
+                pipe.zadd(self.key(user_id), {member: now + self.LEASE_SECONDS})
+                pipe.zcard(self.key(user_id))
+                pipe.expire(self.key(user_id), int(self.LEASE_SECONDS))
+                count = (await pipe.execute())[2]
+        except Exception:
+            log.warning("per-user connection count unavailable; not enforced", exc_info=True)
+            count = 0
+        if count > max_user:
+            await self.release(user_id, member)
+            return f"too many connections for this user (at most {max_user})"
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.get_running_loop().create_task(self._renew_leases())
+        return None
+
+    async def release(self, user_id: int, member: str) -> None:
+        self.process_count -= 1
+        members = self.members.get(user_id, set())
+        members.discard(member)
+        if not members:
+            self.members.pop(user_id, None)
+        try:
+            await self.redis().zrem(self.key(user_id), member)
+        except Exception:  # the lease runs out on its own
+            log.warning("could not remove a connection from the per-user count", exc_info=True)
+
+    async def _renew_leases(self) -> None:
+        """Renew this process's leases while it has connections; ends when it has none."""
+        while self.members:
+            await asyncio.sleep(self.LEASE_SECONDS / 3)
+            expires = time.time() + self.LEASE_SECONDS
+            try:
+                async with self.redis().pipeline(transaction=False) as pipe:
+                    for user_id, members in list(self.members.items()):
+                        if members:
+                            pipe.zadd(self.key(user_id), dict.fromkeys(members, expires))
+                            pipe.expire(self.key(user_id), int(self.LEASE_SECONDS))
+                    await pipe.execute()
+            except Exception:
+                log.warning("could not renew connection leases", exc_info=True)
+
+
+caps = ConnectionCaps()
+
+
+def is_signed_in(user: Any) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active)
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -28,6 +131,23 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.subscribed: set[str] = set(live.ALL_TYPES)
         self.joined: list[str] = []
         self.sent_seqs: set[int] = set()  # durable events this connection has had
+        self.counted_for: int | None = None  # the user this connection is counted against
+
+    async def admit(self) -> bool:
+        """Accept the handshake, then close with 1008 and a reason if a cap is reached.
+
+        Accepting first lets the client read the code and the reason (a refused handshake is
+        a bare HTTP 403), so it knows not to retry at once.
+        """
+        await self.accept()
+        user_id = self.scope["user"].pk
+        reason = await caps.acquire(user_id, self.channel_name)
+        if reason is not None:
+            log.info("websocket closed for user %s: %s", user_id, reason)
+            await self.close(code=CLOSE_POLICY, reason=reason)
+            return False
+        self.counted_for = user_id
+        return True
 
     async def join(self, groups: list[str]) -> None:
         for group in groups:
@@ -37,6 +157,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "counted_for", None) is not None:
+            user_id, self.counted_for = self.counted_for, None
+            await caps.release(user_id, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
@@ -107,9 +230,10 @@ class RunConsumer(LiveConsumer):
             await self.close()  # before accept: the handshake is answered 403
             return
         after_seq = query_param(self.scope, "after_seq")
+        if not await self.admit():
+            return
         # Join before reading the snapshot and the replay, so nothing falls between them.
         await self.join([live.run_group(self.run_id)])
-        await self.accept()
         await self.send_json(await self.snapshot())
         if after_seq is not None:
             if not after_seq.isdigit():
@@ -159,6 +283,75 @@ class RunConsumer(LiveConsumer):
             "metrics": selectors.metrics_latest(run_id=self.run_id),
             "last_seq": selectors.events_last_seq(run_id=self.run_id),
         }
+
+
+class DashboardConsumer(LiveConsumer):
+    """``/ws/runs/``: status changes of every run the user may see, after a ``connected``
+    list of their queued, running and paused runs. Each message's ``run`` names its run."""
+
+    async def connect(self) -> None:
+        await super().connect()
+        user = self.scope.get("user")
+        if not is_signed_in(user):
+            await self.close()  # before accept: the handshake is answered 403
+            return
+        if not await self.admit():
+            return
+        # Owners' groups carry only their own runs' status; staff's carries every run's.
+        await self.join(live.dashboard_groups(user_id=user.pk, is_staff=user.is_staff))
+        runs = await database_sync_to_async(access.visible_active_runs)(user)
+        await self.send_json(live.message("connected", None, {"runs": runs}))
+
+    async def live_message(self, event: dict[str, Any]) -> None:
+        # Sequence numbers are per run, so the run consumer's de-duplication by seq does not
+        # apply here; one group per connection means nothing arrives twice.
+        msg = event["message"]
+        if msg.get("type") in self.subscribed:
+            await self.send_json(msg)
+
+
+class SystemConsumer(LiveConsumer):
+    """``/ws/system/``: every worker's statistics, for any signed-in user. A worker's current
+    run is named only to people who may see that run (asked once per run per connection)."""
+
+    async def connect(self) -> None:
+        await super().connect()
+        self.run_answers: dict[int, bool] = {}
+        user = self.scope.get("user")
+        if not is_signed_in(user):
+            await self.close()
+            return
+        if not await self.admit():
+            return
+        await self.join([live.SYSTEM_GROUP])
+        try:
+            workers = await database_sync_to_async(system.workers_latest)()
+        except Exception:  # Redis away: the live messages fill the page once it is back
+            log.warning("worker statistics unavailable for a connected snapshot", exc_info=True)
+            workers = []
+        data = {
+            "interval": system.interval_seconds(),
+            "workers": [await self.as_seen(stats) for stats in workers],
+        }
+        await self.send_json(live.message("connected", None, data))
+
+    async def as_seen(self, stats: dict[str, Any]) -> dict[str, Any]:
+        run_id = stats.get("run")
+        if run_id is None:
+            return stats
+        if run_id not in self.run_answers:
+            if len(self.run_answers) >= MAX_CACHED_RUN_ANSWERS:
+                self.run_answers.clear()
+            self.run_answers[run_id] = await database_sync_to_async(access.user_may_view_run)(
+                self.scope["user"], int(run_id)
+            )
+        return system.strip_run(stats, visible=self.run_answers[run_id])
+
+    async def live_message(self, event: dict[str, Any]) -> None:
+        msg = event["message"]
+        if msg.get("type") != "system" or "system" not in self.subscribed:
+            return
+        await self.send_json({**msg, "data": await self.as_seen(msg["data"])})
 
 
 def query_param(scope: dict[str, Any], name: str) -> str | None:

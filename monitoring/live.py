@@ -182,3 +182,18 @@ def publish_board(run_id: int, snapshot: Mapping[str, Any]) -> None:
         coalesce_key=(run_id, "game_state"),
         remember_as=board_cache_key(run_id),
     )
+
+
+def dashboard_groups(*, user_id: int, is_staff: bool) -> list[str]:
+    """What a ``/ws/runs/`` connection joins. Staff join only the staff group: it carries every
+    status change, their own runs' included, so joining both would deliver those twice."""
+    return [STAFF_RUNS_GROUP] if is_staff else [user_runs_group(user_id)]
+
+
+def publish_system(stats: Mapping[str, Any]) -> None:
+    """One worker's statistics to ``/ws/system/``; per worker, only the latest is kept."""
+    publisher().publish(
+        [SYSTEM_GROUP],
+        message("system", None, stats),
+        coalesce_key=("system", stats.get("worker_id")),
+    )

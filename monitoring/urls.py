@@ -10,3 +10,7 @@ urlpatterns = [
     path("runs/<int:run_id>/metrics.csv", api.MetricCsvApi.as_view(), name="metrics-csv"),
     path("metrics/compare/", api.MetricCompareApi.as_view(), name="metrics-compare"),
 ]
+
+from monitoring import system_api  # noqa: E402
+
+urlpatterns.append(path("system/", system_api.SystemApi.as_view(), name="system"))

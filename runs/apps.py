@@ -10,4 +10,8 @@ class RunsConfig(AppConfig):
         from runs import selectors
 
         # monitoring learns who may watch a run, and what it looks like, only through this hook.
-        access.register(may_view=selectors.run_may_view, snapshot=selectors.run_snapshot)
+        access.register(
+            may_view=selectors.run_may_view,
+            snapshot=selectors.run_snapshot,
+            visible_active_runs=selectors.run_list_visible_active,
+        )

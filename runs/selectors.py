@@ -28,6 +28,13 @@ def run_may_view(user: Any, run_id: int) -> bool:
     return run_list_visible(user=user).filter(pk=run_id).exists()
 
 
+def run_list_visible_active(user: Any, limit: int = 100) -> list[dict[str, Any]]:
+    """The queued, running and paused runs ``user`` may see, newest first (the dashboard)."""
+    active = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED)
+    runs = run_list_visible(user=user).filter(status__in=active).order_by("-created_at", "-pk")
+    return [run_as_dict(run) for run in runs[:limit]]
+
+
 def run_may_change(user: Any, run: Run) -> bool:
     """Steering a run (stop, pause ...) is for its owner and staff, as seeing it is."""
     return bool(user.is_authenticated and (user.is_staff or run.owner_id == user.pk))

@@ -1,0 +1,25 @@
+"""Server-rendered monitoring pages."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from redis import RedisError
+
+from monitoring import system
+
+log = logging.getLogger(__name__)
+
+
+@login_required
+def system_page(request: HttpRequest) -> HttpResponse:
+    """Workers, their current runs and the queues; kept live over ``/ws/system/``."""
+    try:
+        overview = system.overview(request.user)
+    except RedisError:  # Redis away: the page still renders, and fills in once it is back
+        log.warning("system statistics unavailable", exc_info=True)
+        overview = {"interval": system.interval_seconds(), "workers": [], "queues": {}}
+    return render(request, "monitoring/system.html", {"overview": overview})
