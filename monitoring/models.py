@@ -66,3 +66,43 @@ class RunEventSequence(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id}: {self.last_seq}"
+
+
+# Rollup levels: level -> block size in steps. Powers of two, each 64 times the one below, so
+# a block of one level is exactly 64 blocks of the level below and ``block = step >> shift``.
+ROLLUP_SHIFTS = {1: 6, 2: 12, 3: 18}
+ROLLUP_BLOCK_STEPS = {level: 1 << shift for level, shift in ROLLUP_SHIFTS.items()}
+
+
+class MetricRollup(models.Model):
+    """First, last, min, max and count of one key's points in one block of steps.
+
+    Block ``b`` of ``level`` holds the points with ``b * size <= step < (b + 1) * size``
+    (``size`` from ``ROLLUP_BLOCK_STEPS``). Maintained by ``metrics_record`` in the same
+    transaction as the points, so history reads a few thousand rows whatever the series length.
+    """
+
+    # No index of its own: the unique index below starts with run_id.
+    run = models.ForeignKey(
+        "runs.Run", on_delete=models.CASCADE, related_name="metric_rollups", db_index=False
+    )
+    key = models.CharField(max_length=100)
+    level = models.PositiveSmallIntegerField()
+    block = models.BigIntegerField()
+    first_step = models.BigIntegerField()
+    first_value = models.FloatField()
+    last_step = models.BigIntegerField()
+    last_value = models.FloatField()
+    min_value = models.FloatField()
+    max_value = models.FloatField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "key", "level", "block"], name="metric_rollup_run_key_level_block"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} L{self.level}#{self.block} ({self.count} points)"

@@ -1,0 +1,157 @@
+"""Metric rollups: kept by the writer, read by history, same answers as the raw points."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+
+import pytest
+
+from monitoring import history
+from monitoring.models import ROLLUP_SHIFTS, MetricPoint, MetricRollup
+from monitoring.services import metrics_record, metrics_rollups_rebuild
+from runs.models import Run
+
+pytestmark = pytest.mark.django_db
+
+KEY = "losses/policy_loss"
+T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+def _pg_key(value: float) -> tuple[int, float]:
+    """PostgreSQL's float order: NaN above every number."""
+    return (1, 0.0) if math.isnan(value) else (0, value)
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
+
+
+def _write_randomly(run: Run, rng: random.Random, steps: list[int]) -> None:
+    """Batches in step order with resumes: each batch may repeat the tail of the one before."""
+    position = 0
+    while position < len(steps):
+        size = rng.randint(1, 3000)
+        back = rng.randint(0, 200) if position and rng.random() < 0.3 else 0
+        batch = steps[max(0, position - back) : position + size]
+        points = []
+        for step in batch:
+            value = math.nan if rng.random() < 0.001 else rng.gauss(0.0, 1.0)
+            points.append((KEY, step, value, T0))
+            if rng.random() < 0.01:
+                points.append((KEY, step, 1e9, T0))  # a repeat within the batch: kept once
+        metrics_record(run_id=run.pk, points=points)
+        position += size
+
+
+def _raw_buckets(run: Run, start: int, end: int, width: int) -> list[tuple]:
+    stored = MetricPoint.objects.filter(run=run, key=KEY, step__gte=start, step__lte=end).order_by(
+        "step"
+    )
+    buckets: dict[int, list] = {}
+    for step, value in stored.values_list("step", "value"):
+        b = buckets.setdefault(step // width, [step, value, step, value, value, value, 0])
+        b[2], b[3] = step, value
+        b[4] = min(b[4], value, key=_pg_key)
+        b[5] = max(b[5], value, key=_pg_key)
+        b[6] += 1
+    return [tuple(b) for _, b in sorted(buckets.items())]
+
+
+def _rollup_rows(run: Run) -> list[tuple]:
+    return list(
+        MetricRollup.objects.filter(run=run)
+        .order_by("key", "level", "block")
+        .values_list(
+            "key",
+            "level",
+            "block",
+            "first_step",
+            "first_value",
+            "last_step",
+            "last_value",
+            "min_value",
+            "max_value",
+            "count",
+        )
+    )
+
+
+def test_rollup_buckets_equal_raw_buckets_on_random_data(owner):
+    rng = random.Random(5)
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    steps = sorted(rng.sample(range(-1000, 6_000_000), 30_000))
+    _write_randomly(run, rng, steps)
+    checked_levels = set()
+
+    for start, end, max_points in [
+        (None, None, 2000),
+        (None, None, 100),
+        (None, None, 10),
+        (12_345, 4_567_891, 50),
+        (-5, 300_000, 1000),
+        (1_000_001, 1_000_001 + 64 * 4000, 20),
+    ]:
+        series = history.metric_series_downsampled(
+            run_id=run.pk, key=KEY, start=start, end=end, max_points=max_points
+        )
+        lo = steps[0] if start is None else start
+        hi = steps[-1] if end is None else end
+        inside = [s for s in steps if lo <= s <= hi]
+        width = history.bucket_width(inside[0], inside[-1], max_points, 1)
+        level = history.rollup_level(width)
+        if level is not None:
+            checked_levels.add(level)
+            width = history.bucket_width(
+                inside[0], inside[-1], max_points, 1 << ROLLUP_SHIFTS[level]
+            )
+        expected = _raw_buckets(run, lo, hi, width)
+
+        assert series.downsampled
+        assert len(series.step) == len(expected) <= max_points
+        got = zip(
+            series.step,
+            series.value,
+            series.last_step,
+            series.last,
+            series.min,
+            series.max,
+            series.count,
+            strict=True,
+        )
+        for mine, theirs in zip(got, expected, strict=True):
+            assert all(_same(a, b) for a, b in zip(mine, theirs, strict=True)), (mine, theirs)
+        assert series.points == len(inside)
+    assert checked_levels == {1, 2, 3}
+
+
+def test_resume_repeats_are_not_counted_twice_in_rollups(owner):
+    rng = random.Random(7)
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    _write_randomly(run, rng, list(range(0, 300_000, 3)))
+    written = _rollup_rows(run)
+
+    metrics_rollups_rebuild(run_id=run.pk)
+    rebuilt = _rollup_rows(run)
+
+    assert len(written) == len(rebuilt)
+    for mine, theirs in zip(written, rebuilt, strict=True):
+        assert all(_same(a, b) for a, b in zip(mine, theirs, strict=True)), (mine, theirs)
+    top = [row for row in written if row[1] == max(ROLLUP_SHIFTS)]
+    assert sum(row[-1] for row in top) == 100_000 == MetricPoint.objects.filter(run=run).count()
+
+
+def test_a_spike_survives_every_level(owner):
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    for first in range(0, 2_000_000, 100_000):
+        points = [(KEY, step, 0.5, T0) for step in range(first, first + 100_000, 10)]
+        metrics_record(run_id=run.pk, points=points)
+    metrics_record(run_id=run.pk, points=[(KEY, 1_234_567, 99.0, T0)])
+
+    for max_points in (10, 100, 2000):
+        series = history.metric_series_downsampled(run_id=run.pk, key=KEY, max_points=max_points)
+        spike = series.max.index(99.0)
+        assert series.step[spike] <= 1_234_567 <= series.last_step[spike]
+        assert len(series.step) <= max_points
+        assert series.points == 200_001
