@@ -9,6 +9,8 @@ Ctrl-C stops them all (children first, then the servers). ``test``: the same ser
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import secrets
 import signal
@@ -68,14 +70,19 @@ def stop_children(children: list[Child]) -> None:
     """SIGTERM every child, wait for each within the grace period, SIGKILL what remains."""
     for child in children:
         if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
+            # The whole group: a Celery pool process hands its run back when it gets SIGTERM.
+            try:
+                os.killpg(child.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
     deadline = time.monotonic() + GRACE_SECONDS
     for child in children:
         try:
             child.process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             say("launcher", f"{child.name} did not stop in {GRACE_SECONDS:.0f}s; killing it")
-            child.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.process.pid, signal.SIGKILL)
             child.process.wait()
 
 
@@ -201,6 +208,17 @@ def run_tests(env: dict[str, str], pytest_args: list[str]) -> int:
     return result.returncode
 
 
+def lock_var_dir(var_dir: Path) -> object | None:
+    """One launcher per data folder: a second would stop the first one's servers."""
+    handle = open(var_dir / "launcher.lock", "a+")  # noqa: SIM115 (held until we exit)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m keisei_site.launcher", description=__doc__)
     parser.add_argument("mode", choices=["run", "test", "services"])
@@ -211,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     var_root = Path(os.environ.get("KEISEI_VAR_DIR", BASE_DIR / "var")).resolve()
     var_dir = var_root / "test" if test else var_root
     var_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_var_dir(var_dir)
+    if lock is None:
+        say(
+            "launcher",
+            f"another launcher is running on {var_dir}: stop it first, or give "
+            "this one its own folder with KEISEI_VAR_DIR",
+        )
+        return 1
 
     started = time.monotonic()
     services = start_services(var_dir, persistent=not test)

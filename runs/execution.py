@@ -6,13 +6,15 @@ failure: the run ends ``failed`` with the error and a ``log`` event, and the wor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
+import signal
 import socket
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,29 @@ from runs.services.commands import CHECKPOINT_OPPONENT
 log = logging.getLogger(__name__)
 
 COMMAND_POLL_SECONDS = 0.2  # commands are acknowledged well within a second
+SHUTDOWN_COMMAND_ID = "worker-shutdown"
+# Set when this worker process is asked to stop (SIGTERM): the run checkpoints and goes back
+# to the queue, to resume on any worker, instead of holding the shutdown up for hours.
+shutdown_requested = threading.Event()
+
+
+@contextlib.contextmanager
+def sigterm_hands_back() -> Iterator[None]:
+    """While training, SIGTERM asks for a graceful hand-back of the run, not a dead process.
+
+    Installed per run, not at pool start: billiard resets the pool process's signal handlers
+    after Celery's ``worker_process_init``. Signals can only be set from the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: shutdown_requested.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 PROGRESS_WRITE_SECONDS = 1.0
 
 
@@ -122,12 +147,16 @@ class CommandControl:
         self.workdir = workdir
         self.callbacks = callbacks
         self._throttle = Throttle(COMMAND_POLL_SECONDS)
+        self._shutdown_sent = False
 
     def poll(self) -> list[CommandRequest]:
         if self.lease.lost.is_set():
             raise LeaseLost(f"run {self.run_id}: the lease was lost")
         if not self._throttle.ready():
             return []
+        if shutdown_requested.is_set() and not self._shutdown_sent:
+            self._shutdown_sent = True
+            return [CommandRequest(id=SHUTDOWN_COMMAND_ID, kind="stop")]
         requests = []
         for command in services.commands_pending(run_id=self.run_id):
             try:
@@ -151,9 +180,12 @@ class CommandControl:
         return params
 
     def acknowledge(self, command: CommandRequest) -> None:
-        services.command_acknowledge(command_id=int(command.id))
+        if command.id != SHUTDOWN_COMMAND_ID:
+            services.command_acknowledge(command_id=int(command.id))
 
     def complete(self, command: CommandRequest, result: Mapping[str, Any] | None = None) -> None:
+        if command.id == SHUTDOWN_COMMAND_ID:
+            return
         result = dict(result or {})
         if command.kind == "evaluate" and {"wins", "draws", "losses"} <= result.keys():
             # A match asked for by a person is on the timeline and in the table, like the
@@ -170,7 +202,8 @@ class CommandControl:
         services.command_finish(command_id=int(command.id), ok=True, result=result)
 
     def fail(self, command: CommandRequest, error: str) -> None:
-        services.command_finish(command_id=int(command.id), ok=False, error=error)
+        if command.id != SHUTDOWN_COMMAND_ID:
+            services.command_finish(command_id=int(command.id), ok=False, error=error)
 
 
 class Heartbeat:
@@ -221,7 +254,7 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
     status, error = RunStatus.FAILED, ""
     started = time.monotonic()
     try:
-        with Heartbeat(run.pk, worker) as heartbeat:
+        with sigterm_hands_back(), Heartbeat(run.pk, worker) as heartbeat:
             resume_from = _fetch_resume_checkpoint(run, workdir, callbacks)
             trainer_cls = get_trainer(run.trainer)
             trainer = trainer_cls(
@@ -247,6 +280,11 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
             callbacks, f"training failed: {error}", {"traceback": traceback.format_exc(limit=20)}
         )
     _close_quietly(callbacks, run.pk)
+    if status == RunStatus.CANCELLED and shutdown_requested.is_set():
+        # Stopped for the worker's shutdown, not by a person: back to the queue.
+        services.run_release(run_id=run.pk, worker=worker, reason="its worker is shutting down")
+        shutil.rmtree(workdir, ignore_errors=True)
+        return "released"
     services.run_finish(run_id=run.pk, worker=worker, status=status, error=error)
     log.info("run %s %s in %.1fs", run.pk, status, time.monotonic() - started)
     shutil.rmtree(workdir, ignore_errors=True)

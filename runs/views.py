@@ -17,6 +17,7 @@ from runs.models import Checkpoint, Run
 
 # The chart on the run page draws these keys first, when the trainer reports them.
 CHART_KEYS = (
+    "charts/win_rate_vs_random",
     "charts/val_accuracy",
     "losses/train_loss",
     "losses/val_loss",

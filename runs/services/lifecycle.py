@@ -259,6 +259,33 @@ def _finished(run: Run, status: str, error: str, *, actor: str) -> None:
         transaction.on_commit(lambda: wake_worker(run.pk))
 
 
+def run_release(*, run_id: int, worker: str, reason: str) -> bool:
+    """Hand a run back to the queue after a clean stop (its checkpoint is written).
+
+    The attempt is not counted: nothing failed.
+    """
+    with transaction.atomic():
+        changed = Run.objects.filter(
+            pk=run_id, lease_owner=worker, status__in=ACTIVE_STATUSES
+        ).update(
+            status=RunStatus.QUEUED,
+            lease_owner="",
+            lease_expires_at=None,
+            attempts=F("attempts") - 1,
+        )
+        if changed:
+            run = Run.objects.get(pk=run_id)
+            status_event_record(
+                run,
+                RunStatus.QUEUED,
+                actor=f"worker:{worker}",
+                message=f"run requeued: {reason}",
+                data={"requeued": True, "released": True},
+            )
+            transaction.on_commit(lambda: wake_worker(run_id))
+    return bool(changed)
+
+
 def runs_reap_expired(*, now: dt.datetime | None = None) -> list[int]:
     """Requeue runs whose worker stopped renewing its lease; fail those out of attempts.
 

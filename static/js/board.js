@@ -28,7 +28,12 @@ export class LiveBoard {
     this.root = root;
     this.boardEl = root.querySelector(".board");
     this.ground = Shogiground(
-      { viewOnly: true, coordinates: { enabled: true }, sfen: { board: "9/9/9/9/9/9/9/9/9" } },
+      {
+        viewOnly: true,
+        scaleDownPieces: false,
+        coordinates: { enabled: true },
+        sfen: { board: "9/9/9/9/9/9/9/9/9" },
+      },
       { board: this.boardEl },
     );
   }

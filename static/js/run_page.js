@@ -8,10 +8,13 @@ const snapshot = JSON.parse(document.getElementById("run-snapshot").textContent)
 const chartData = JSON.parse(document.getElementById("run-chart").textContent);
 const $ = (id) => document.getElementById(id);
 const FINISHED = new Set(["completed", "failed", "cancelled"]);
+// The first of these a run reports is charted until the user picks another key.
+const PREFERRED = ["charts/win_rate_vs_random", "charts/val_accuracy", "losses/value_loss",
+  "losses/train_loss", "losses/policy_loss"];
 
 let chartKey = chartData.key;
-const xs = chartData.steps.slice();
-const ys = chartData.values.slice();
+let xs = chartData.steps.slice();
+let ys = chartData.values.slice();
 let plot = null;
 let board = null;
 
@@ -34,7 +37,21 @@ function drawChart() {
   plot = new uPlot(opts, [xs, ys], el);
 }
 
+async function chooseChartKey(key) {
+  // History comes from the API, downsampled on the server; live points are appended after.
+  chartKey = key;
+  const url = `/api/v1/runs/${snapshot.id}/metrics/?keys=${encodeURIComponent(key)}&max_points=2000`;
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const series = (await response.json()).series[key] || { step: [], value: [] };
+  xs = series.step.slice();
+  ys = series.value.slice();
+  if (plot) { plot.destroy(); plot = null; }
+  drawChart();
+}
+
 function setStatus(status) {
+  if (status !== "queued") $("queue-position")?.remove();
   const badge = $("run-status");
   badge.textContent = status;
   badge.className = `status status-${status}`;
@@ -60,9 +77,13 @@ function setMetrics(step, values) {
     }
     row.lastChild.textContent = Number(value).toFixed(4);
   }
+  const picker = $("chart-key");
+  for (const key of Object.keys(values)) {
+    if (![...picker.options].some((o) => o.value === key)) picker.add(new Option(key, key));
+  }
   if (!chartKey) {
-    chartKey = Object.keys(values).sort()[0];
-    $("chart-title").textContent = chartKey;
+    chartKey = PREFERRED.find((k) => k in values) || Object.keys(values).sort()[0];
+    picker.value = chartKey;
   }
   if (chartKey in values) {
     xs.push(step); ys.push(values[chartKey]);
@@ -99,6 +120,7 @@ function onMessage(msg) {
 
 setStatus(snapshot.status);
 drawChart();
+$("chart-key").addEventListener("change", (e) => chooseChartKey(e.target.value));
 const socket = new LiveSocket(`/ws/runs/${snapshot.id}/`, onMessage, (s) => { $("live-state").textContent = s; });
 socket.open();
 window.addEventListener("resize", () => plot?.setSize({ width: $("chart").clientWidth, height: 260 }));

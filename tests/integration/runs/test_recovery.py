@@ -113,3 +113,40 @@ def test_reaper_leaves_a_live_lease_alone(owner):
     assert services.runs_reap_expired() == []
     run.refresh_from_db()
     assert (run.status, run.lease_owner) == (RunStatus.RUNNING, "alive:1")
+
+
+def test_worker_shutdown_hands_the_run_back_and_another_worker_finishes_it(_worker_slots, owner):
+    _worker_slots["worker-b"].stop()  # one worker only, so we know who trains
+    first = _worker_slots["worker-a"].ensure()
+    run = services.run_queue(
+        owner=owner, trainer="digits", config={"epochs": EPOCHS, "batch_size": 32}
+    )
+    wait_for(
+        lambda: MetricPoint.objects.filter(run=run, key="losses/train_loss").count() >= 2,
+        timeout=120,
+        what="two epochs of training",
+    )
+    run.refresh_from_db()
+    assert _is_child(int(run.lease_owner.rsplit(":", 1)[1]), first.process.pid)
+    first.stop()  # SIGTERM, as the launcher, systemd or docker send it
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
+    released = RunEvent.objects.get(run=run, type="status", data__released=True)
+    assert "its worker is shutting down" in released.message
+    assert Checkpoint.objects.filter(run=run).exists()
+
+    _worker_slots["worker-b"].ensure()
+
+    def finished():
+        run.refresh_from_db()
+        return run.status in (RunStatus.COMPLETED, RunStatus.FAILED)
+
+    wait_for(finished, timeout=180, what="the run to finish on the other worker")
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.attempts == 1  # a clean hand-back is not a failed attempt
+    steps = list(
+        MetricPoint.objects.filter(run=run, key="losses/train_loss")
+        .order_by("step")
+        .values_list("step", flat=True)
+    )
+    assert steps == list(range(1, EPOCHS + 1))
