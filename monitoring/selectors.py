@@ -20,17 +20,6 @@ def metrics_latest(*, run_id: int) -> dict[str, dict[str, float]]:
     return {key: {"step": step, "value": value} for key, step, value in rows}
 
 
-def metric_series(*, run_id: int, key: str, limit: int = 5000) -> list[tuple[int, float]]:
-    """The (step, value) points of one key in step order (the last ``limit`` of them)."""
-    rows = list(
-        MetricPoint.objects.filter(run_id=run_id, key=key)
-        .order_by("-step")
-        .values_list("step", "value")[:limit]
-    )
-    rows.reverse()
-    return rows
-
-
 def events_after(*, run_id: int, after_seq: int, limit: int = 1000) -> list[RunEvent]:
     return list(RunEvent.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")[:limit])
 

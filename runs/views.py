@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from monitoring import selectors as monitoring_selectors
+from monitoring.history import Series, metric_series_downsampled
 from runs import selectors, services
 from runs.downloads import checkpoint_download_response
 from runs.forms import RunForm
@@ -78,7 +79,11 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _visible_run(request, run_id)
     latest = monitoring_selectors.metrics_latest(run_id=run.pk)
     chart_key = next((k for k in CHART_KEYS if k in latest), next(iter(sorted(latest)), ""))
-    series = monitoring_selectors.metric_series(run_id=run.pk, key=chart_key) if chart_key else []
+    series = (
+        metric_series_downsampled(run_id=run.pk, key=chart_key, max_points=2000)
+        if chart_key
+        else Series()
+    )
     return render(
         request,
         "runs/detail.html",
@@ -87,14 +92,18 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             "latest": sorted(latest.items()),
             "chart": {
                 "key": chart_key,
-                "steps": [s for s, _ in series],
-                "values": [v for _, v in series],
+                "steps": series.step,
+                "values": series.as_dict()["value"],
             },
             "snapshot": selectors.run_as_dict(run),
             "may_change": selectors.run_may_change(request.user, run),
             "queue_position": selectors.run_queue_position(run),
             "checkpoints": run.checkpoints.all()[:50],
             "commands": run.commands.select_related("requested_by").order_by("-created_at")[:20],
+            "supported_commands": supported_commands(run.trainer),
+            "board_expected": run.trainer == "shogi-ppo",
+            "evaluations": run.evaluations.all()[:20],
+            "game_records": run.game_records.defer("kif", "csa", "moves")[:20],
         },
     )
 

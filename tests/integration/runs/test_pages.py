@@ -86,3 +86,35 @@ def test_admin_lists_runs_for_staff_only(client, owner):
     assert b"listed" in page.content
     client.force_login(owner)
     assert client.get("/admin/runs/run/").status_code == 302  # to the admin login
+
+
+def test_shogi_run_page_offers_sampling_and_serves_game_records(client, owner, outsider):
+    from runs.models import GameRecord, RunStatus
+
+    run = Run.objects.create(owner=owner, trainer="shogi-ppo", config={}, status=RunStatus.RUNNING)
+    record = GameRecord.objects.create(
+        run=run,
+        source="sample",
+        black="shogi-ppo",
+        white="random",
+        result="black_win",
+        reason="checkmate",
+        plies=1,
+        start_sfen="startpos",
+        moves=["7g7f"],
+        kif="KIF TEXT",
+        csa="CSA TEXT",
+    )
+    client.force_login(owner)
+    page = client.get(f"/runs/{run.pk}/")
+    assert b"Sample one game" in page.content and b'id="live-board"' in page.content
+    kif = client.get(f"/runs/{run.pk}/games/{record.pk}.kif")
+    assert kif.status_code == 200 and kif.content == b"KIF TEXT"
+    assert client.get(f"/runs/{run.pk}/games/{record.pk}.csa").content == b"CSA TEXT"
+    assert client.get(f"/runs/{run.pk}/games/{record.pk}.pdf").status_code == 404
+    bad = client.post(
+        f"/runs/{run.pk}/command/", {"kind": "evaluate", "games": "many"}, follow=True
+    )
+    assert b"params.games: &#x27;many&#x27; is not a number" in bad.content
+    client.force_login(outsider)
+    assert client.get(f"/runs/{run.pk}/games/{record.pk}.kif").status_code == 404
