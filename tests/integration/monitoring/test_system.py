@@ -95,7 +95,9 @@ def test_a_real_worker_reports_itself_to_the_api_and_the_socket(
 
     worker, body = wait_for(fresh_report, timeout=60, what="worker-a's statistics in the API")
     celery_worker.ensure_alive()
-    assert worker["pid"] != celery_worker.process.pid  # the prefork child that runs tasks
+    # The prefork child that runs tasks reports; the parent, which runs none, does not.
+    assert worker["pid"] != celery_worker.process.pid
+    assert celery_worker.process.pid not in {w["pid"] for w in body["workers"]}
     assert worker["rss"] > 0 and 0 <= worker["cpu_percent"] <= 100
     assert worker["memory"]["total"] > 0 and len(worker["load"]) == 3
     assert worker["run"] is None and worker["busy"] is False and worker["gpus"] == []
