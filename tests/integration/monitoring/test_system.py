@@ -204,3 +204,42 @@ async def test_the_system_socket_names_a_run_only_to_those_who_may_see_it(owner,
     assert (seen_by_outsider["run"], seen_by_outsider["busy"]) == (None, True)
     for ws in sockets.values():
         await ws.disconnect()
+
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens there: connections are refused
+
+
+def test_without_redis_the_api_says_unavailable_and_the_page_still_renders(
+    api_client, client, owner, settings, monkeypatch
+):
+    settings.REDIS_URL = DEAD_REDIS
+    monkeypatch.setattr(system, "_redis", None)  # this process's statistics client, rebuilt
+    response = api_client(owner).get("/api/v1/system/")
+    assert response.status_code == 503
+    assert "unavailable" in response.json()["detail"]
+    client.force_login(owner)
+    page = client.get("/system/")
+    assert page.status_code == 200 and "No worker has reported yet." in page.content.decode()
+
+
+@in_event_loop
+async def test_without_redis_for_the_user_count_a_connection_is_still_served(
+    owner, settings, monkeypatch
+):
+    from monitoring import consumers
+
+    settings.REDIS_URL = DEAD_REDIS  # the per-user count's Redis; the channel layer is intact
+    settings.KEISEI_WS_MAX_PER_USER = 1
+    monkeypatch.setattr(consumers.caps, "_client", None)
+    monkeypatch.setattr(system, "_redis", None)
+    sockets = []
+    for _ in range(2):  # over the user cap, but the count is unknown: not enforced
+        ws = await connect_as(owner, "/ws/system/")
+        assert (await ws.connect())[0]
+        hello = await ws.receive_json_from(timeout=10)
+        assert (hello["type"], hello["data"]["workers"]) == ("connected", [])
+        sockets.append(ws)
+    await sockets[-1].send_json_to({"action": "ping"})
+    assert (await sockets[-1].receive_json_from(timeout=5))["type"] == "pong"
+    for ws in sockets:
+        await ws.disconnect()
