@@ -21,7 +21,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,16 @@ def set_current_run(run_id: int | None) -> None:
     _current_run = run_id
     if _reporter is not None:
         _reporter.wake.set()
+
+
+@contextmanager
+def current_run(run_id: int) -> Iterator[None]:
+    """``with current_run(run.pk):`` around training names the run until the block ends."""
+    set_current_run(run_id)
+    try:
+        yield
+    finally:
+        set_current_run(None)
 
 
 def interval_seconds() -> float:

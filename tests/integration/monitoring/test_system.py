@@ -185,12 +185,10 @@ async def test_the_system_socket_names_a_run_only_to_those_who_may_see_it(owner,
         assert (await ws.connect())[0]
         assert (await ws.receive_json_from(timeout=5))["type"] == "connected"
         sockets[name] = ws
-    system.set_current_run(run.pk)
-    try:
+    with system.current_run(run.pk):  # as the worker names the run it trains
         stats = await sync_to_async(system.publish_once)("filter@test")
-    finally:
-        system.set_current_run(None)
-        await sync_to_async(system.forget)(f"{stats['host']}:{stats['pid']}")
+    assert system.collect("after@test")["run"] is None
+    await sync_to_async(system.forget)(stats["worker_id"])
 
     async def report_of(ws) -> dict:
         while True:  # a real worker of another test may report on the same group
