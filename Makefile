@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench fmt clean
+.PHONY: run test setup chromium lint bench fmt clean
 
 run: setup
 	$(PY) -m keisei_site.launcher run
 
-test: setup lint
+test: setup chromium lint
 	$(PY) -m keisei_site.launcher test
 
 setup: $(STAMP) node_modules/.installed
@@ -25,6 +25,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The browser tests drive Debian's Chromium; install it when it is missing (needs root).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	    >/dev/null || { echo "could not install chromium: run 'sudo apt-get install chromium'"; exit 1; }; }
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -34,8 +42,18 @@ fmt: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Every benchmark, reduced (--quick); each starts and stops its own servers and prints its
+# figures as one JSON line (docs/benchmarks.md); its other output goes to var/bench-<name>.log.
+BENCHES := training learning ingest history fanout overhead commands
+
 bench: setup
-	$(PY) -m keisei_site.launcher bench
+	@mkdir -p var
+	@for name in $(BENCHES); do \
+		echo "== bench/$$name.py --quick" >&2; \
+		out=$$($(PY) bench/$$name.py --quick 2>var/bench-$$name.log) \
+			|| { echo "bench/$$name.py failed: see var/bench-$$name.log" >&2; exit 1; }; \
+		echo "$$out" | tail -n 1; \
+	done
 
 clean:
 	rm -rf $(VENV) node_modules var/static

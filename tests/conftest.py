@@ -9,6 +9,8 @@ os.environ.setdefault("KEISEI_TRAINERS", "broken=tests.support.trainers:BrokenTr
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["tests.support.fixtures"]
+
 PASSWORD = "correct-horse-battery-staple"
 
 

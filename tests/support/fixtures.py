@@ -1,4 +1,5 @@
-"""Integration fixtures: real Celery workers, beat and Daphne on the pytest test database."""
+"""Server fixtures for integration and browser tests: real Celery workers, beat and Daphne
+on the pytest test database (loaded by the root conftest as a plugin)."""
 
 from __future__ import annotations
 
