@@ -104,12 +104,19 @@ class ConnectionCaps:
         while self.members:
             await asyncio.sleep(self.LEASE_SECONDS / 3)
             expires = time.time() + self.LEASE_SECONDS
+            renewed = {user_id: set(members) for user_id, members in self.members.items()}
             try:
                 async with self.redis().pipeline(transaction=False) as pipe:
-                    for user_id, members in list(self.members.items()):
-                        if members:
-                            pipe.zadd(self.key(user_id), dict.fromkeys(members, expires))
-                            pipe.expire(self.key(user_id), int(self.LEASE_SECONDS))
+                    for user_id, members in renewed.items():
+                        pipe.zadd(self.key(user_id), dict.fromkeys(members, expires))
+                        pipe.expire(self.key(user_id), int(self.LEASE_SECONDS))
+                    await pipe.execute()
+                    # A connection that closed while this ran may have been added back: the
+                    # renewal and its removal race on different Redis connections.
+                    for user_id, members in renewed.items():
+                        gone = members - self.members.get(user_id, set())
+                        if gone:
+                            pipe.zrem(self.key(user_id), *gone)
                     await pipe.execute()
             except Exception:
                 log.warning("could not renew connection leases", exc_info=True)

@@ -158,3 +158,32 @@ async def test_a_connection_over_the_per_process_cap_is_closed_with_1008(owner, 
     await extra.disconnect()
     await first.disconnect()
     assert consumers.caps.process_count == settings.KEISEI_WS_MAX_PER_PROCESS - 1
+
+
+async def test_leases_are_renewed_and_a_dead_process_does_not_lock_a_user_out(
+    owner, settings, monkeypatch
+):
+    import asyncio
+    import time
+
+    caps = consumers.caps
+    settings.KEISEI_WS_MAX_PER_USER = 1
+    monkeypatch.setattr(caps, "LEASE_SECONDS", 1.5)
+    monkeypatch.setattr(caps, "_refresher", None)  # start one that renews on the short lease
+    redis, key = caps.redis(), caps.key(owner.pk)
+    # A connection of a Daphne process that was killed: its lease ran out, nobody renews it.
+    await redis.zadd(key, {"specific.dead-process!1": time.time() - 1})
+
+    ws, _ = await open_dashboard(owner)  # not counted against Olivia
+    (member,) = caps.members[owner.pk]
+    granted = await redis.zscore(key, member)
+    async with asyncio.timeout(10):
+        while await redis.zscore(key, member) <= granted:  # renewed before it runs out
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(2)  # longer than a lease: only renewal keeps the place
+    extra = await connect_as(owner)
+    assert (await extra.connect())[0]
+    assert (await extra.receive_output(timeout=5))["code"] == 1008
+    await extra.disconnect()
+    await ws.disconnect()
+    assert await redis.zcard(key) == 0
