@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from runs.models import Checkpoint, Command, Run, UserQuota
+from runs.models import Checkpoint, Command, Preset, Run, UserQuota
 
 
 class CommandInline(admin.TabularInline):
@@ -71,3 +71,10 @@ class CheckpointAdmin(admin.ModelAdmin):
 class UserQuotaAdmin(admin.ModelAdmin):
     list_display = ["user", "max_running", "max_queued"]
     search_fields = ["user__username"]
+
+
+@admin.register(Preset)
+class PresetAdmin(admin.ModelAdmin):
+    list_display = ["name", "trainer", "owner", "shared", "created_at"]
+    list_filter = ["trainer", "shared"]
+    search_fields = ["name", "owner__username"]

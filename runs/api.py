@@ -9,13 +9,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from keisei.registry import available_trainers, get_trainer
 from runs import selectors, services
 from runs.downloads import checkpoint_download_response
-from runs.models import Checkpoint, Run
+from runs.models import Checkpoint, Preset, Run
 from runs.serializers import (
     CheckpointSerializer,
     CommandCreateSerializer,
     CommandSerializer,
+    PresetSerializer,
     RunCloneSerializer,
     RunCreateSerializer,
     RunForkSerializer,
@@ -55,7 +57,20 @@ class RunListCreateApi(ListAPIView):
     def post(self, request: Request) -> Response:
         incoming = RunCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        return _queued(lambda: services.run_queue(owner=request.user, **incoming.validated_data))
+        data = dict(incoming.validated_data)
+        preset = data.pop("preset")
+
+        def queue() -> Run:
+            if preset:
+                base = services.preset_config(
+                    user=request.user, trainer=data["trainer"], preset=preset
+                )
+                if not isinstance(data["config"], dict):
+                    raise services.RunConfigError({"config": ["must be an object"]})
+                data["config"] = {**base, **data["config"]}
+            return services.run_queue(owner=request.user, **data)
+
+        return _queued(queue)
 
 
 class RunDetailApi(APIView):
@@ -141,3 +156,35 @@ class CheckpointDownloadApi(APIView):
         except (Run.DoesNotExist, Checkpoint.DoesNotExist):
             raise Http404("no such checkpoint") from None
         return checkpoint_download_response(checkpoint)
+
+
+class PresetListCreateApi(APIView):
+    """GET: the trainers' own presets and the saved ones you may use. POST: save one."""
+
+    def get(self, request: Request) -> Response:
+        builtin = [
+            {"id": name, "name": name, "trainer": trainer, "config": dict(config), "builtin": True}
+            for trainer in available_trainers()
+            for name, config in get_trainer(trainer).presets.items()
+        ]
+        saved = PresetSerializer(selectors.preset_list_visible(user=request.user), many=True)
+        return Response({"builtin": builtin, "saved": saved.data})
+
+    def post(self, request: Request) -> Response:
+        incoming = PresetSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            preset = services.preset_create(owner=request.user, **incoming.validated_data)
+        except services.RunConfigError as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(PresetSerializer(preset).data, status=status.HTTP_201_CREATED)
+
+
+class PresetDetailApi(APIView):
+    """DELETE: remove one of your saved presets."""
+
+    def delete(self, request: Request, preset_id: int) -> Response:
+        deleted, _ = Preset.objects.filter(pk=preset_id, owner=request.user).delete()
+        if not deleted:
+            raise Http404("no such preset of yours")
+        return Response(status=status.HTTP_204_NO_CONTENT)

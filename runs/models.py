@@ -227,3 +227,29 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} vs {self.opponent}: {self.wins}/{self.draws}/{self.losses}"
+
+
+class Preset(models.Model):
+    """A named config a user can start runs from; shared ones are offered to everyone.
+
+    Trainers' own presets (``Trainer.presets``) are offered too, without a row.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presets"
+    )
+    name = models.CharField(max_length=80)
+    trainer = models.CharField(max_length=64)
+    config = models.JSONField(help_text="the full config, validated when saved")
+    description = models.CharField(max_length=300, blank=True)
+    shared = models.BooleanField(default=False, help_text="offered to every user")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["trainer", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "trainer", "name"], name="preset_owner_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trainer}/{self.name}"

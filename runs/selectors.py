@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from runs.models import Checkpoint, Run, RunStatus
+from runs.models import Checkpoint, Preset, Run, RunStatus
 
 
 def run_list_visible(*, user: Any) -> QuerySet[Run]:
@@ -80,3 +80,8 @@ def checkpoint_get_visible(*, user: Any, run_id: int, checkpoint_id: int) -> Che
     """A checkpoint of a run ``user`` may see; ``Checkpoint.DoesNotExist`` otherwise."""
     run = run_get_visible(user=user, run_id=run_id)
     return run.checkpoints.get(pk=checkpoint_id)
+
+
+def preset_list_visible(*, user: Any) -> QuerySet[Preset]:
+    """The user's own presets and every shared one."""
+    return Preset.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")

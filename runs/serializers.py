@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from runs import selectors
-from runs.models import Checkpoint, Command, Run
+from runs.models import Checkpoint, Command, Preset, Run
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -47,6 +47,13 @@ class RunCreateSerializer(serializers.Serializer):
     config = serializers.JSONField(required=False, default=dict)
     name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     priority = serializers.IntegerField(required=False, default=0, min_value=-100, max_value=100)
+    preset = serializers.CharField(
+        max_length=80,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="start from a trainer's preset (by name) or a saved one (by id)",
+    )
 
 
 class CommandSerializer(serializers.ModelSerializer):
@@ -96,3 +103,12 @@ class RunForkSerializer(serializers.Serializer):
     checkpoint = serializers.IntegerField(min_value=1)
     config = serializers.JSONField(required=False, default=dict)
     name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+
+
+class PresetSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+
+    class Meta:
+        model = Preset
+        fields = ["id", "name", "trainer", "config", "description", "shared", "owner", "created_at"]
+        read_only_fields = ["id", "owner", "created_at"]

@@ -27,6 +27,8 @@ api_urlpatterns = [
     path("runs/<int:run_id>/", api.RunDetailApi.as_view(), name="api-run"),
     path("runs/<int:run_id>/commands/", api.RunCommandsApi.as_view(), name="api-run-commands"),
     path("runs/<int:run_id>/clone/", api.RunCloneApi.as_view(), name="api-run-clone"),
+    path("presets/", api.PresetListCreateApi.as_view(), name="api-presets"),
+    path("presets/<int:preset_id>/", api.PresetDetailApi.as_view(), name="api-preset"),
     path("runs/<int:run_id>/fork/", api.RunForkApi.as_view(), name="api-run-fork"),
     path("runs/<int:run_id>/checkpoints/", api.RunCheckpointsApi.as_view(), name="api-checkpoints"),
     path(

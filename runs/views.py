@@ -48,7 +48,14 @@ def run_new(request: HttpRequest) -> HttpResponse:
         trainer_cls = get_trainer(trainer)
     except UnknownTrainer:
         raise Http404(f"unknown trainer {trainer!r}") from None
-    form = RunForm(request.POST or None, trainer=trainer)
+    preset = request.GET.get("preset", "")
+    initial = {}
+    if preset:
+        try:
+            initial = services.preset_config(user=request.user, trainer=trainer, preset=preset)
+        except services.RunConfigError as exc:
+            messages.error(request, str(exc))
+    form = RunForm(request.POST or None, trainer=trainer, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             run = services.run_queue(
@@ -69,6 +76,11 @@ def run_new(request: HttpRequest) -> HttpResponse:
             "form": form,
             "trainer": trainer,
             "trainer_cls": trainer_cls,
+            "presets": sorted(trainer_cls.presets),
+            "saved_presets": selectors.preset_list_visible(user=request.user).filter(
+                trainer=trainer
+            ),
+            "preset": preset,
             "trainers": available_trainers(),
         },
     )

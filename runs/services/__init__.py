@@ -27,6 +27,7 @@ from runs.services.lifecycle import (
     runs_reap_expired,
     wake_worker,
 )
+from runs.services.presets import preset_config, preset_create
 from runs.services.records import evaluation_store, game_record_store
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "config_validate",
     "evaluation_store",
     "game_record_store",
+    "preset_config",
+    "preset_create",
     "run_claim_next",
     "run_clone",
     "run_finish",

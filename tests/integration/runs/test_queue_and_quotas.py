@@ -86,3 +86,54 @@ def test_outsider_cannot_clone_or_fork(owner, outsider, api_client):
     fork = client.post(f"/api/v1/runs/{original.pk}/fork/", {"checkpoint": 1}, format="json")
     assert fork.status_code == 404
     assert Run.objects.count() == 1
+
+
+def test_presets_saved_shared_and_used_to_queue(owner, outsider, api_client):
+    saved = api_client(owner).post(
+        "/api/v1/presets/",
+        {"name": "long", "trainer": "digits", "config": {"epochs": 40}, "shared": True},
+        format="json",
+    )
+    assert saved.status_code == 201, saved.content
+    preset_id = saved.json()["id"]
+    assert saved.json()["config"]["batch_size"] == 64  # stored validated, defaults filled in
+    bad = api_client(owner).post(
+        "/api/v1/presets/",
+        {"name": "bad", "trainer": "digits", "config": {"epochs": 0}},
+        format="json",
+    )
+    assert bad.status_code == 400 and "config.epochs" in bad.json()
+    listing = api_client(outsider).get("/api/v1/presets/").json()
+    assert [p["name"] for p in listing["saved"]] == ["long"]
+    assert {"digits", "shogi-ppo"} <= {p["trainer"] for p in listing["builtin"]}
+
+    run = api_client(outsider).post(
+        "/api/v1/runs/",
+        {"trainer": "digits", "preset": str(preset_id), "config": {"seed": 5}},
+        format="json",
+    )
+    assert run.status_code == 201, run.content
+    assert (run.json()["config"]["epochs"], run.json()["config"]["seed"]) == (40, 5)
+    builtin = api_client(owner).post(
+        "/api/v1/runs/", {"trainer": "digits", "preset": "quick"}, format="json"
+    )
+    assert builtin.json()["config"]["epochs"] == 5
+    unknown = api_client(owner).post(
+        "/api/v1/runs/", {"trainer": "digits", "preset": "nope"}, format="json"
+    )
+    assert unknown.status_code == 400 and "no preset 'nope'" in unknown.json()["preset"][0]
+    assert api_client(outsider).delete(f"/api/v1/presets/{preset_id}/").status_code == 404
+    assert api_client(owner).delete(f"/api/v1/presets/{preset_id}/").status_code == 204
+
+
+def test_private_presets_stay_private(owner, outsider, api_client, client):
+    api_client(owner).post(
+        "/api/v1/presets/",
+        {"name": "mine", "trainer": "digits", "config": {"epochs": 7}},
+        format="json",
+    )
+    assert api_client(outsider).get("/api/v1/presets/").json()["saved"] == []
+    client.force_login(owner)
+    page = client.get("/runs/new/?trainer=digits&preset=quick")
+    assert page.context["form"].initial["epochs"] == 5
+    assert b"mine" in page.content
