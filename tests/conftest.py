@@ -14,12 +14,21 @@ pytest_plugins = ["tests.support.fixtures"]
 PASSWORD = "correct-horse-battery-staple"
 
 
+KINDS = ("unit", "integration", "browser")
+
+
+def _kind(item) -> int:
+    path = str(item.path)
+    return next((i for i, kind in enumerate(KINDS) if f"/tests/{kind}/" in path), 1)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
-    """Mark each test by its folder: ``-m unit``, ``-m integration``, ``-m browser``."""
+    """Mark each test by its folder (``-m unit``, ``-m integration``, ``-m browser``) and run
+    them in that order: browser tests last, as Playwright keeps an event loop running."""
     for item in items:
-        for kind in ("unit", "integration", "browser"):
-            if f"/tests/{kind}/" in str(item.path):
-                item.add_marker(getattr(pytest.mark, kind))
+        item.add_marker(getattr(pytest.mark, KINDS[_kind(item)]))
+    items.sort(key=_kind)  # stable: pytest-django's order holds within a kind
 
 
 def _user(username: str, **extra):

@@ -14,6 +14,7 @@ from monitoring.models import RunEvent
 from runs import services
 from runs.execution import run_execute
 from runs.models import Checkpoint, Run, RunStatus
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,12 +93,18 @@ def test_damaged_checkpoint_fails_the_run_with_the_reason_at_resume(run, tmp_pat
     assert "is missing from storage" in run2.error
 
 
-def test_fork_starts_from_the_checkpoint_with_an_edited_config(owner, api_client, tmp_path):
+def test_fork_starts_from_the_checkpoint_with_an_edited_config(
+    celery_worker, owner, api_client, tmp_path
+):
     from keisei.digits.config import DigitsConfig
     from keisei.digits.trainer import DigitsTrainer
 
-    parent = services.run_queue(owner=owner, trainer="digits", config={"epochs": 2})
-    Run.objects.filter(pk=parent.pk).update(status=RunStatus.COMPLETED)
+    parent = Run.objects.create(
+        owner=owner,
+        trainer="digits",
+        config=services.config_validate(trainer="digits", config={"epochs": 2}),
+        status=RunStatus.COMPLETED,
+    )
     trainer = DigitsTrainer(DigitsConfig(epochs=2), workdir=tmp_path, device="cpu")
     trainer.train()
     path = next((tmp_path / "checkpoints").glob("*final.pt"))
@@ -118,8 +125,13 @@ def test_fork_starts_from_the_checkpoint_with_an_edited_config(owner, api_client
         format="json",
     )
     assert bad.status_code == 400 and "config.epochs" in bad.json()
-    assert run_execute(worker="test:3") == RunStatus.COMPLETED
+    wait_for(
+        lambda: Run.objects.get(pk=fork.pk).status in (RunStatus.COMPLETED, RunStatus.FAILED),
+        timeout=120,
+        what="the fork to be trained by the worker",
+    )
     fork.refresh_from_db()
+    assert fork.status == RunStatus.COMPLETED, fork.error
     resumed = RunEvent.objects.get(run=fork, type="log", message__startswith="resuming from")
     assert resumed.data["step"] == 2
     assert fork.step == 4
