@@ -1,0 +1,126 @@
+"""Players from checkpoint files, and matches that keep their games, on a tiny network."""
+
+from pathlib import Path
+
+import cshogi
+import pytest
+import torch
+
+from keisei.interfaces import Callbacks, CheckpointInfo
+from keisei.shogi.checkpoint import CheckpointError
+from keisei.shogi.config import ShogiPPOConfig
+from keisei.shogi.env import ShogiGame
+from keisei.shogi.players import evaluate_checkpoint, player_from_checkpoint
+from keisei.shogi.trainer import ShogiPPOTrainer
+
+# Two updates of four games of eight plies: a network that plays, in a second or two.
+TINY = {
+    "num_envs": 4,
+    "num_steps": 8,
+    "max_plies": 24,
+    "blocks": 1,
+    "channels": 8,
+    "value_hidden": 8,
+    "minibatch_size": 16,
+    "precision": "fp32",
+    "threads": 1,
+    "spectate": False,
+    "seed": 7,
+}
+
+
+class Checkpoints(Callbacks):
+    def __init__(self) -> None:
+        self.infos: list[CheckpointInfo] = []
+
+    def on_checkpoint(self, info: CheckpointInfo) -> None:
+        self.infos.append(info)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> list[Path]:
+    """Two checkpoints of a tiny run (after one and two updates), written by the trainer."""
+    workdir = tmp_path_factory.mktemp("tiny-run")
+    callbacks = Checkpoints()
+    config = ShogiPPOConfig(**{**TINY, "total_steps": 64, "checkpoint_every": 1})
+    ShogiPPOTrainer(config, workdir=workdir, callbacks=callbacks).train()
+    paths = sorted({info.path for info in callbacks.infos if info.path.exists()})
+    assert len(paths) >= 2, callbacks.checkpoints
+    return paths
+
+
+def test_a_checkpoint_plays_legal_moves(checkpoints):
+    player = player_from_checkpoint(checkpoints[0], temperature=1.0, seed=1)
+    game = ShogiGame(max_plies=10)
+    while not game.result.is_over:
+        move = player.choose([game])[0]
+        assert game.board.is_legal(move)
+        game.push(move)
+    assert game.plies == 10 or game.result.is_terminated
+
+
+def test_match_against_random_counts_every_game_and_keeps_the_first_records(checkpoints):
+    result, records = evaluate_checkpoint(
+        checkpoints[-1],
+        "random",
+        games=4,
+        max_plies=16,
+        seed=3,
+        record_games=3,
+        names=("ck", "random"),
+    )
+    assert result.wins + result.draws + result.losses == result.games == 4
+    assert result.elo_low <= result.elo <= result.elo_high
+    assert len(records) == 3
+    # Colours alternate: the agent is Black in game 0 and White in game 1.
+    assert (records[0]["black"], records[0]["white"]) == ("ck", "random")
+    assert (records[1]["black"], records[1]["white"]) == ("random", "ck")
+    for record in records:
+        board = cshogi.Board(record["sfen"])
+        for usi in record["moves"]:
+            move = board.move_from_usi(usi)
+            assert board.is_legal(move), usi
+            board.push(move)
+        assert record["plies"] == len(record["moves"]) <= 16
+
+
+def test_match_between_two_checkpoints_is_reproducible_from_its_seed(checkpoints):
+    def play():
+        result, records = evaluate_checkpoint(
+            checkpoints[-1], checkpoints[0], games=2, max_plies=12, seed=5, record_games=2
+        )
+        return result.as_dict(), [r["moves"] for r in records]
+
+    assert play() == play()
+
+
+def test_max_plies_defaults_to_the_runs_own_cap(checkpoints):
+    result, records = evaluate_checkpoint(
+        checkpoints[0], "random", games=2, max_plies=None, seed=1, record_games=2
+    )
+    assert all(r["plies"] <= 24 for r in records)  # TINY's max_plies
+    assert result.games == 2
+
+
+def test_a_corrupt_file_is_refused(tmp_path, checkpoints):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(checkpoints[0].read_bytes()[:500])
+    with pytest.raises(CheckpointError):
+        player_from_checkpoint(corrupt, temperature=1.0, seed=1)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not a shogi-ppo checkpoint"):
+        evaluate_checkpoint(foreign, "random", games=2, max_plies=8, seed=1)
+    # A good agent against a corrupt opponent fails before a move is played.
+    with pytest.raises(CheckpointError):
+        evaluate_checkpoint(checkpoints[0], corrupt, games=2, max_plies=8, seed=1)
+
+
+def test_weights_that_do_not_fit_the_network_are_refused(tmp_path, checkpoints):
+    state = torch.load(checkpoints[0], map_location="cpu", weights_only=True)
+    name = next(iter(state["model"]))
+    state["model"][name] = torch.zeros(1)
+    damaged = tmp_path / "damaged.pt"
+    torch.save(state, damaged)
+    with pytest.raises(CheckpointError, match="damaged network"):
+        player_from_checkpoint(damaged, temperature=0.0, seed=1)
