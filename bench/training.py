@@ -166,10 +166,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer updates (under a minute)")
     parser.add_argument("--updates", type=int, default=6, help="measured training updates")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (config threads)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     config = ShogiPPOTrainer.parse_config(
-        {**ShogiPPOTrainer.presets["quick"], "spectate": False, "checkpoint_every": 0}
+        {
+            **ShogiPPOTrainer.presets["quick"],
+            "spectate": False,
+            "checkpoint_every": 0,
+            "threads": args.threads,
+        }
     )
     if args.quick:
         # Same network and minibatches; a shorter rollout so a few updates fit in a minute.
