@@ -222,3 +222,15 @@ KEISEI_WS_MAX_PER_PROCESS = env.integer(
 )
 # Seconds between a worker's statistics; it is shown lost after three silent intervals.
 KEISEI_SYSTEM_STATS_SECONDS = env.integer("KEISEI_SYSTEM_STATS_SECONDS", 2, minimum=1, maximum=3600)
+
+# The league (docs/api.md): a round of matches between neighbours in the rating list.
+KEISEI_LEAGUE_SECONDS = env.integer("KEISEI_LEAGUE_SECONDS", 300, minimum=5, maximum=86400)
+KEISEI_LEAGUE_MATCHES_PER_ROUND = env.integer(
+    "KEISEI_LEAGUE_MATCHES_PER_ROUND", 4, minimum=1, maximum=100
+)
+KEISEI_LEAGUE_GAMES = env.integer("KEISEI_LEAGUE_GAMES", 10, minimum=2, maximum=400)
+CELERY_BEAT_SCHEDULE["league-round"] = {
+    "task": "runs.league_round",
+    "schedule": float(KEISEI_LEAGUE_SECONDS),
+    "options": {"queue": "default", "expires": float(KEISEI_LEAGUE_SECONDS)},
+}

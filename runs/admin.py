@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from runs.models import Checkpoint, Command, Preset, Run, UserQuota
+from runs.models import Checkpoint, Command, LeagueEntry, LeagueMatch, Preset, Run, UserQuota
 
 
 class CommandInline(admin.TabularInline):
@@ -78,3 +78,27 @@ class PresetAdmin(admin.ModelAdmin):
     list_display = ["name", "trainer", "owner", "shared", "created_at"]
     list_filter = ["trainer", "shared"]
     search_fields = ["name", "owner__username"]
+
+
+@admin.register(LeagueEntry)
+class LeagueEntryAdmin(admin.ModelAdmin):
+    list_display = ["id", "checkpoint", "rating", "games", "wins", "draws", "losses", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["checkpoint__run__name", "checkpoint__run__owner__username"]
+    readonly_fields = ["checkpoint", "games", "wins", "draws", "losses", "entered_at"]
+    list_select_related = ["checkpoint"]
+
+
+@admin.register(LeagueMatch)
+class LeagueMatchAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "first",
+        "second",
+        "wins",
+        "draws",
+        "losses",
+        "rating_change",
+        "played_at",
+    ]
+    readonly_fields = [f.name for f in LeagueMatch._meta.fields]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpResponse
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -17,6 +18,8 @@ from runs.serializers import (
     CheckpointSerializer,
     CommandCreateSerializer,
     CommandSerializer,
+    EvaluationCreateSerializer,
+    EvaluationSerializer,
     PresetSerializer,
     RunCloneSerializer,
     RunCreateSerializer,
@@ -188,3 +191,46 @@ class PresetDetailApi(APIView):
         if not deleted:
             raise Http404("no such preset of yours")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CheckpointEvaluateApi(APIView):
+    """POST: queue a match of this checkpoint against "random" or any checkpoint you may see."""
+
+    def post(self, request: Request, run_id: int, checkpoint_id: int) -> Response:
+        try:
+            checkpoint = selectors.checkpoint_get_visible(
+                user=request.user, run_id=run_id, checkpoint_id=checkpoint_id
+            )
+        except (Run.DoesNotExist, Checkpoint.DoesNotExist):
+            raise Http404("no such checkpoint") from None
+        incoming = EvaluationCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            evaluation = services.evaluation_request(
+                user=request.user, checkpoint=checkpoint, **incoming.validated_data
+            )
+        except services.EvaluationRejected as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(EvaluationSerializer(evaluation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RunEvaluationsApi(APIView):
+    """GET: a run's evaluations (the trainer's own and evaluation jobs), newest first."""
+
+    def get(self, request: Request, run_id: int) -> Response:
+        run = _visible_run(request, run_id)
+        evaluations = run.evaluations.select_related("requested_by")[:500]
+        return Response(EvaluationSerializer(evaluations, many=True).data)
+
+
+class LeagueApi(APIView):
+    """GET: the league standings; runs you may not see are shown as "hidden run"."""
+
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "k_factor": services.league.K_FACTOR,
+                "games_per_match": settings.KEISEI_LEAGUE_GAMES,
+                "entries": services.league_standings(user=request.user),
+            }
+        )

@@ -118,6 +118,7 @@ class RunCallbacks(Reporter):
         # continues a series with no gap.
         self.flush()
         checkpoint = services.checkpoint_record(run_id=self.run_id, info=info)
+        services.league_consider(checkpoint)  # best and final shogi-ppo checkpoints enter
         self.on_event(
             EventType.CHECKPOINT,
             f"{checkpoint.kind} checkpoint at step {checkpoint.step}",

@@ -205,22 +205,55 @@ class GameRecord(models.Model):
         return f"{self.black} vs {self.white}: {self.result} in {self.plies}"
 
 
+class EvaluationState(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class Evaluation(models.Model):
     """A match of a run's network against an opponent: W/D/L and Elo with its interval."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="evaluations")
     step = models.BigIntegerField(default=0)
     opponent = models.CharField(max_length=300)
-    games = models.PositiveIntegerField()
-    wins = models.PositiveIntegerField()
-    draws = models.PositiveIntegerField()
-    losses = models.PositiveIntegerField()
-    win_rate = models.FloatField()
+    games = models.PositiveIntegerField(default=0)
+    wins = models.PositiveIntegerField(default=0)
+    draws = models.PositiveIntegerField(default=0)
+    losses = models.PositiveIntegerField(default=0)
+    win_rate = models.FloatField(default=0.0)
     elo = models.FloatField(null=True, blank=True)
     elo_low = models.FloatField(null=True, blank=True)
     elo_high = models.FloatField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An evaluation job (``services.evaluation_request``) names the checkpoints it plays and
+    # goes pending -> running -> done | failed; a trainer's own evaluations are done at once.
+    checkpoint = models.ForeignKey(
+        "Checkpoint",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="evaluations",
+        help_text="the checkpoint that played (evaluation jobs)",
+    )
+    opponent_checkpoint = models.ForeignKey(
+        "Checkpoint",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="evaluations_as_opponent",
+        help_text="the checkpoint it played against; empty for the random mover",
+    )
+    state = models.CharField(
+        max_length=16, choices=EvaluationState.choices, default=EvaluationState.DONE
+    )
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -253,3 +286,54 @@ class Preset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trainer}/{self.name}"
+
+
+class LeagueEntry(models.Model):
+    """A checkpoint in the league: its Elo rating and record over every league match.
+
+    Best and final shogi-ppo checkpoints enter on their own (``services.league_consider``);
+    an entry whose file cannot be played any more is retired with the reason.
+    """
+
+    checkpoint = models.OneToOneField(
+        Checkpoint, on_delete=models.CASCADE, related_name="league_entry"
+    )
+    rating = models.FloatField(default=1000.0, help_text="Elo; every entry starts at 1000")
+    games = models.PositiveIntegerField(default=0)
+    wins = models.PositiveIntegerField(default=0)
+    draws = models.PositiveIntegerField(default=0)
+    losses = models.PositiveIntegerField(default=0)
+    entered_at = models.DateTimeField(auto_now_add=True)
+    last_played_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True, help_text="still paired in league rounds")
+    retired_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-rating", "id"]
+        verbose_name_plural = "league entries"
+        indexes = [models.Index(fields=["is_active", "-rating"], name="league_entry_rating")]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.checkpoint_id}: {self.rating:.0f}"
+
+
+class LeagueMatch(models.Model):
+    """A league match between two entries, from ``first``'s side, and what it did to ratings."""
+
+    first = models.ForeignKey(LeagueEntry, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(LeagueEntry, on_delete=models.CASCADE, related_name="+")
+    games = models.PositiveIntegerField()
+    wins = models.PositiveIntegerField(help_text="games first won")
+    draws = models.PositiveIntegerField()
+    losses = models.PositiveIntegerField(help_text="games first lost")
+    first_rating_before = models.FloatField()
+    second_rating_before = models.FloatField()
+    rating_change = models.FloatField(help_text="added to first's rating, taken from second's")
+    played_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-played_at", "-id"]
+        verbose_name_plural = "league matches"
+
+    def __str__(self) -> str:
+        return f"{self.first_id} vs {self.second_id}: {self.wins}/{self.draws}/{self.losses}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from runs import selectors
-from runs.models import Checkpoint, Command, Preset, Run
+from runs.models import Checkpoint, Command, Evaluation, Preset, Run
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -112,3 +112,58 @@ class PresetSerializer(serializers.ModelSerializer):
         model = Preset
         fields = ["id", "name", "trainer", "config", "description", "shared", "owner", "created_at"]
         read_only_fields = ["id", "owner", "created_at"]
+
+
+class EvaluationSerializer(serializers.ModelSerializer):
+    requested_by = serializers.CharField(
+        source="requested_by.get_username", read_only=True, default=None
+    )
+
+    class Meta:
+        model = Evaluation
+        fields = [
+            "id",
+            "run",
+            "step",
+            "checkpoint",
+            "opponent",
+            "opponent_checkpoint",
+            "state",
+            "error",
+            "games",
+            "wins",
+            "draws",
+            "losses",
+            "win_rate",
+            "elo",
+            "elo_low",
+            "elo_high",
+            "data",
+            "requested_by",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class EvaluationCreateSerializer(serializers.Serializer):
+    opponent = serializers.JSONField(
+        help_text='"random", or the id of a checkpoint of any run you may see'
+    )
+    games = serializers.IntegerField(min_value=2, max_value=400)
+    temperature = serializers.FloatField(
+        required=False,
+        default=1.0,
+        min_value=0.0,
+        max_value=10.0,
+        help_text="policy temperature of both networks (0: the most likely move, which "
+        "makes every pair of games between two networks the same)",
+    )
+    max_plies = serializers.IntegerField(
+        required=False,
+        default=None,
+        allow_null=True,
+        min_value=1,
+        max_value=4096,
+        help_text="ply cap per game, a draw when reached (default: the run's own)",
+    )

@@ -16,3 +16,15 @@ def execute_run(run_id: int) -> str:
 def reap_expired_leases() -> list[int]:
     """Beat: requeue runs whose worker died; fail those out of attempts."""
     return services.runs_reap_expired()
+
+
+@shared_task(name="runs.evaluate_checkpoint")
+def evaluate_checkpoint(evaluation_id: int) -> str:
+    """Play a queued evaluation job (a checkpoint against an opponent) and store the result."""
+    return services.evaluation_execute(evaluation_id=evaluation_id)
+
+
+@shared_task(name="runs.league_round")
+def league_round() -> list[int]:
+    """Beat: pair neighbours in the league's rating list and play their matches."""
+    return services.league_round()

@@ -20,6 +20,7 @@ urlpatterns = [
         views.checkpoint_download,
         name="checkpoint-download",
     ),
+    path("league/", views.league, name="league"),
 ]
 
 api_urlpatterns = [
@@ -36,4 +37,11 @@ api_urlpatterns = [
         api.CheckpointDownloadApi.as_view(),
         name="api-checkpoint-download",
     ),
+    path(
+        "runs/<int:run_id>/checkpoints/<int:checkpoint_id>/evaluate/",
+        api.CheckpointEvaluateApi.as_view(),
+        name="api-checkpoint-evaluate",
+    ),
+    path("runs/<int:run_id>/evaluations/", api.RunEvaluationsApi.as_view(), name="api-evaluations"),
+    path("league/", api.LeagueApi.as_view(), name="api-league"),
 ]

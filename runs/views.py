@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -203,3 +204,17 @@ def checkpoint_download(request: HttpRequest, run_id: int, checkpoint_id: int) -
     except (Run.DoesNotExist, Checkpoint.DoesNotExist):
         raise Http404("no such checkpoint") from None
     return checkpoint_download_response(checkpoint)
+
+
+@login_required
+def league(request: HttpRequest) -> HttpResponse:
+    """The league standings: every rating, and the runs this user may see by name."""
+    return render(
+        request,
+        "runs/league.html",
+        {
+            "entries": services.league_standings(user=request.user),
+            "k_factor": services.league.K_FACTOR,
+            "games_per_match": settings.KEISEI_LEAGUE_GAMES,
+        },
+    )

@@ -13,6 +13,16 @@ from runs.services.commands import (
     commands_pending,
 )
 from runs.services.errors import CheckpointUnusable, CommandRejected, QuotaExceeded, RunConfigError
+from runs.services.evaluations import EvaluationRejected, evaluation_execute, evaluation_request
+from runs.services.league import (
+    elo_change,
+    league_consider,
+    league_enter,
+    league_pairings,
+    league_record_match,
+    league_round,
+    league_standings,
+)
 from runs.services.lifecycle import (
     config_validate,
     run_claim_next,
@@ -33,6 +43,7 @@ from runs.services.records import evaluation_store, game_record_store
 __all__ = [
     "CheckpointUnusable",
     "CommandRejected",
+    "EvaluationRejected",
     "QuotaExceeded",
     "RunConfigError",
     "checkpoint_fetch",
@@ -44,8 +55,17 @@ __all__ = [
     "command_request",
     "commands_pending",
     "config_validate",
+    "elo_change",
+    "evaluation_execute",
+    "evaluation_request",
     "evaluation_store",
     "game_record_store",
+    "league_consider",
+    "league_enter",
+    "league_pairings",
+    "league_record_match",
+    "league_round",
+    "league_standings",
     "preset_config",
     "preset_create",
     "run_claim_next",
