@@ -1,4 +1,5 @@
-"""Headless training: ``python -m keisei train --trainer NAME --config file.toml``.
+"""Headless training (``python -m keisei train --trainer NAME --config file.toml``) and a
+client for a running portal (``python -m keisei remote ...``).
 
 The same trainers the portal runs, with callbacks that print to the console. Ctrl-C asks the
 trainer to stop (it writes a final checkpoint), a second Ctrl-C aborts.
@@ -168,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print a trainer's config JSON Schema")
     schema.add_argument("--trainer", required=True)
     schema.set_defaults(func=_cmd_schema)
+
+    from keisei import remote
+
+    remote.add_parser(sub)
     return parser
 
 
