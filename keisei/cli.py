@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # Before torch is imported: spinning OpenMP threads steal cores on a shared host.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result

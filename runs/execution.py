@@ -25,6 +25,7 @@ from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
 from keisei.registry import get_trainer
 from monitoring.models import EventType
 from monitoring.reporter import Reporter, Throttle
+from monitoring.system import current_run
 from runs import services
 from runs.models import Checkpoint, Run, RunStatus
 from runs.services.commands import CHECKPOINT_OPPONENT
@@ -255,7 +256,7 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
     status, error = RunStatus.FAILED, ""
     started = time.monotonic()
     try:
-        with sigterm_hands_back(), Heartbeat(run.pk, worker) as heartbeat:
+        with sigterm_hands_back(), current_run(run.pk), Heartbeat(run.pk, worker) as heartbeat:
             resume_from = _fetch_resume_checkpoint(run, workdir, callbacks)
             trainer_cls = get_trainer(run.trainer)
             trainer = trainer_cls(
