@@ -27,13 +27,14 @@ from monitoring.models import EventType
 from monitoring.reporter import Reporter, Throttle
 from monitoring.system import current_run
 from runs import services
-from runs.models import Checkpoint, Run, RunStatus
+from runs.models import Checkpoint, GameSource, Run, RunStatus
 from runs.services.commands import CHECKPOINT_OPPONENT
 
 log = logging.getLogger(__name__)
 
 COMMAND_POLL_SECONDS = 0.2  # commands are acknowledged well within a second
 SHUTDOWN_COMMAND_ID = "worker-shutdown"
+SELF_PLAY_EVENT = "selfplay"  # a sampled self-play game (shogi-ppo's record_selfplay_every)
 # Set when this worker process is asked to stop (SIGTERM): the run checkpoints and goes back
 # to the queue, to resume on any worker, instead of holding the shutdown up for hours.
 shutdown_requested = threading.Event()
@@ -91,8 +92,9 @@ class RunCallbacks(Reporter):
         """Sample games and evaluations become rows of their own; the timeline links to them."""
         payload = dict(data or {})
         self.last_stored = {}
-        if kind == EventType.SAMPLE and "moves" in payload:
-            record = services.game_record_store(run_id=self.run_id, record=payload)
+        if kind in (EventType.SAMPLE, SELF_PLAY_EVENT) and "moves" in payload:
+            source = GameSource.SAMPLE if kind == EventType.SAMPLE else GameSource.SELF_PLAY
+            record = services.game_record_store(run_id=self.run_id, record=payload, source=source)
             # The timeline keeps the summary; the KIF/CSA text lives in the record.
             payload = without_game_text(payload)
             self.last_stored = {"game_record": record.pk}

@@ -33,6 +33,12 @@ class ShogiPPOConfig(BaseModel):
     spectate: bool = Field(
         True, description="Publish the live board of one self-play game (at most 4 per second)"
     )
+    record_selfplay_every: int = Field(
+        500,
+        ge=0,
+        le=10_000_000,
+        description="Report every Nth finished self-play game as a game record (0: none)",
+    )
     threads: int = Field(2, ge=1, le=256, description="Torch CPU threads (torch.set_num_threads)")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",

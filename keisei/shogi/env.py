@@ -20,7 +20,7 @@ After every move the position is judged, from the new side to move's point of vi
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cshogi
 import numpy as np
@@ -146,12 +146,14 @@ class ShogiGame:
 
 @dataclass(frozen=True, slots=True)
 class FinishedGame:
-    """A self-play game that ended during a step."""
+    """A self-play game that ended during a step (``game`` holds its moves, for a record)."""
 
     env: int
     plies: int
     reason: str
     winner: int | None
+    game_id: int = -1
+    game: ShogiGame | None = field(default=None, compare=False, repr=False)
 
 
 class SelfPlayEnvs:
@@ -202,7 +204,11 @@ class SelfPlayEnvs:
             if result.is_over:
                 terminated[i] = result.is_terminated
                 truncated[i] = result.is_truncated
-                finished.append(FinishedGame(i, game.plies, result.reason, result.winner))
+                finished.append(
+                    FinishedGame(
+                        i, game.plies, result.reason, result.winner, self.game_ids[i], game
+                    )
+                )
         trunc_idx = np.flatnonzero(truncated)
         final_obs = np.zeros((len(trunc_idx), 119, 9, 9), dtype=np.float32)
         if len(trunc_idx):

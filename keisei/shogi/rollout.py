@@ -101,6 +101,7 @@ def collect_rollout(
         rewards[step] = reward
         dones[step] = terminated | truncated
         stats.record(finished)
+        trainer.record_selfplay(finished)
         trainer.publish_board()
 
     _, next_value = trainer.policy(envs.obs)

@@ -25,7 +25,7 @@ from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
 from keisei.shogi.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from keisei.shogi.commands import EvaluateParams, SampleParams, parse_params
 from keisei.shogi.config import PRESETS, ShogiPPOConfig
-from keisei.shogi.env import SelfPlayEnvs
+from keisei.shogi.env import FinishedGame, SelfPlayEnvs
 from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer, play_game, play_match
 from keisei.shogi.network import Precision, build_network
 from keisei.shogi.ppo import ppo_update
@@ -161,6 +161,22 @@ class ShogiPPOTrainer(Trainer):
         self.checkpoint_commands()
         self._command_seconds += time.perf_counter() - started
         return not self.stop_requested
+
+    def record_selfplay(self, finished: list[FinishedGame]) -> None:
+        """Report a sampled share of finished self-play games (by game id: resume-safe)."""
+        every = self.cfg.record_selfplay_every
+        for done in finished:
+            if every and done.game is not None and done.game_id % every == 0:
+                record = {
+                    **game_record(done.game, ("self-play", "self-play")),
+                    "step": self.global_step,
+                    "game": done.game_id,
+                }
+                self.callbacks.on_event(
+                    "selfplay",
+                    f"self-play game {done.game_id}: {record['result']} in {record['plies']} plies",
+                    record,
+                )
 
     def publish_board(self) -> None:
         if not self.cfg.spectate:

@@ -26,6 +26,7 @@ SMALL = {
     "precision": "fp32",
     "threads": 1,
     "spectate": True,
+    "record_selfplay_every": 3,
     "seed": 3,
 }
 
@@ -93,6 +94,8 @@ def test_shogi_run_samples_evaluates_and_shows_its_board(celery_worker, owner, o
 
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING  # bad commands never stop training
+    selfplay = GameRecord.objects.filter(run=run, source="selfplay").first()
+    assert selfplay is not None and selfplay.plies == len(selfplay.moves) and selfplay.kif
     stop = wait_command(services.command_request(run=run, user=owner, kind="stop"))
     assert stop.state == "done"
     wait_for(
