@@ -3,6 +3,10 @@
 It runs on the training thread, so it does little there: metric points are buffered and
 written with COPY at most about once a second; live metrics, progress and the board are
 throttled and handed to the background publisher.
+
+When PostgreSQL is away, durable rows (points and events) wait in a bounded buffer and are
+retried with exponential backoff; training goes on. Past the bound the reporter raises
+``ReporterOverflow``, so the run fails with that reason instead of dropping a point.
 """
 
 from __future__ import annotations
@@ -24,6 +28,21 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 FLUSH_POINTS = 20_000
+# Durable rows held while PostgreSQL is unreachable (about 50 MB of points at most).
+MAX_BUFFERED_POINTS = 500_000
+MAX_BUFFERED_EVENTS = 10_000
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 15.0
+
+
+class ReporterOverflow(Exception):
+    """PostgreSQL stayed away so long that the bounded buffer is full."""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 class Throttle:
@@ -54,6 +73,10 @@ class Reporter:
         self._board_throttle = Throttle(settings.KEISEI_LIVE_BOARD_INTERVAL)
         self._pending_live: dict[str, float] = {}
         self._pending_step = 0
+        self._events: list[tuple[str, str, dict[str, Any]]] = []  # waiting for the database
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_FIRST_SECONDS
+        self.outage_started: float | None = None
 
     # ----- keisei.Callbacks ----------------------------------------------------------------
 
@@ -74,21 +97,23 @@ class Reporter:
             len(self._points) >= FLUSH_POINTS
             or time.monotonic() - self._last_flush >= FLUSH_SECONDS
         ):
-            self.flush()
+            self._last_flush = time.monotonic()
+            self._write_durable(respect_backoff=True)
 
     def on_event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
         type_ = kind if kind in EventType.values else EventType.LOG
         payload = dict(data or {})
         if type_ != kind:
             payload["kind"] = kind
-        event_record(
-            run_id=self.run_id,
-            type=type_,
-            message=message,
-            data=payload,
-            actor=self.actor,
-            owner_id=self.owner_id,
-        )
+        # Behind earlier events that still wait, so the timeline keeps its order.
+        self._events.append((type_, message, payload))
+        if len(self._events) > MAX_BUFFERED_EVENTS:
+            raise ReporterOverflow(
+                f"{len(self._events)} timeline events wait for PostgreSQL "
+                f"(unreachable for {self._outage_seconds():.0f}s); the run stops rather than "
+                "lose them"
+            )
+        self._write_durable(respect_backoff=True)
 
     def on_checkpoint(self, info: CheckpointInfo) -> None:
         self.on_event(
@@ -109,15 +134,73 @@ class Reporter:
             self._pending_live = {}
 
     def flush(self) -> None:
-        """Write buffered points now (one COPY)."""
-        points, self._points = self._points, []
+        """Write buffered points now (one COPY), after any events still waiting."""
         self._last_flush = time.monotonic()
-        if points:
-            metrics_record(run_id=self.run_id, points=points)
+        self._write_durable(respect_backoff=False)
 
-    def close(self) -> None:
-        """Write what is buffered and let the last live messages go out."""
+    def _write_durable(self, *, respect_backoff: bool) -> None:
+        """Events first, then points; on a database outage keep both and retry later."""
+        if respect_backoff and time.monotonic() < self._retry_at:
+            return
+        try:
+            while self._events:
+                type_, message, payload = self._events[0]
+                event_record(
+                    run_id=self.run_id,
+                    type=type_,
+                    message=message,
+                    data=payload,
+                    actor=self.actor,
+                    owner_id=self.owner_id,
+                )
+                self._events.pop(0)
+            if self._points:
+                metrics_record(run_id=self.run_id, points=self._points)
+                self._points = []
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            self._database_away(exc)
+            return
+        if self.outage_started is not None:
+            log.warning(
+                "run %s: PostgreSQL is back after %.1fs; buffered rows written",
+                self.run_id,
+                self._outage_seconds(),
+            )
+        self.outage_started = None
+        self._retry_delay = RETRY_FIRST_SECONDS
+
+    def _database_away(self, exc: BaseException) -> None:
+        from django.db import connection
+
+        connection.close()  # the next attempt opens a fresh connection
+        if self.outage_started is None:
+            self.outage_started = time.monotonic()
+            log.warning("run %s: PostgreSQL unreachable (%s); buffering", self.run_id, exc)
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_SECONDS)
+        if len(self._points) > MAX_BUFFERED_POINTS:
+            raise ReporterOverflow(
+                f"{len(self._points)} metric points wait for PostgreSQL (unreachable for "
+                f"{self._outage_seconds():.0f}s); the run stops rather than drop them"
+            ) from exc
+
+    def _outage_seconds(self) -> float:
+        return 0.0 if self.outage_started is None else time.monotonic() - self.outage_started
+
+    def close(self, *, wait_seconds: float = 60.0) -> None:
+        """Write what is buffered (waiting out a short outage) and send the last messages."""
+        deadline = time.monotonic() + wait_seconds
         self.flush()
+        while (self._events or self._points) and time.monotonic() < deadline:
+            time.sleep(min(self._retry_delay, max(0.0, deadline - time.monotonic())))
+            self.flush()
+        if self._events or self._points:
+            raise ReporterOverflow(
+                f"PostgreSQL stayed unreachable: {len(self._points)} points and "
+                f"{len(self._events)} events could not be written"
+            )
         self._publish_metrics()
         live.publisher().flush(timeout=5.0)
 

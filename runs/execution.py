@@ -24,7 +24,7 @@ from django.db import close_old_connections, connection
 from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
 from keisei.registry import get_trainer
 from monitoring.models import EventType
-from monitoring.reporter import Reporter, Throttle
+from monitoring.reporter import Reporter, Throttle, database_unavailable
 from monitoring.system import current_run
 from runs import services
 from runs.models import Checkpoint, GameSource, Run, RunStatus
@@ -112,9 +112,14 @@ class RunCallbacks(Reporter):
     def write_progress(self) -> None:
         if self._last_progress is not None:
             step, total = self._last_progress
-            services.run_record_progress(
-                run_id=self.run_id, worker=self.worker, step=step, total=total
-            )
+            try:
+                services.run_record_progress(
+                    run_id=self.run_id, worker=self.worker, step=step, total=total
+                )
+            except Exception as exc:  # a later write catches up; training goes on
+                if not database_unavailable(exc):
+                    raise
+                connection.close()
 
     def on_checkpoint(self, info: CheckpointInfo) -> None:
         # Points up to the checkpoint go to the database first: a resume from it then
@@ -161,8 +166,15 @@ class CommandControl:
         if shutdown_requested.is_set() and not self._shutdown_sent:
             self._shutdown_sent = True
             return [CommandRequest(id=SHUTDOWN_COMMAND_ID, kind="stop")]
+        try:
+            pending = services.commands_pending(run_id=self.run_id)
+        except Exception as exc:  # the database is away: ask again at the next poll
+            if not database_unavailable(exc):
+                raise
+            connection.close()
+            return []
         requests = []
-        for command in services.commands_pending(run_id=self.run_id):
+        for command in pending:
             try:
                 params = self._resolve(command.params)
             except services.CheckpointUnusable as exc:

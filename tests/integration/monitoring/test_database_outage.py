@@ -1,0 +1,83 @@
+"""PostgreSQL goes away in the middle of a run: training goes on, the reporter buffers and
+retries, and when the database is back the series is whole (no gap, no duplicate)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from monitoring.models import MetricPoint
+from runs import services
+from runs.models import Run, RunStatus
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EPOCHS = 16
+
+
+def embedded_pgdata() -> Path:
+    pgdata = Path(os.environ.get("KEISEI_VAR_DIR", "")) / "pgdata"
+    if not os.environ.get("KEISEI_EMBEDDED") or not (pgdata / "postmaster.opts").exists():
+        pytest.skip("needs the launcher's embedded PostgreSQL, which this test stops and starts")
+    return pgdata
+
+
+def pg_ctl(pgdata: Path, *args: str) -> None:
+    """Run pg_ctl on the embedded server, as the user it runs as."""
+    opts = shlex.split((pgdata / "postmaster.opts").read_text())
+    binary = Path(opts[0]).parent / "pg_ctl"
+    user = "pgserver" if os.geteuid() == 0 else None
+    subprocess.run(
+        [str(binary), "-w", "-D", str(pgdata), *args],
+        check=True,
+        user=user,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_run_survives_a_database_outage_without_losing_a_point(celery_worker, owner):
+    pgdata = embedded_pgdata()
+    run = services.run_queue(
+        owner=owner, trainer="digits", config={"epochs": EPOCHS, "batch_size": 16}
+    )
+    wait_for(
+        lambda: MetricPoint.objects.filter(run=run).exists(),
+        timeout=120,
+        what="the first metric points",
+    )
+    connection.close()
+    startup = " ".join(
+        shlex.quote(a) for a in shlex.split((pgdata / "postmaster.opts").read_text())[1:]
+    )
+    pg_ctl(pgdata, "stop", "-m", "fast")
+    try:
+        wait_for(
+            lambda: any("PostgreSQL unreachable" in line for line in celery_worker.output),
+            timeout=60,
+            what="the worker's reporter to notice the outage",
+        )
+    finally:
+        pg_ctl(pgdata, "start", "-o", startup, "-l", str(pgdata / "log"))
+
+    def finished():
+        connection.close()  # the test's own connection died with the server
+        return Run.objects.get(pk=run.pk).status in (RunStatus.COMPLETED, RunStatus.FAILED)
+
+    wait_for(finished, timeout=240, what="the run to finish after the outage")
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert any("PostgreSQL is back" in line for line in celery_worker.output)
+    for key in ("losses/train_loss", "charts/val_accuracy"):
+        steps = list(
+            MetricPoint.objects.filter(run=run, key=key)
+            .order_by("step")
+            .values_list("step", flat=True)
+        )
+        assert steps == list(range(1, EPOCHS + 1)), key
