@@ -90,6 +90,27 @@ class SignalControl:
         print(f"command {command.kind} failed: {error}", file=sys.stderr, flush=True)
 
 
+def read_config_fields(path: str | None, assignments: list[str] | None) -> dict[str, Any]:
+    """Config fields from a TOML file, then ``key=value`` overrides (values parsed as JSON
+    when they can be). ``ValueError`` says what is wrong."""
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data.update(tomllib.load(fh))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"cannot read config {path}: {exc}") from exc
+    for item in assignments or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got '{item}'")
+        try:
+            data[key] = json.loads(value)
+        except json.JSONDecodeError:
+            data[key] = value
+    return data
+
+
 def _load_config(args: argparse.Namespace, trainer_cls: Any) -> Any:
     data: dict[str, Any] = {}
     if args.preset:
@@ -97,20 +118,10 @@ def _load_config(args: argparse.Namespace, trainer_cls: Any) -> Any:
             known = ", ".join(sorted(trainer_cls.presets)) or "none"
             raise SystemExit(f"error: unknown preset '{args.preset}' (known: {known})")
         data.update(trainer_cls.presets[args.preset])
-    if args.config:
-        try:
-            with open(args.config, "rb") as fh:
-                data.update(tomllib.load(fh))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SystemExit(f"error: cannot read config {args.config}: {exc}") from exc
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"error: --set expects key=value, got '{item}'")
-        try:
-            data[key] = json.loads(value)
-        except json.JSONDecodeError:
-            data[key] = value
+    try:
+        data.update(read_config_fields(args.config, args.set))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
     try:
         return trainer_cls.parse_config(data)
     except ValidationError as exc:

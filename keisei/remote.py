@@ -69,21 +69,12 @@ class Portal:
 
 
 def _config(pairs: list[str] | None, path: str | None) -> dict[str, Any]:
-    import tomllib
+    from keisei.cli import read_config_fields
 
-    config: dict[str, Any] = {}
-    if path:
-        with open(path, "rb") as fh:
-            config.update(tomllib.load(fh))
-    for item in pairs or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise RemoteError(f"--set expects key=value, got '{item}'")
-        try:
-            config[key] = json.loads(value)
-        except json.JSONDecodeError:
-            config[key] = value
-    return config
+    try:
+        return read_config_fields(path, pairs)
+    except ValueError as exc:
+        raise RemoteError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

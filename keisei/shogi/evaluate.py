@@ -167,6 +167,11 @@ def play_match(
                 for i, move in zip(idx, player.choose([matches[i] for i in idx]), strict=True):
                     matches[i].push(move)
         active = [i for i in active if not matches[i].result.is_over]
+    return score_matches(matches, agent_colors)
+
+
+def score_matches(matches: list[ShogiGame], agent_colors: list[int]) -> MatchResult:
+    """The agent's W/D/L over finished games (its colour per game), with how each was decided."""
     win_reasons: Counter[str] = Counter()
     loss_reasons: Counter[str] = Counter()
     for game, color in zip(matches, agent_colors, strict=True):
@@ -177,7 +182,12 @@ def play_match(
     wins, losses = sum(win_reasons.values()), sum(loss_reasons.values())
     mean_plies = float(np.mean([g.plies for g in matches]))
     return match_result(
-        wins, games - wins - losses, losses, mean_plies, dict(win_reasons), dict(loss_reasons)
+        wins,
+        len(matches) - wins - losses,
+        losses,
+        mean_plies,
+        dict(win_reasons),
+        dict(loss_reasons),
     )
 
 

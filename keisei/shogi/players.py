@@ -8,16 +8,19 @@ first games. The agent takes Black in even-numbered games and White in odd ones,
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
-
-import numpy as np
 
 from keisei.shogi.checkpoint import CheckpointError, checkpoint_config, read_checkpoint
 from keisei.shogi.config import ShogiPPOConfig
 from keisei.shogi.env import BLACK, WHITE, ShogiGame
-from keisei.shogi.evaluate import MatchResult, NetworkPlayer, Player, RandomPlayer, match_result
+from keisei.shogi.evaluate import (
+    MatchResult,
+    NetworkPlayer,
+    Player,
+    RandomPlayer,
+    score_matches,
+)
 from keisei.shogi.network import Precision, build_network
 from keisei.shogi.records import game_record
 
@@ -82,7 +85,7 @@ def evaluate_checkpoint(
             opponent, temperature=temperature, seed=seed + 1, device=device
         )
     matches, agent_colors = _play(agent, rival, games, max_plies or cfg.max_plies)
-    result = _score(matches, agent_colors)
+    result = score_matches(matches, agent_colors)
     records = []
     for game, color in list(zip(matches, agent_colors, strict=True))[: max(0, record_games)]:
         pair = names if color == BLACK else (names[1], names[0])
@@ -106,22 +109,3 @@ def _play(
                     matches[i].push(move)
         active = [i for i in active if not matches[i].result.is_over]
     return matches, agent_colors
-
-
-def _score(matches: list[ShogiGame], agent_colors: list[int]) -> MatchResult:
-    win_reasons: Counter[str] = Counter()
-    loss_reasons: Counter[str] = Counter()
-    for game, color in zip(matches, agent_colors, strict=True):
-        if game.result.winner == color:
-            win_reasons[game.result.reason] += 1
-        elif game.result.winner is not None:
-            loss_reasons[game.result.reason] += 1
-    wins, losses = sum(win_reasons.values()), sum(loss_reasons.values())
-    return match_result(
-        wins,
-        len(matches) - wins - losses,
-        losses,
-        float(np.mean([g.plies for g in matches])),
-        dict(win_reasons),
-        dict(loss_reasons),
-    )

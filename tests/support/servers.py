@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from keisei_site.launcher import celery_worker_args
 from tests.support.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -95,28 +96,12 @@ class ServerProcess:
 
 
 def start_celery_worker(env: dict[str, str], name: str = "test-worker") -> ServerProcess:
-    worker = ServerProcess(
-        name,
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "keisei_site",
-            "worker",
-            "-Q",
-            "training,default",
-            "-c",
-            "1",
-            "-n",
-            f"{name}@%h",
-            "--loglevel",
-            "INFO",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        env,
-    ).start()
+    # The same command line as `make run`'s worker, minus the start-up chatter between workers.
+    args = celery_worker_args(name, "training,default", "1") + [
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    worker = ServerProcess(name, args, env).start()
     wait_for(
         lambda: worker.ensure_alive() or "ready." in "\n".join(worker.output),
         timeout=60,
