@@ -57,7 +57,7 @@ def test_shogi_run_samples_evaluates_and_shows_its_board(celery_worker, owner, o
         )
     )
     assert sample.state == "done", sample.error
-    record = GameRecord.objects.get(run=run)
+    record = GameRecord.objects.get(run=run, source="sample")
     assert (record.pk, record.source, record.plies) == (
         sample.result.get("game_record", record.pk),
         "sample",
