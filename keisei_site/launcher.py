@@ -14,6 +14,7 @@ import fcntl
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -154,9 +155,24 @@ def celery_worker_args(name: str, queues: str, concurrency: str) -> list[str]:
     ]
 
 
+def wait_for_port(host: str, port: int, daphne: Child, stopping: threading.Event) -> bool:
+    """True once Daphne accepts connections (so the URL printed works when it is printed)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not stopping.is_set():
+        if daphne.process.poll() is not None:
+            return False
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            return True
+        stopping.wait(0.2)
+    return False
+
+
 def serve(env: dict[str, str], var_dir: Path) -> int:
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "8000")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        say("launcher", f"PORT must be a port number (1-65535), got {port!r}")
+        return 2
     concurrency = env.get("CELERY_CONCURRENCY", "1")
     children = [
         spawn(
@@ -187,7 +203,8 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    say("launcher", f"Keisei Site is up: http://{host}:{port}/  (Ctrl-C stops everything)")
+    if wait_for_port(host, int(port), children[0], stopping):
+        say("launcher", f"Keisei Site is up: http://{host}:{port}/  (Ctrl-C stops everything)")
     exit_code = 0
     while not stopping.wait(0.5):
         dead = [c for c in children if c.process.poll() is not None]
