@@ -78,9 +78,30 @@ class EmbeddedPostgres:
             handles.write_text(json.dumps(alive))
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.cleanup()  # type: ignore[attr-defined]  # not stop(): see STACK-NOTES
-            self._server = None
+        if self._server is None:
+            return
+        bin_path = Path(self._server.bin_path)  # type: ignore[attr-defined]
+        self._server.cleanup()  # type: ignore[attr-defined]  # not stop(): see STACK-NOTES
+        self._server = None
+        # pgserver stops the postmaster it started; one restarted since (pg_ctl restart, a
+        # fault test) has another PID and would be left running: stop whatever runs here.
+        pid = self._running_postmaster()
+        if pid is not None:
+            log.warning("stopping PostgreSQL (pid %s) that pgserver no longer tracks", pid)
+            subprocess.run(
+                [str(bin_path / "pg_ctl"), "-w", "-D", str(self.data_dir), "stop", "-m", "fast"],
+                user="pgserver" if os.geteuid() == 0 else None,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+
+    def _running_postmaster(self) -> int | None:
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if _pid_alive(pid) else None
 
 
 @dataclass
