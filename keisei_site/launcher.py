@@ -155,6 +155,21 @@ def celery_worker_args(name: str, queues: str, concurrency: str) -> list[str]:
     ]
 
 
+def celery_beat_args(schedule: Path) -> list[str]:
+    return [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "keisei_site",
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(schedule),
+    ]
+
+
 def wait_for_port(host: str, port: int, daphne: Child, stopping: threading.Event) -> bool:
     """True once Daphne accepts connections (so the URL printed works when it is printed)."""
     deadline = time.monotonic() + 60
@@ -183,22 +198,7 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
         spawn("worker", celery_worker_args("worker", "training,default", concurrency), env),
         # Short jobs (the lease reaper, evaluations) must not wait behind a long training run.
         spawn("shortjobs", celery_worker_args("shortjobs", "default", "1"), env),
-        spawn(
-            "beat",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "keisei_site",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(var_dir / "celerybeat-schedule"),
-            ],
-            env,
-        ),
+        spawn("beat", celery_beat_args(var_dir / "celerybeat-schedule"), env),
     ]
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

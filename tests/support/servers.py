@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from keisei_site.launcher import celery_worker_args
+from keisei_site.launcher import celery_beat_args, celery_worker_args
 from tests.support.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -111,22 +111,7 @@ def start_celery_worker(env: dict[str, str], name: str = "test-worker") -> Serve
 
 
 def start_celery_beat(env: dict[str, str], directory: Path) -> ServerProcess:
-    beat = ServerProcess(
-        "beat",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "keisei_site",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(directory / "celerybeat-schedule"),
-        ],
-        env,
-    ).start()
+    beat = ServerProcess("beat", celery_beat_args(directory / "celerybeat-schedule"), env).start()
     wait_for(
         lambda: beat.ensure_alive() or "beat: Starting..." in "\n".join(beat.output),
         timeout=60,

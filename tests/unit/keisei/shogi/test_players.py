@@ -6,46 +6,18 @@ import cshogi
 import pytest
 import torch
 
-from keisei.interfaces import Callbacks, CheckpointInfo
 from keisei.shogi.checkpoint import CheckpointError
-from keisei.shogi.config import ShogiPPOConfig
 from keisei.shogi.env import ShogiGame
 from keisei.shogi.players import evaluate_checkpoint, player_from_checkpoint
-from keisei.shogi.trainer import ShogiPPOTrainer
-
-# Two updates of four games of eight plies: a network that plays, in a second or two.
-TINY = {
-    "num_envs": 4,
-    "num_steps": 8,
-    "max_plies": 24,
-    "blocks": 1,
-    "channels": 8,
-    "value_hidden": 8,
-    "minibatch_size": 16,
-    "precision": "fp32",
-    "threads": 1,
-    "spectate": False,
-    "seed": 7,
-}
-
-
-class Checkpoints(Callbacks):
-    def __init__(self) -> None:
-        self.infos: list[CheckpointInfo] = []
-
-    def on_checkpoint(self, info: CheckpointInfo) -> None:
-        self.infos.append(info)
+from tests.support.shogi import train_tiny_shogi
 
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> list[Path]:
     """Two checkpoints of a tiny run (after one and two updates), written by the trainer."""
-    workdir = tmp_path_factory.mktemp("tiny-run")
-    callbacks = Checkpoints()
-    config = ShogiPPOConfig(**{**TINY, "total_steps": 64, "checkpoint_every": 1})
-    ShogiPPOTrainer(config, workdir=workdir, callbacks=callbacks).train()
-    paths = sorted({info.path for info in callbacks.infos if info.path.exists()})
-    assert len(paths) >= 2, callbacks.checkpoints
+    infos = train_tiny_shogi(tmp_path_factory.mktemp("tiny-run"))
+    paths = sorted({info.path for info in infos if info.path.exists()})
+    assert len(paths) >= 2, infos
     return paths
 
 
@@ -98,7 +70,7 @@ def test_max_plies_defaults_to_the_runs_own_cap(checkpoints):
     result, records = evaluate_checkpoint(
         checkpoints[0], "random", games=2, max_plies=None, seed=1, record_games=2
     )
-    assert all(r["plies"] <= 24 for r in records)  # TINY's max_plies
+    assert all(r["plies"] <= 24 for r in records)  # TINY_SHOGI's max_plies
     assert result.games == 2
 
 
