@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP to Django, WebSockets through origin check, auth and routing."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -22,3 +23,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Everything loaded so far lives as long as the process. Frozen, the collector no longer scans
+# it: a full collection in a Daphne serving live pages went from 50-100 ms (every client's
+# messages held up behind it; p99 fan-out 66 ms) to 10-20 ms (bench/fanout.py, 50 clients).
+gc.freeze()
