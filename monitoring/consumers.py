@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.core.cache import cache
 
 from monitoring import access, live, selectors, system
+from monitoring.connection_caps import caps
 
 log = logging.getLogger(__name__)
 
@@ -22,107 +20,6 @@ MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008  # over a connection cap
 MAX_CACHED_RUN_ANSWERS = 1000
-
-
-class ConnectionCaps:
-    """Counts open connections: per process in memory, per user in Redis.
-
-    Per user, the count must hold across every Daphne process, so it lives in Redis: a sorted
-    set per user whose members are connections (channel names) scored by a lease expiry. This
-    process renews its members' leases every ``LEASE_SECONDS / 3``; a process that dies stops
-    renewing and its connections drop out within ``LEASE_SECONDS``, so a crash never locks a
-    user out (a plain INCR/DECR counter would stay high after a crash until its TTL, and a TTL
-    renewed on every connect would never run out). Adding and counting is one MULTI, so two
-    simultaneous connections cannot both take the last place. If Redis cannot be reached the
-    user cap is not enforced (the per-process cap still is) and the connection is renewed into
-    Redis once it is back.
-    """
-
-    LEASE_SECONDS = 90.0
-
-    def __init__(self) -> None:
-        self.process_count = 0
-        self.members: dict[int, set[str]] = {}
-        self._refresher: asyncio.Task | None = None
-        self._client: tuple[asyncio.AbstractEventLoop, Any] | None = None
-
-    def redis(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client[0] is not loop:  # a client per event loop
-            import redis.asyncio
-
-            client = redis.asyncio.Redis.from_url(
-                settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3
-            )
-            self._client = (loop, client)
-        return self._client[1]
-
-    @staticmethod
-    def key(user_id: int) -> str:
-        prefix = settings.CACHES["default"].get("KEY_PREFIX") or "keisei"
-        return f"{prefix}:ws:user:{user_id}"
-
-    async def acquire(self, user_id: int, member: str) -> str | None:
-        """Count a connection in; the reason it may not stay when a cap is reached."""
-        max_process = settings.KEISEI_WS_MAX_PER_PROCESS
-        if self.process_count >= max_process:
-            return f"too many connections to this server (at most {max_process})"
-        self.process_count += 1  # before any await: concurrent handshakes see it
-        self.members.setdefault(user_id, set()).add(member)
-        max_user = settings.KEISEI_WS_MAX_PER_USER
-        try:
-            now = time.time()
-            async with self.redis().pipeline(transaction=True) as pipe:
-                pipe.zremrangebyscore(self.key(user_id), "-inf", now)
-                pipe.zadd(self.key(user_id), {member: now + self.LEASE_SECONDS})
-                pipe.zcard(self.key(user_id))
-                pipe.expire(self.key(user_id), int(self.LEASE_SECONDS))
-                count = (await pipe.execute())[2]
-        except Exception:
-            log.warning("per-user connection count unavailable; not enforced", exc_info=True)
-            count = 0
-        if count > max_user:
-            await self.release(user_id, member)
-            return f"too many connections for this user (at most {max_user})"
-        if self._refresher is None or self._refresher.done():
-            self._refresher = asyncio.get_running_loop().create_task(self._renew_leases())
-        return None
-
-    async def release(self, user_id: int, member: str) -> None:
-        self.process_count -= 1
-        members = self.members.get(user_id, set())
-        members.discard(member)
-        if not members:
-            self.members.pop(user_id, None)
-        try:
-            await self.redis().zrem(self.key(user_id), member)
-        except Exception:  # the lease runs out on its own
-            log.warning("could not remove a connection from the per-user count", exc_info=True)
-
-    async def _renew_leases(self) -> None:
-        """Renew this process's leases while it has connections; ends when it has none."""
-        while self.members:
-            await asyncio.sleep(self.LEASE_SECONDS / 3)
-            expires = time.time() + self.LEASE_SECONDS
-            renewed = {user_id: set(members) for user_id, members in self.members.items()}
-            try:
-                async with self.redis().pipeline(transaction=False) as pipe:
-                    for user_id, members in renewed.items():
-                        pipe.zadd(self.key(user_id), dict.fromkeys(members, expires))
-                        pipe.expire(self.key(user_id), int(self.LEASE_SECONDS))
-                    await pipe.execute()
-                    # A connection that closed while this ran may have been added back: the
-                    # renewal and its removal race on different Redis connections.
-                    for user_id, members in renewed.items():
-                        gone = members - self.members.get(user_id, set())
-                        if gone:
-                            pipe.zrem(self.key(user_id), *gone)
-                    await pipe.execute()
-            except Exception:
-                log.warning("could not renew connection leases", exc_info=True)
-
-
-caps = ConnectionCaps()
 
 
 def is_signed_in(user: Any) -> bool:

@@ -5,7 +5,9 @@ written with COPY at most about once a second; live metrics, progress and the bo
 throttled and handed to the background publisher.
 
 When PostgreSQL is away, durable rows (points and events) wait in a bounded buffer and are
-retried with exponential backoff; training goes on. Past the bound the reporter raises
+retried with exponential backoff; training goes on. An event may carry a ``record`` step (a
+checkpoint or a game stored as a row of its own): it runs when the event's turn comes, once,
+so those wait with the timeline instead of failing the run. Past the bound the reporter raises
 ``ReporterOverflow``, so the run fails with that reason instead of dropping a point.
 """
 
@@ -14,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +48,24 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
+@dataclass
+class PendingEvent:
+    """A timeline event waiting for its turn to be written.
+
+    ``record`` (if any) writes the rows the event is about and returns what the event's data
+    gains from them (their ids); it runs once, when the event's turn comes, after every
+    buffered point when ``points_first`` is set.
+    """
+
+    type: str
+    message: str
+    data: dict[str, Any]
+    record: Callable[[], Mapping[str, Any]] | None = None
+    points_first: bool = False
+    written: bool = False
+    stored: dict[str, Any] = field(default_factory=dict)  # what ``record`` returned
+
+
 class Throttle:
     """True at most once per ``interval`` seconds."""
 
@@ -73,7 +94,7 @@ class Reporter:
         self._board_throttle = Throttle(settings.KEISEI_LIVE_BOARD_INTERVAL)
         self._pending_live: dict[str, float] = {}
         self._pending_step = 0
-        self._events: list[tuple[str, str, dict[str, Any]]] = []  # waiting for the database
+        self._events: list[PendingEvent] = []  # waiting for the database, oldest first
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST_SECONDS
         self.outage_started: float | None = None
@@ -101,12 +122,25 @@ class Reporter:
             self._write_durable(respect_backoff=True)
 
     def on_event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
+        self.queue_event(kind, message, data)
+
+    def queue_event(
+        self,
+        kind: str,
+        message: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        record: Callable[[], Mapping[str, Any]] | None = None,
+        points_first: bool = False,
+    ) -> PendingEvent:
+        """Queue an event (and its ``record`` step) behind those still waiting, so the timeline
+        keeps its order, and write what it can now. The result tells whether it was written."""
         type_ = kind if kind in EventType.values else EventType.LOG
         payload = dict(data or {})
         if type_ != kind:
             payload["kind"] = kind
-        # Behind earlier events that still wait, so the timeline keeps its order.
-        self._events.append((type_, message, payload))
+        pending = PendingEvent(type_, message, payload, record=record, points_first=points_first)
+        self._events.append(pending)
         if len(self._events) > MAX_BUFFERED_EVENTS:
             raise ReporterOverflow(
                 f"{len(self._events)} timeline events wait for PostgreSQL "
@@ -114,6 +148,7 @@ class Reporter:
                 "lose them"
             )
         self._write_durable(respect_backoff=True)
+        return pending
 
     def on_checkpoint(self, info: CheckpointInfo) -> None:
         self.on_event(
@@ -144,15 +179,22 @@ class Reporter:
             return
         try:
             while self._events:
-                type_, message, payload = self._events[0]
+                pending = self._events[0]
+                if pending.record is not None:
+                    if pending.points_first and self._points:
+                        metrics_record(run_id=self.run_id, points=self._points)
+                        self._points = []
+                    pending.stored = dict(pending.record())
+                    pending.record = None  # done: a retry of the event must not repeat it
                 event_record(
                     run_id=self.run_id,
-                    type=type_,
-                    message=message,
-                    data=payload,
+                    type=pending.type,
+                    message=pending.message,
+                    data={**pending.data, **pending.stored},
                     actor=self.actor,
                     owner_id=self.owner_id,
                 )
+                pending.written = True
                 self._events.pop(0)
             if self._points:
                 metrics_record(run_id=self.run_id, points=self._points)

@@ -89,19 +89,33 @@ class RunCallbacks(Reporter):
             super().on_status(status, message)
 
     def on_event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
-        """Sample games and evaluations become rows of their own; the timeline links to them."""
+        """Sample games and evaluations become rows of their own; the timeline links to them.
+
+        The rows are written with the event, in its turn: while PostgreSQL is away they wait
+        with it and training goes on (``last_stored`` is then empty)."""
         payload = dict(data or {})
-        self.last_stored = {}
+        record = None
         if kind in (EventType.SAMPLE, SELF_PLAY_EVENT) and "moves" in payload:
             source = GameSource.SAMPLE if kind == EventType.SAMPLE else GameSource.SELF_PLAY
-            record = services.game_record_store(run_id=self.run_id, record=payload, source=source)
+
+            def record(game=payload, source=source) -> dict[str, int]:
+                stored = services.game_record_store(run_id=self.run_id, record=game, source=source)
+                return {"game_record": stored.pk}
+
             # The timeline keeps the summary; the KIF/CSA text lives in the record.
-            payload = without_game_text(payload)
-            self.last_stored = {"game_record": record.pk}
+            summary = without_game_text(payload)
         elif kind == EventType.EVALUATION and {"wins", "draws", "losses"} <= payload.keys():
-            evaluation = services.evaluation_store(run_id=self.run_id, result=payload)
-            self.last_stored = {"evaluation": evaluation.pk}
-        super().on_event(kind, message, {**payload, **self.last_stored})
+
+            def record(result=payload) -> dict[str, int]:
+                return {
+                    "evaluation": services.evaluation_store(run_id=self.run_id, result=result).pk
+                }
+
+            summary = payload
+        else:
+            summary = payload
+        pending = self.queue_event(kind, message, summary, record=record)
+        self.last_stored = dict(pending.stored) if pending.written else {}
 
     def on_progress(self, step: int, total: int) -> None:
         super().on_progress(step, total)
@@ -122,22 +136,30 @@ class RunCallbacks(Reporter):
                 connection.close()
 
     def on_checkpoint(self, info: CheckpointInfo) -> None:
-        # Points up to the checkpoint go to the database first: a resume from it then
-        # continues a series with no gap.
-        self.flush()
-        checkpoint = services.checkpoint_record(run_id=self.run_id, info=info)
-        services.league_consider(checkpoint)  # best and final shogi-ppo checkpoints enter
-        self.on_event(
-            EventType.CHECKPOINT,
-            f"{checkpoint.kind} checkpoint at step {checkpoint.step}",
-            {
+        """Store the file and its row in the event's turn, after the points reported before
+        it (a resume from it then continues a series with no gap). While PostgreSQL is away
+        it waits with the timeline; the file stays in the work folder until then."""
+
+        def record() -> dict[str, Any]:
+            checkpoint = services.checkpoint_record(run_id=self.run_id, info=info)
+            services.league_consider(checkpoint)  # best and final shogi-ppo checkpoints enter
+            return {
                 "checkpoint": checkpoint.pk,
-                "step": checkpoint.step,
                 "kind": checkpoint.kind,
                 "size": checkpoint.size,
                 "sha256": checkpoint.sha256,
-                "metrics": checkpoint.metrics,
+            }
+
+        self.queue_event(
+            EventType.CHECKPOINT,
+            f"{info.kind} checkpoint at step {info.step}",
+            {
+                "step": info.step,
+                "kind": info.kind,
+                "metrics": {k: float(v) for k, v in info.metrics.items()},
             },
+            record=record,
+            points_first=True,
         )
 
     def close(self) -> None:

@@ -18,6 +18,12 @@ def reap_expired_leases() -> list[int]:
     return services.runs_reap_expired()
 
 
+@shared_task(name="runs.wake_stranded_runs")
+def wake_stranded_runs() -> int:
+    """Beat: wake workers for startable queued runs whose wake-up was lost."""
+    return services.runs_wake_stranded()
+
+
 @shared_task(name="runs.evaluate_checkpoint")
 def evaluate_checkpoint(evaluation_id: int) -> str:
     """Play a queued evaluation job (a checkpoint against an opponent) and store the result."""

@@ -35,6 +35,7 @@ from runs.services.lifecycle import (
     run_release,
     run_set_paused,
     runs_reap_expired,
+    runs_wake_stranded,
     wake_worker,
 )
 from runs.services.presets import preset_config, preset_create
@@ -78,5 +79,6 @@ __all__ = [
     "run_release",
     "run_set_paused",
     "runs_reap_expired",
+    "runs_wake_stranded",
     "wake_worker",
 ]

@@ -7,7 +7,7 @@ changed means someone else got there first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from celery import current_app
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from keisei.registry import UnknownTrainer, get_trainer
 from monitoring.models import EventType
 from monitoring.services import event_record
+from monitoring.system import queue_depths
 from runs.models import ACTIVE_STATUSES, Checkpoint, CommandState, Run, RunStatus
 from runs.services.errors import RunConfigError
 from runs.services.quotas import quota_check_queue, quota_for
@@ -160,17 +161,22 @@ def run_claim_next(*, worker: str) -> Run | None:
             .order_by("-priority", "created_at", "id")
             .values_list("pk", "owner_id")[:CLAIM_SCAN_LIMIT]
         )
-        busy: dict[int, bool] = {}
-        for run_id, owner_id in candidates:
-            if owner_id not in busy:
-                running = Run.objects.filter(owner_id=owner_id, status__in=ACTIVE_STATUSES).count()
-                busy[owner_id] = running >= quota_for(owner_id).max_running
-            if busy[owner_id]:
-                continue
+        for run_id in _startable(candidates):
             run = _claim(run_id, worker)
             if run is not None:
                 return run
     return None
+
+
+def _startable(candidates: Iterable[tuple[int, int]]) -> Iterator[int]:
+    """The ids of (run id, owner id) ``candidates`` whose owner is below their running limit."""
+    busy: dict[int, bool] = {}
+    for run_id, owner_id in candidates:
+        if owner_id not in busy:
+            running = Run.objects.filter(owner_id=owner_id, status__in=ACTIVE_STATUSES).count()
+            busy[owner_id] = running >= quota_for(owner_id).max_running
+        if not busy[owner_id]:
+            yield run_id
 
 
 def _claim(run_id: int, worker: str) -> Run | None:
@@ -331,3 +337,27 @@ def runs_reap_expired(*, now: dt.datetime | None = None) -> list[int]:
                 transaction.on_commit(lambda run_id=run.pk: wake_worker(run_id))
                 reaped.append(run.pk)
     return reaped
+
+
+def runs_wake_stranded(*, now: dt.datetime | None = None) -> int:
+    """Wake workers for queued runs that could start but have no wake-up waiting.
+
+    A wake-up can be lost (a Redis without persistence restarted, a broker purged): the run
+    is safe in PostgreSQL, but nothing would claim it until some other run is queued or
+    ends. Called by beat. Only runs quiet for two reaper periods count (a fresh wake-up may be
+    on its way), and only as many wake-ups are sent as the ``training`` queue lacks. Returns
+    how many were sent.
+    """
+    now = now or timezone.now()
+    quiet_since = now - dt.timedelta(seconds=2 * settings.KEISEI_REAPER_SECONDS)
+    queued = Run.objects.filter(status=RunStatus.QUEUED, updated_at__lt=quiet_since)
+    startable = list(_startable(queued.values_list("pk", "owner_id")[:CLAIM_SCAN_LIMIT]))
+    if not startable:
+        return 0
+    waiting = queue_depths()["training"]
+    if waiting is None:  # the broker cannot be read now; the next period tries again
+        return 0
+    missing = startable[waiting:]
+    for run_id in missing:
+        wake_worker(run_id)
+    return len(missing)

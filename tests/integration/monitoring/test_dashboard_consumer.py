@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from keisei_site.asgi import application
-from monitoring import consumers
+from monitoring.connection_caps import caps as connection_caps
 from runs.models import Run
 from runs.services.lifecycle import status_event_record
 
@@ -146,7 +146,7 @@ async def test_a_connection_over_the_per_user_cap_is_closed_with_1008(owner, out
 
 
 async def test_a_connection_over_the_per_process_cap_is_closed_with_1008(owner, settings):
-    settings.KEISEI_WS_MAX_PER_PROCESS = consumers.caps.process_count + 1
+    settings.KEISEI_WS_MAX_PER_PROCESS = connection_caps.process_count + 1
     first, _ = await open_dashboard(owner)
     extra = await connect_as(owner)
     assert (await extra.connect())[0]
@@ -157,7 +157,7 @@ async def test_a_connection_over_the_per_process_cap_is_closed_with_1008(owner, 
     )
     await extra.disconnect()
     await first.disconnect()
-    assert consumers.caps.process_count == settings.KEISEI_WS_MAX_PER_PROCESS - 1
+    assert connection_caps.process_count == settings.KEISEI_WS_MAX_PER_PROCESS - 1
 
 
 async def test_leases_are_renewed_and_a_dead_process_does_not_lock_a_user_out(
@@ -166,7 +166,7 @@ async def test_leases_are_renewed_and_a_dead_process_does_not_lock_a_user_out(
     import asyncio
     import time
 
-    caps = consumers.caps
+    caps = connection_caps
     settings.KEISEI_WS_MAX_PER_USER = 1
     monkeypatch.setattr(caps, "LEASE_SECONDS", 1.5)
     monkeypatch.setattr(caps, "_refresher", None)  # start one that renews on the short lease

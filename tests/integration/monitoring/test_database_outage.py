@@ -1,5 +1,6 @@
 """PostgreSQL goes away in the middle of a run: training goes on, the reporter buffers and
-retries, and when the database is back the series is whole (no gap, no duplicate)."""
+retries, a checkpoint taken meanwhile waits with the timeline, and when the database is back
+the series is whole (no gap, no duplicate) and every checkpoint is stored."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
-from monitoring.models import MetricPoint
+from monitoring.models import EventType, MetricPoint
 from runs import services
 from runs.models import Run, RunStatus
 from tests.support.waiting import wait_for
@@ -19,6 +21,7 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EPOCHS = 16
+CHECKPOINT_EVERY = 2
 
 
 def embedded_pgdata() -> Path:
@@ -45,7 +48,9 @@ def pg_ctl(pgdata: Path, *args: str) -> None:
 def test_run_survives_a_database_outage_without_losing_a_point(celery_worker, owner):
     pgdata = embedded_pgdata()
     run = services.run_queue(
-        owner=owner, trainer="digits", config={"epochs": EPOCHS, "batch_size": 16}
+        owner=owner,
+        trainer="digits",
+        config={"epochs": EPOCHS, "batch_size": 16, "checkpoint_every": CHECKPOINT_EVERY},
     )
     wait_for(
         lambda: MetricPoint.objects.filter(run=run).exists(),
@@ -63,6 +68,13 @@ def test_run_survives_a_database_outage_without_losing_a_point(celery_worker, ow
             timeout=60,
             what="the worker's reporter to notice the outage",
         )
+        # Down until the trainer has written a checkpoint file it cannot record yet.
+        already = checkpoint_files(run.pk)
+        taken_while_down = wait_for(
+            lambda: checkpoint_files(run.pk) - already,
+            timeout=120,
+            what="a checkpoint taken while PostgreSQL is down",
+        )
     finally:
         pg_ctl(pgdata, "start", "-o", startup, "-l", str(pgdata / "log"))
 
@@ -74,10 +86,24 @@ def test_run_survives_a_database_outage_without_losing_a_point(celery_worker, ow
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED, run.error
     assert any("PostgreSQL is back" in line for line in celery_worker.output)
-    for key in ("losses/train_loss", "charts/val_accuracy"):
-        steps = list(
-            MetricPoint.objects.filter(run=run, key=key)
-            .order_by("step")
-            .values_list("step", flat=True)
-        )
-        assert steps == list(range(1, EPOCHS + 1)), key
+    # Every checkpoint is on the timeline once, in order, with the row it became.
+    events = list(run.events.filter(type=EventType.CHECKPOINT).order_by("seq"))
+    assert [e.data["step"] for e in events] == [
+        *range(CHECKPOINT_EVERY, EPOCHS, CHECKPOINT_EVERY),
+        EPOCHS,
+    ]
+    assert all("checkpoint" in e.data for e in events)
+    while_down = {int(name.split("epoch")[1][:4]) for name in taken_while_down}
+    assert while_down <= {e.data["step"] for e in events}
+    # Retention keeps the last periodic ones and the final one.
+    keep = settings.KEISEI_KEEP_PERIODIC_CHECKPOINTS
+    periodic = list(range(CHECKPOINT_EVERY, EPOCHS, CHECKPOINT_EVERY))[-keep:]
+    assert set(run.checkpoints.values_list("step", "kind")) == {
+        *((step, "periodic") for step in periodic),
+        (EPOCHS, "final"),
+    }
+
+
+def checkpoint_files(run_id: int) -> set[str]:
+    """Checkpoint files in the worker's work folder for this run."""
+    return {p.name for p in Path(settings.KEISEI_WORK_DIR).glob(f"run-{run_id}-*/checkpoints/*.pt")}

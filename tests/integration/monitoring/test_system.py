@@ -224,11 +224,11 @@ def test_without_redis_the_api_says_unavailable_and_the_page_still_renders(
 async def test_without_redis_for_the_user_count_a_connection_is_still_served(
     owner, settings, monkeypatch
 ):
-    from monitoring import consumers
+    from monitoring.connection_caps import caps
 
     settings.REDIS_URL = DEAD_REDIS  # the per-user count's Redis; the channel layer is intact
     settings.KEISEI_WS_MAX_PER_USER = 1
-    monkeypatch.setattr(consumers.caps, "_client", None)
+    monkeypatch.setattr(caps, "_client", None)
     monkeypatch.setattr(system, "_redis", None)
     sockets = []
     for _ in range(2):  # over the user cap, but the count is unknown: not enforced

@@ -1,0 +1,73 @@
+"""Stopping and starting the session's embedded Redis, as an operator's restart would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from keisei_site.embedded import EmbeddedRedis
+from tests.support.waiting import wait_for
+
+
+@dataclass
+class StoppedRedis:
+    """A Redis that was shut down, with what it takes to start it again the same way."""
+
+    command: list[str]
+    dump: Path
+
+    def start(self) -> None:
+        # Its own session, like the launcher's: the launcher stops it by its PID file at exit.
+        subprocess.Popen(self.command, start_new_session=True)
+        wait_for(redis_answers, timeout=30, what="the restarted Redis to answer")
+        self.dump.unlink(missing_ok=True)  # loaded; a later session must start empty
+
+
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2)
+
+
+def redis_answers() -> bool:
+    try:
+        return bool(redis_client().ping())
+    except redis.RedisError:
+        return False
+
+
+def embedded_redis_dir() -> Path:
+    return Path(os.environ.get("KEISEI_VAR_DIR", "")) / "redis"
+
+
+def embedded_redis_pid() -> int:
+    pid_file = embedded_redis_dir() / "redis.pid"
+    if not os.environ.get("KEISEI_EMBEDDED") or not pid_file.exists():
+        pytest.skip("needs the launcher's embedded Redis, which this test stops and starts")
+    return int(pid_file.read_text().strip())
+
+
+def stop_embedded_redis() -> StoppedRedis:
+    """Shut Redis down, saving first, so the session's queues outlive the restart (a Redis
+    configured without persistence would come back empty; the live path keeps no state in it)."""
+    pid = embedded_redis_pid()
+    # The test launcher's Redis keeps nothing on disk; SHUTDOWN SAVE still writes its data
+    # where the same command line loads it back.
+    command = EmbeddedRedis(embedded_redis_dir(), persistent=False).command()
+    try:
+        redis_client().shutdown(save=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it goes
+    wait_for(lambda: not running(pid), timeout=30, what="Redis to exit")
+    return StoppedRedis(command, embedded_redis_dir() / "dump.rdb")
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (the launcher, its parent, reaps it only when it stops)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

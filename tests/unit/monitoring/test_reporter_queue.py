@@ -1,0 +1,103 @@
+"""The reporter's durable queue while PostgreSQL is away: order, once-only record steps,
+points before a checkpoint. The two writers are replaced by lists (this is a unit test of
+the queue, not of the database; the outage itself is tested against a real PostgreSQL in
+tests/integration/monitoring/test_database_outage.py)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import OperationalError
+
+from monitoring import reporter as reporter_module
+from monitoring.reporter import Reporter
+
+
+class FlakyDatabase:
+    """Stands in for ``event_record`` and ``metrics_record``; ``down`` makes both fail."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.writes: list[tuple] = []
+
+    def event_record(self, *, type, message, data, **_):  # noqa: A002 - the service's name
+        if self.down:
+            raise OperationalError("connection refused")
+        self.writes.append(("event", message, data))
+
+    def metrics_record(self, *, points, **_):
+        if self.down:
+            raise OperationalError("connection refused")
+        self.writes.append(("points", [step for _, step, _, _ in points]))
+
+
+@pytest.fixture
+def database(monkeypatch):
+    fake = FlakyDatabase()
+    monkeypatch.setattr(reporter_module, "event_record", fake.event_record)
+    monkeypatch.setattr(reporter_module, "metrics_record", fake.metrics_record)
+    monkeypatch.setattr("django.db.connection.close", lambda: None)
+    return fake
+
+
+def reporter() -> Reporter:
+    return Reporter(run_id=1, owner_id=None, actor="worker:test")
+
+
+def test_events_wait_in_order_and_are_written_once_when_the_database_is_back(database):
+    rep = reporter()
+    rep.on_event("log", "first")
+    database.down = True
+    rep.on_event("log", "second")
+    rep.on_event("log", "third")
+    assert [w[1] for w in database.writes] == ["first"]
+    database.down = False
+    rep.flush()
+    assert [w[1] for w in database.writes if w[0] == "event"] == ["first", "second", "third"]
+    rep.flush()
+    assert len(database.writes) == 3
+
+
+def test_a_record_step_runs_once_even_if_its_event_fails_after_it(database):
+    rep = reporter()
+    calls = []
+
+    def record():
+        calls.append(1)
+        database.down = True  # the database goes away between the row and its event
+        return {"checkpoint": 41}
+
+    pending = rep.queue_event(
+        "checkpoint", "periodic checkpoint at step 2", {"step": 2}, record=record
+    )
+    assert not pending.written and calls == [1]
+    database.down = False
+    rep.flush()
+    assert pending.written and calls == [1]
+    assert database.writes == [
+        ("event", "periodic checkpoint at step 2", {"step": 2, "checkpoint": 41})
+    ]
+
+
+def test_points_buffered_when_a_checkpoint_is_written_go_before_it(database):
+    rep = reporter()
+    database.down = True
+    rep.on_metrics(1, {"loss": 1.0})
+    rep.on_metrics(2, {"loss": 0.5})
+    rep.queue_event(
+        "checkpoint", "at step 2", {"step": 2}, record=lambda: {"checkpoint": 1}, points_first=True
+    )
+    rep.on_metrics(3, {"loss": 0.25})
+    database.down = False
+    rep.flush()
+    # Every buffered point goes first: those after the checkpoint too (harmless: a resume
+    # from it repeats them, and the store keeps a (key, step) once).
+    assert database.writes == [
+        ("points", [1, 2, 3]),
+        ("event", "at step 2", {"step": 2, "checkpoint": 1}),
+    ]
+
+
+def test_an_unknown_kind_is_logged_with_its_kind(database):
+    rep = reporter()
+    rep.on_event("selfplay", "a game", {"moves": 3})
+    assert database.writes == [("event", "a game", {"moves": 3, "kind": "selfplay"})]
