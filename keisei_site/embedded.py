@@ -180,14 +180,14 @@ class EmbeddedRedis:
         except redis.RedisError:
             return False
 
-    def _stop_orphan(self) -> None:
+    def _stop_orphan(self, what: str = "an orphaned embedded Redis") -> None:
         """A launcher killed with SIGKILL leaves its Redis running: stop it by its PID file."""
         try:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return
         if _pid_alive(pid) and "redis" in _process_name(pid):
-            log.warning("stopping an orphaned embedded Redis (pid %s)", pid)
+            log.warning("stopping %s (pid %s)", what, pid)
             os.kill(pid, signal.SIGTERM)
             _wait_until(lambda: not _pid_alive(pid), "the orphaned Redis to exit", 10)
 
@@ -204,7 +204,7 @@ class EmbeddedRedis:
         self._process = None
         # Restarted behind this process's back (an operator, the Redis restart test): the PID
         # file names the server that runs now.
-        self._stop_orphan()
+        self._stop_orphan("a restarted embedded Redis")
 
 
 def _process_name(pid: int) -> str:
