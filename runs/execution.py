@@ -10,7 +10,6 @@ import contextlib
 import logging
 import shutil
 import signal
-import socket
 import threading
 import time
 import traceback
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
 from keisei.registry import get_trainer
@@ -27,6 +26,7 @@ from monitoring.models import EventType
 from monitoring.reporter import Reporter, Throttle, database_unavailable
 from monitoring.system import current_run
 from runs import services
+from runs.leases import Heartbeat, worker_id
 from runs.models import Checkpoint, GameSource, Run, RunStatus
 from runs.services.commands import CHECKPOINT_OPPONENT
 
@@ -58,12 +58,6 @@ def sigterm_hands_back() -> Iterator[None]:
 
 
 PROGRESS_WRITE_SECONDS = 1.0
-
-
-def worker_id() -> str:
-    import os
-
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class LeaseLost(Exception):
@@ -244,39 +238,6 @@ class CommandControl:
             services.command_finish(command_id=int(command.id), ok=False, error=error)
 
 
-class Heartbeat:
-    """Renews the run's lease from a thread; sets ``lost`` if another worker took it."""
-
-    def __init__(self, run_id: int, worker: str) -> None:
-        self.run_id = run_id
-        self.worker = worker
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{run_id}", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _beat(self) -> None:
-        interval = max(1.0, settings.KEISEI_LEASE_SECONDS / 3)
-        try:
-            while not self._stop.wait(interval):
-                try:
-                    if not services.run_heartbeat(run_id=self.run_id, worker=self.worker):
-                        self.lost.set()
-                        return
-                except Exception:  # the database is away: keep trying until the lease runs out
-                    log.warning("lease renewal failed for run %s", self.run_id, exc_info=True)
-                    close_old_connections()
-        finally:
-            connection.close()  # this thread's own connection
-
-
 def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> str:
     """Claim the run that should train next and train it; 'idle' if there is none.
 
@@ -292,7 +253,14 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
     status, error = RunStatus.FAILED, ""
     started = time.monotonic()
     try:
-        with sigterm_hands_back(), current_run(run.pk), Heartbeat(run.pk, worker) as heartbeat:
+        with (
+            sigterm_hands_back(),
+            current_run(run.pk),
+            Heartbeat(
+                lambda: services.run_heartbeat(run_id=run.pk, worker=worker),
+                name=f"lease-run-{run.pk}",
+            ) as heartbeat,
+        ):
             resume_from = _fetch_resume_checkpoint(run, workdir, callbacks)
             trainer_cls = get_trainer(run.trainer)
             trainer = trainer_cls(

@@ -140,6 +140,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "elo_high",
             "data",
             "requested_by",
+            "attempts",
             "created_at",
             "finished_at",
         ]

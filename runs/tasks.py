@@ -13,9 +13,12 @@ def execute_run(run_id: int) -> str:
 
 
 @shared_task(name="runs.reap_expired_leases")
-def reap_expired_leases() -> list[int]:
-    """Beat: requeue runs whose worker died; fail those out of attempts."""
-    return services.runs_reap_expired()
+def reap_expired_leases() -> dict[str, list[int]]:
+    """Beat: requeue runs and evaluation jobs whose worker died; fail those out of attempts."""
+    return {
+        "runs": services.runs_reap_expired(),
+        "evaluations": services.evaluations_reap_expired(),
+    }
 
 
 @shared_task(name="runs.wake_stranded_runs")

@@ -13,7 +13,12 @@ from runs.services.commands import (
     commands_pending,
 )
 from runs.services.errors import CheckpointUnusable, CommandRejected, QuotaExceeded, RunConfigError
-from runs.services.evaluations import EvaluationRejected, evaluation_execute, evaluation_request
+from runs.services.evaluations import (
+    EvaluationRejected,
+    evaluation_execute,
+    evaluation_request,
+    evaluations_reap_expired,
+)
 from runs.services.league import (
     elo_change,
     league_consider,
@@ -60,6 +65,7 @@ __all__ = [
     "evaluation_execute",
     "evaluation_request",
     "evaluation_store",
+    "evaluations_reap_expired",
     "game_record_store",
     "league_consider",
     "league_enter",

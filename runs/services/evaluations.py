@@ -11,16 +11,20 @@ import datetime as dt
 import logging
 import shutil
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from monitoring.models import EventType
 from monitoring.services import event_record
 from runs import selectors
+from runs.leases import Heartbeat, lease_expiry, worker_id
 from runs.models import Checkpoint, Evaluation, EvaluationState, GameSource
 from runs.services.checkpoints import checkpoint_fetch
 from runs.services.errors import CheckpointUnusable
@@ -116,22 +120,23 @@ def evaluation_request(
             requested_by=user,
             data={"temperature": float(temperature), "max_plies": max_plies},
         )
-        transaction.on_commit(
-            lambda: current_app.send_task(
-                EVALUATE_CHECKPOINT_TASK, args=[evaluation.pk], queue="default"
-            )
-        )
+        transaction.on_commit(partial(_send, evaluation.pk))
     return evaluation
 
 
-def evaluation_execute(*, evaluation_id: int) -> str:
-    """Play a pending evaluation job and store its result; 'done', 'failed' or 'skipped'.
+def evaluation_execute(*, evaluation_id: int, worker: str | None = None) -> str:
+    """Play a pending evaluation job and store its result: 'done', 'failed', 'skipped' (not
+    pending: taken by another delivery) or 'lease-lost' (reaped while it played).
 
     Never raises for the job's sake: a failure is the row's state and error.
     """
+    worker = worker or worker_id()
     # Claimed by compare-and-swap: a redelivered task (acks are late) finds it taken and exits.
     claimed = Evaluation.objects.filter(pk=evaluation_id, state=EvaluationState.PENDING).update(
-        state=EvaluationState.RUNNING
+        state=EvaluationState.RUNNING,
+        lease_owner=worker,
+        lease_expires_at=lease_expiry(),
+        attempts=F("attempts") + 1,
     )
     if not claimed:
         return "skipped"
@@ -139,19 +144,78 @@ def evaluation_execute(*, evaluation_id: int) -> str:
         "checkpoint", "opponent_checkpoint", "requested_by"
     ).get(pk=evaluation_id)
     workdir = Path(settings.KEISEI_WORK_DIR) / f"evaluation-{evaluation_id}-{uuid.uuid4().hex[:8]}"
+    renew = partial(evaluation_heartbeat, evaluation_id=evaluation_id, worker=worker)
     try:
-        result, records = _play(evaluation, workdir)
-        _store_result(evaluation, result, records)
+        with Heartbeat(renew, name=f"lease-evaluation-{evaluation_id}"):
+            result, records = _play(evaluation, workdir)
+            _store_result(evaluation, result, records, worker)
+    except EvaluationLeaseLost:
+        log.warning("evaluation %s: the lease was lost; its result is discarded", evaluation_id)
+        return "lease-lost"
     except CheckpointUnusable as exc:
-        _store_failure(evaluation, str(exc))
+        _store_failure(evaluation, str(exc), worker)
         return "failed"
     except Exception as exc:
         log.exception("evaluation %s failed", evaluation_id)
-        _store_failure(evaluation, f"{type(exc).__name__}: {exc}")
+        _store_failure(evaluation, f"{type(exc).__name__}: {exc}", worker)
         return "failed"
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return "done"
+
+
+class EvaluationLeaseLost(Exception):
+    """The reaper gave the job to another delivery while this one played."""
+
+
+def evaluation_heartbeat(*, evaluation_id: int, worker: str) -> bool:
+    """Renew ``worker``'s lease on a running job; False if the job is no longer its own."""
+    return bool(
+        Evaluation.objects.filter(
+            pk=evaluation_id, state=EvaluationState.RUNNING, lease_owner=worker
+        ).update(lease_expires_at=lease_expiry())
+    )
+
+
+def evaluations_reap_expired(*, now: dt.datetime | None = None) -> list[int]:
+    """Jobs whose worker stopped renewing its lease: pending again and sent to a worker, or
+    failed after ``KEISEI_MAX_ATTEMPTS`` tries. Called by beat; returns the ids it changed."""
+    now = now or timezone.now()
+    reaped = []
+    expired = Evaluation.objects.filter(state=EvaluationState.RUNNING, lease_expires_at__lt=now)
+    for evaluation in expired.only("pk", "run_id", "attempts", "lease_owner", "requested_by"):
+        # The lease is matched too: a worker that renewed meanwhile keeps its job.
+        still_expired = Evaluation.objects.filter(
+            pk=evaluation.pk,
+            state=EvaluationState.RUNNING,
+            lease_owner=evaluation.lease_owner,
+            lease_expires_at__lt=now,
+        )
+        lost = f"the worker {evaluation.lease_owner} stopped renewing its lease"
+        if evaluation.attempts >= settings.KEISEI_MAX_ATTEMPTS:
+            error = f"{lost}; gave up after {evaluation.attempts} attempts"
+            if still_expired.update(
+                state=EvaluationState.FAILED,
+                error=error,
+                finished_at=now,
+                lease_owner="",
+                lease_expires_at=None,
+            ):
+                _record_failure_event(evaluation, error)
+                reaped.append(evaluation.pk)
+            continue
+        with transaction.atomic():
+            if still_expired.update(
+                state=EvaluationState.PENDING, lease_owner="", lease_expires_at=None
+            ):
+                log.warning("evaluation %s requeued: %s", evaluation.pk, lost)
+                transaction.on_commit(partial(_send, evaluation.pk))
+                reaped.append(evaluation.pk)
+    return reaped
+
+
+def _send(evaluation_id: int) -> None:
+    current_app.send_task(EVALUATE_CHECKPOINT_TASK, args=[evaluation_id], queue="default")
 
 
 def _play(evaluation: Evaluation, workdir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -187,10 +251,12 @@ def _play(evaluation: Evaluation, workdir: Path) -> tuple[dict[str, Any], list[d
 
 
 def _store_result(
-    evaluation: Evaluation, result: dict[str, Any], records: list[dict[str, Any]]
+    evaluation: Evaluation, result: dict[str, Any], records: list[dict[str, Any]], worker: str
 ) -> None:
-    """The result, the records and the timeline event: all of them, or none."""
+    """The result, the records and the timeline event: all of them, or none, and only while
+    ``worker`` still holds the job."""
     with transaction.atomic():
+        _hold(evaluation.pk, worker)
         stored = []
         for record in records:
             row = game_record_store(
@@ -205,6 +271,7 @@ def _store_result(
         evaluation.elo_high = result["elo_high"]
         evaluation.state = EvaluationState.DONE
         evaluation.finished_at = dt.datetime.now(dt.UTC)
+        evaluation.lease_owner, evaluation.lease_expires_at = "", None
         evaluation.data = {
             **evaluation.data,
             "score": result["score"],
@@ -230,10 +297,30 @@ def _store_result(
         )
 
 
-def _store_failure(evaluation: Evaluation, error: str) -> None:
-    Evaluation.objects.filter(pk=evaluation.pk).update(
-        state=EvaluationState.FAILED, error=error, finished_at=dt.datetime.now(dt.UTC)
+def _store_failure(evaluation: Evaluation, error: str, worker: str) -> None:
+    with transaction.atomic():
+        try:
+            _hold(evaluation.pk, worker)
+        except EvaluationLeaseLost:
+            return  # another delivery owns the job now; its outcome is the one that counts
+        Evaluation.objects.filter(pk=evaluation.pk).update(
+            state=EvaluationState.FAILED, error=error, finished_at=dt.datetime.now(dt.UTC)
+        )
+    _record_failure_event(evaluation, error)
+
+
+def _hold(evaluation_id: int, worker: str) -> None:
+    """Lock the job's row; EvaluationLeaseLost unless ``worker`` still holds it."""
+    held = (
+        Evaluation.objects.select_for_update()
+        .filter(pk=evaluation_id, state=EvaluationState.RUNNING, lease_owner=worker)
+        .exists()
     )
+    if not held:
+        raise EvaluationLeaseLost(f"evaluation {evaluation_id} is no longer held by {worker}")
+
+
+def _record_failure_event(evaluation: Evaluation, error: str) -> None:
     try:
         event_record(
             run_id=evaluation.run_id,

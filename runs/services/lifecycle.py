@@ -21,6 +21,7 @@ from keisei.registry import UnknownTrainer, get_trainer
 from monitoring.models import EventType
 from monitoring.services import event_record
 from monitoring.system import queue_depths
+from runs.leases import lease_expiry
 from runs.models import ACTIVE_STATUSES, Checkpoint, CommandState, Run, RunStatus
 from runs.services.errors import RunConfigError
 from runs.services.quotas import quota_check_queue, quota_for
@@ -144,10 +145,6 @@ def status_event_record(
     )
 
 
-def _lease_expiry() -> dt.datetime:
-    return timezone.now() + dt.timedelta(seconds=settings.KEISEI_LEASE_SECONDS)
-
-
 def run_claim_next(*, worker: str) -> Run | None:
     """Claim the queued run that should train next, or None when there is nothing to do.
 
@@ -184,7 +181,7 @@ def _claim(run_id: int, worker: str) -> Run | None:
     claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
         status=RunStatus.RUNNING,
         lease_owner=worker,
-        lease_expires_at=_lease_expiry(),
+        lease_expires_at=lease_expiry(),
         started_at=timezone.now(),
         attempts=F("attempts") + 1,
         error="",
@@ -202,7 +199,7 @@ def run_heartbeat(*, run_id: int, worker: str) -> bool:
     """Renew the lease; False means the worker has lost the run and must stop training."""
     return bool(
         Run.objects.filter(pk=run_id, lease_owner=worker, status__in=ACTIVE_STATUSES).update(
-            lease_expires_at=_lease_expiry()
+            lease_expires_at=lease_expiry()
         )
     )
 

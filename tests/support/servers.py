@@ -148,3 +148,20 @@ def start_daphne(env: dict[str, str]) -> tuple[ServerProcess, str]:
 
     wait_for(healthy, timeout=60, what="Daphne to answer /healthz")
     return daphne, base
+
+
+def worker_holding(lease_owner: str, workers: list[ServerProcess]) -> ServerProcess:
+    """The Celery worker among ``workers`` whose prefork child holds a lease ("host:pid")."""
+    pid = int(lease_owner.rsplit(":", 1)[1])
+    for worker in workers:
+        if worker.process is not None and _parent_of(pid) == worker.process.pid:
+            return worker
+    raise AssertionError(f"no worker of {[w.name for w in workers]} holds {lease_owner}")
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None

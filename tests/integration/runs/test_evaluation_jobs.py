@@ -3,16 +3,23 @@ the random mover or a checkpoint the asker may see; its result and games become 
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from keisei.interfaces import CheckpointInfo
 from monitoring.models import RunEvent
 from runs import services
 from runs.models import Checkpoint, Evaluation, GameRecord, Run, RunStatus
+from tests.support.servers import worker_holding
 from tests.support.shogi import TINY_SHOGI, train_tiny_shogi
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# Long enough that the worker is still playing when it is killed: about 6 s on one core.
+LONG_MATCH_GAMES, LONG_MATCH_PLIES = 400, 300
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +35,12 @@ def shogi_run(user, infos: list[CheckpointInfo]) -> tuple[Run, list[Checkpoint]]
     return run, [services.checkpoint_record(run_id=run.pk, info=info) for info in infos]
 
 
-def wait_finished(evaluation_id: int) -> Evaluation:
+def wait_finished(evaluation_id: int, timeout: float = 120) -> Evaluation:
     def finished():
         row = Evaluation.objects.get(pk=evaluation_id)
         return row if row.state in ("done", "failed") else None
 
-    return wait_for(finished, timeout=120, what=f"evaluation {evaluation_id} to finish")
+    return wait_for(finished, timeout=timeout, what=f"evaluation {evaluation_id} to finish")
 
 
 def evaluate_url(checkpoint: Checkpoint) -> str:
@@ -172,3 +179,56 @@ def test_corrupt_checkpoint_fails_the_job_with_the_reason_and_writes_nothing_els
     tampered = wait_finished(tampered.pk)
     assert tampered.state == "failed" and "does not match the recorded" in tampered.error
     assert not GameRecord.objects.filter(run=run).exists()
+
+
+def test_a_job_whose_worker_dies_is_played_again_by_another_worker(
+    celery_worker, second_worker, celery_beat, owner, tiny_files
+):
+    _, checkpoints = shogi_run(owner, tiny_files)
+    evaluation = services.evaluation_request(
+        user=owner,
+        checkpoint=checkpoints[-1],
+        opponent="random",
+        games=LONG_MATCH_GAMES,
+        max_plies=LONG_MATCH_PLIES,
+    )
+    running = wait_for(
+        lambda: Evaluation.objects.filter(pk=evaluation.pk, state="running").first(),
+        timeout=60,
+        what="a worker to start the match",
+    )
+    victim = worker_holding(running.lease_owner, [celery_worker, second_worker])
+    os.killpg(victim.process.pid, signal.SIGKILL)  # the worker and its child, no goodbyes
+    victim.process.wait(10)
+
+    finished = wait_finished(evaluation.pk, timeout=180)
+    assert finished.state == "done", finished.error
+    assert finished.attempts == 2
+    assert finished.wins + finished.draws + finished.losses == LONG_MATCH_GAMES
+    assert finished.lease_owner == "" and finished.lease_expires_at is None
+    # One result on the timeline: the dead worker's attempt left nothing behind.
+    assert RunEvent.objects.filter(run=finished.run, type="evaluation").count() == 1
+
+
+def test_the_reaper_fails_a_job_out_of_attempts_with_the_reason(owner, tiny_files, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    _, checkpoints = shogi_run(owner, tiny_files)
+    evaluation = Evaluation.objects.create(
+        run=checkpoints[-1].run,
+        checkpoint=checkpoints[-1],
+        opponent="random",
+        games=2,
+        state="running",
+        lease_owner="gone:1",
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
+        attempts=settings.KEISEI_MAX_ATTEMPTS,
+    )
+    assert services.evaluations_reap_expired() == [evaluation.pk]
+    evaluation.refresh_from_db()
+    assert evaluation.state == "failed"
+    assert "gone:1 stopped renewing its lease" in evaluation.error
+    assert RunEvent.objects.filter(run=evaluation.run, data__evaluation=evaluation.pk).exists()
+    assert services.evaluations_reap_expired() == []  # once

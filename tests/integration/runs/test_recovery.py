@@ -11,6 +11,7 @@ import pytest
 from monitoring.models import MetricPoint, RunEvent
 from runs import services
 from runs.models import Checkpoint, Run, RunStatus
+from tests.support.servers import worker_holding
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,8 +34,7 @@ def test_sigkilled_worker_run_resumes_elsewhere_with_no_gap_and_no_duplicates(
     )
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
-    victim_pid = int(run.lease_owner.rsplit(":", 1)[1])  # the prefork child that trains
-    victim = next(w for w in (celery_worker, second_worker) if _is_child(victim_pid, w.process.pid))
+    victim = worker_holding(run.lease_owner, [celery_worker, second_worker])
     killed_at = time.time()
     os.killpg(victim.process.pid, signal.SIGKILL)  # the worker and its child, no goodbyes
     victim.process.wait(10)
@@ -64,14 +64,6 @@ def test_sigkilled_worker_run_resumes_elsewhere_with_no_gap_and_no_duplicates(
             .values_list("step", flat=True)
         )
         assert steps == list(range(1, EPOCHS + 1)), key
-
-
-def _is_child(pid: int, parent: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return int(fh.read().rsplit(")", 1)[1].split()[1]) == parent
-    except OSError:
-        return False
 
 
 def test_reaper_fails_a_run_out_of_attempts(owner, settings):
@@ -127,7 +119,7 @@ def test_worker_shutdown_hands_the_run_back_and_another_worker_finishes_it(_work
         what="two epochs of training",
     )
     run.refresh_from_db()
-    assert _is_child(int(run.lease_owner.rsplit(":", 1)[1]), first.process.pid)
+    assert worker_holding(run.lease_owner, [first]) is first
     first.stop()  # SIGTERM, as the launcher, systemd or docker send it
     run.refresh_from_db()
     assert run.status == RunStatus.QUEUED
