@@ -179,6 +179,10 @@ KEISEI_LIVE_BOARD_INTERVAL = 0.25
 # The run lease: a worker renews it every heartbeat; expired leases are reaped by beat.
 KEISEI_LEASE_SECONDS = env.integer("KEISEI_LEASE_SECONDS", 60, minimum=3, maximum=3600)
 KEISEI_REAPER_SECONDS = env.integer("KEISEI_REAPER_SECONDS", 15, minimum=1, maximum=3600)
+# A queued run that could start but has had no change for this long gets a fresh wake-up.
+KEISEI_STRANDED_RUN_SECONDS = env.integer(
+    "KEISEI_STRANDED_RUN_SECONDS", 60, minimum=1, maximum=86400
+)
 KEISEI_MAX_ATTEMPTS = env.integer("KEISEI_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
 # Quotas: defaults for users without their own (admin: Runs > User quotas).
 KEISEI_DEFAULT_MAX_RUNNING = env.integer("KEISEI_DEFAULT_MAX_RUNNING", 2, minimum=1, maximum=1000)

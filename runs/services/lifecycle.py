@@ -341,12 +341,12 @@ def runs_wake_stranded(*, now: dt.datetime | None = None) -> int:
 
     A wake-up can be lost (a Redis without persistence restarted, a broker purged): the run
     is safe in PostgreSQL, but nothing would claim it until some other run is queued or
-    ends. Called by beat. Only runs quiet for two reaper periods count (a fresh wake-up may be
-    on its way), and only as many wake-ups are sent as the ``training`` queue lacks. Returns
-    how many were sent.
+    ends. Called by beat. Only runs unchanged for ``KEISEI_STRANDED_RUN_SECONDS`` count (a
+    fresh wake-up may be on its way), and only as many wake-ups are sent as the ``training``
+    queue lacks. Returns how many were sent.
     """
     now = now or timezone.now()
-    quiet_since = now - dt.timedelta(seconds=2 * settings.KEISEI_REAPER_SECONDS)
+    quiet_since = now - dt.timedelta(seconds=settings.KEISEI_STRANDED_RUN_SECONDS)
     queued = Run.objects.filter(status=RunStatus.QUEUED, updated_at__lt=quiet_since)
     startable = list(_startable(queued.values_list("pk", "owner_id")[:CLAIM_SCAN_LIMIT]))
     if not startable:
