@@ -178,6 +178,7 @@ class GameSource(models.TextChoices):
     SAMPLE = "sample"
     EVALUATION = "evaluation"
     SELF_PLAY = "selfplay"
+    LEAGUE = "league"
 
 
 class GameRecord(models.Model):

@@ -26,9 +26,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from runs import selectors
-from runs.models import Checkpoint, CheckpointKind, LeagueEntry, LeagueMatch
+from runs.models import Checkpoint, CheckpointKind, GameSource, LeagueEntry, LeagueMatch
 from runs.services.checkpoints import checkpoint_fetch
 from runs.services.errors import CheckpointUnusable
+from runs.services.records import game_record_store
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ LEAGUE_KINDS = (CheckpointKind.BEST, CheckpointKind.FINAL)
 # One round at a time across every worker (a session-level PostgreSQL advisory lock).
 ROUND_LOCK_KEY = 0x4B45_4953  # "KEIS"
 HIDDEN_RUN = "hidden run"
+# The first games of each match are kept as records on both runs; the rest only count.
+LEAGUE_RECORDED_GAMES = 2
 
 
 # ----- Elo ------------------------------------------------------------------------------------
@@ -217,12 +220,14 @@ def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | 
                 return None
         torch.set_num_threads(1)
         try:
-            result, _ = evaluate_checkpoint(
+            result, records = evaluate_checkpoint(
                 paths[first_id],
                 paths[second_id],
                 games=games,
                 max_plies=None,
                 seed=first_id * 7919 + second_id + (first.games + second.games),
+                record_games=LEAGUE_RECORDED_GAMES,
+                names=(league_player_name(first), league_player_name(second)),
             )
         except CheckpointError as exc:
             # The message names the file; the file names which of the two is bad.
@@ -231,13 +236,36 @@ def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | 
             return None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return league_record_match(
-        first_id=first_id,
-        second_id=second_id,
-        wins=result.wins,
-        draws=result.draws,
-        losses=result.losses,
-    )
+    with transaction.atomic():  # the match and its records, or neither
+        match = league_record_match(
+            first_id=first_id,
+            second_id=second_id,
+            wins=result.wins,
+            draws=result.draws,
+            losses=result.losses,
+        )
+        for entry in _distinct_runs(first, second):
+            for record in records:
+                game_record_store(
+                    run_id=entry.checkpoint.run_id,
+                    record={**record, "step": entry.checkpoint.step},
+                    source=GameSource.LEAGUE,
+                )
+    return match
+
+
+def league_player_name(entry: LeagueEntry) -> str:
+    """How an entry is named in game records: its public league id, never its run (the
+    other side's owner may not be allowed to see that run)."""
+    return f"league entry {entry.pk}"
+
+
+def _distinct_runs(*entries: LeagueEntry) -> list[LeagueEntry]:
+    """One entry per run: a run that plays itself gets its records once."""
+    seen: dict[int, LeagueEntry] = {}
+    for entry in entries:
+        seen.setdefault(entry.checkpoint.run_id, entry)
+    return list(seen.values())
 
 
 def _league_retire(entry: LeagueEntry, reason: str) -> None:

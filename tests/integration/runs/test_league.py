@@ -12,8 +12,8 @@ from django.conf import settings
 from keisei.interfaces import CheckpointInfo
 from runs import services
 from runs.execution import run_execute
-from runs.models import Checkpoint, LeagueEntry, LeagueMatch, Run, RunStatus
-from runs.services.league import Contender
+from runs.models import Checkpoint, GameRecord, LeagueEntry, LeagueMatch, Run, RunStatus
+from runs.services.league import LEAGUE_RECORDED_GAMES, Contender
 from tests.support.shogi import TINY_SHOGI, train_tiny_shogi
 from tests.support.waiting import wait_for
 
@@ -168,6 +168,13 @@ def test_round_on_a_worker_plays_neighbours_and_keeps_the_rating_sum(
     assert sum(ratings) == pytest.approx(3000.0)
     played = LeagueEntry.objects.filter(pk__in=[match.first_id, match.second_id])
     assert all(e.games == match.games and e.last_played_at for e in played)
+    # The first games are records on each side's run, the players named by league id only.
+    names = {f"league entry {match.first_id}", f"league entry {match.second_id}"}
+    for entry in played.select_related("checkpoint"):
+        records = GameRecord.objects.filter(run_id=entry.checkpoint.run_id, source="league")
+        assert records.count() == LEAGUE_RECORDED_GAMES
+        assert all({r.black, r.white} == names and r.kif and r.moves for r in records)
+        assert all(r.step == entry.checkpoint.step for r in records)
 
 
 def test_an_entry_whose_file_is_corrupt_is_retired_not_played(owner, tiny_files):
