@@ -1,6 +1,7 @@
 """Redis is restarted in the middle of a run: training goes on while it is down, live updates
 come back on the sockets already open, a socket opened after the restart works at its first
-try, and a client that resumes by ``seq`` has every durable event exactly once."""
+try, and a client that resumes by ``seq`` has every durable event exactly once. And when Redis
+drops every connection without a restart, the next handshake is not the one that pays."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from rest_framework.authtoken.models import Token
 from monitoring.models import MetricPoint
 from runs import services
 from runs.models import Run, RunStatus
-from tests.support.outages import stop_embedded_redis
+from tests.support.outages import redis_client, stop_embedded_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,3 +135,28 @@ def test_a_redis_restart_mid_run_loses_nothing_and_live_updates_come_back(
     # Every durable event of the run reached the client that watched from the start.
     last = Run.objects.get(pk=run.pk).events.aggregate(m=Max("seq"))["m"]
     assert before.seqs[-1] == last
+
+
+def test_a_socket_opened_just_after_redis_drops_every_connection_is_accepted(daphne_server, owner):
+    """Daphne's subscriptions meet the dead connection first; the layer tries again
+    (monitoring/channel_layer.py) instead of answering the handshake with 500."""
+    run = Run.objects.create(owner=owner, trainer="digits", config={}, status=RunStatus.COMPLETED)
+    url = daphne_server.replace("http", "ws") + f"/ws/runs/{run.pk}/"
+    headers = {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
+
+    async def first_message() -> str:
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))["type"]
+
+    assert asyncio.run(first_message()) == "connected"  # Daphne's layer is connected now
+    admin = redis_client()
+    dropped = sum(
+        admin.client_kill_filter(_type=kind, skipme=True) for kind in ("pubsub", "normal")
+    )
+    try:
+        assert dropped > 0
+        assert asyncio.run(first_message()) == "connected"
+    finally:
+        from channels.layers import channel_layers
+
+        channel_layers.backends.clear()  # this process's own layer connections were dropped too
