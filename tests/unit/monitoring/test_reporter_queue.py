@@ -101,3 +101,30 @@ def test_an_unknown_kind_is_logged_with_its_kind(database):
     rep = reporter()
     rep.on_event("selfplay", "a game", {"moves": 3})
     assert database.writes == [("event", "a game", {"moves": 3, "kind": "selfplay"})]
+
+
+def test_past_the_point_bound_the_run_stops_with_the_reason_and_keeps_every_point(
+    database, monkeypatch
+):
+    monkeypatch.setattr(reporter_module, "MAX_BUFFERED_POINTS", 3)
+    rep = reporter()
+    database.down = True
+    for step in range(3):
+        rep.on_metrics(step, {"loss": 1.0})
+        rep.flush()
+    with pytest.raises(reporter_module.ReporterOverflow, match="4 metric points wait"):
+        rep.on_metrics(3, {"loss": 1.0})
+        rep.flush()
+    database.down = False
+    rep.flush()  # nothing was dropped: all four are written once the database is back
+    assert database.writes == [("points", [0, 1, 2, 3])]
+
+
+def test_past_the_event_bound_the_run_stops_with_the_reason(database, monkeypatch):
+    monkeypatch.setattr(reporter_module, "MAX_BUFFERED_EVENTS", 2)
+    rep = reporter()
+    database.down = True
+    rep.on_event("log", "one")
+    rep.on_event("log", "two")
+    with pytest.raises(reporter_module.ReporterOverflow, match="3 timeline events wait"):
+        rep.on_event("log", "three")
