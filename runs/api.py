@@ -13,13 +13,16 @@ from rest_framework.views import APIView
 from keisei.registry import available_trainers, get_trainer
 from runs import selectors, services
 from runs.downloads import checkpoint_download_response
-from runs.models import Checkpoint, Preset, Run
+from runs.models import Checkpoint, GameRecord, Preset, Run
 from runs.serializers import (
     CheckpointSerializer,
     CommandCreateSerializer,
     CommandSerializer,
     EvaluationCreateSerializer,
     EvaluationSerializer,
+    GameRecordDetailSerializer,
+    GameRecordQuerySerializer,
+    GameRecordSerializer,
     PresetSerializer,
     RunCloneSerializer,
     RunCreateSerializer,
@@ -221,6 +224,32 @@ class RunEvaluationsApi(APIView):
         run = _visible_run(request, run_id)
         evaluations = run.evaluations.select_related("requested_by")[:500]
         return Response(EvaluationSerializer(evaluations, many=True).data)
+
+
+class RunGameRecordsApi(APIView):
+    """GET: a run's games, newest first, without their texts; ``?source=`` (sample,
+    evaluation, selfplay, league) and ``?limit=`` (1-1000, default 100)."""
+
+    def get(self, request: Request, run_id: int) -> Response:
+        run = _visible_run(request, run_id)
+        query = GameRecordQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        records = selectors.game_records_of(run, source=query.validated_data.get("source"))
+        limit = query.validated_data["limit"]
+        return Response(GameRecordSerializer(records[:limit], many=True).data)
+
+
+class GameRecordApi(APIView):
+    """GET: one game whole (USI moves, KIF, CSA)."""
+
+    def get(self, request: Request, run_id: int, record_id: int) -> Response:
+        try:
+            record = selectors.game_record_get_visible(
+                user=request.user, run_id=run_id, record_id=record_id
+            )
+        except (Run.DoesNotExist, GameRecord.DoesNotExist):
+            raise Http404("no such game record") from None
+        return Response(GameRecordDetailSerializer(record).data)
 
 
 class LeagueApi(APIView):

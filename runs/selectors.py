@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from runs.models import Checkpoint, Preset, Run, RunStatus
+from runs.models import Checkpoint, GameRecord, Preset, Run, RunStatus
 
 
 def run_list_visible(*, user: Any) -> QuerySet[Run]:
@@ -80,6 +80,18 @@ def checkpoint_get_visible(*, user: Any, run_id: int, checkpoint_id: int) -> Che
     """A checkpoint of a run ``user`` may see; ``Checkpoint.DoesNotExist`` otherwise."""
     run = run_get_visible(user=user, run_id=run_id)
     return run.checkpoints.get(pk=checkpoint_id)
+
+
+def game_records_of(run: Run, *, source: str | None = None) -> QuerySet[GameRecord]:
+    """A run's game records, newest first, without their moves and texts (a list)."""
+    records = run.game_records.defer("moves", "kif", "csa")
+    return records.filter(source=source) if source else records
+
+
+def game_record_get_visible(*, user: Any, run_id: int, record_id: int) -> GameRecord:
+    """A game record of a run ``user`` may see; ``GameRecord.DoesNotExist`` otherwise."""
+    run = run_get_visible(user=user, run_id=run_id)
+    return run.game_records.get(pk=record_id)
 
 
 def preset_list_visible(*, user: Any) -> QuerySet[Preset]:

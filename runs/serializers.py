@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from runs import selectors
-from runs.models import Checkpoint, Command, Evaluation, Preset, Run
+from runs.models import Checkpoint, Command, Evaluation, GameRecord, GameSource, Preset, Run
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -93,6 +93,45 @@ class CheckpointSerializer(serializers.ModelSerializer):
 
     def get_download_url(self, checkpoint: Checkpoint) -> str:
         return f"/api/v1/runs/{checkpoint.run_id}/checkpoints/{checkpoint.pk}/download/"
+
+
+class GameRecordSerializer(serializers.ModelSerializer):
+    """A game in a list: who played, how it ended, and where its KIF and CSA are."""
+
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GameRecord
+        fields = [
+            "id",
+            "source",
+            "step",
+            "black",
+            "white",
+            "result",
+            "reason",
+            "plies",
+            "start_sfen",
+            "created_at",
+            "url",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, record: GameRecord) -> str:
+        return f"/api/v1/runs/{record.run_id}/games/{record.pk}/"
+
+
+class GameRecordDetailSerializer(GameRecordSerializer):
+    """One game whole: its USI moves, KIF and CSA too."""
+
+    class Meta(GameRecordSerializer.Meta):
+        fields = [*GameRecordSerializer.Meta.fields, "moves", "kif", "csa"]
+        read_only_fields = fields
+
+
+class GameRecordQuerySerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=GameSource.choices, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
 
 
 class RunCloneSerializer(serializers.Serializer):

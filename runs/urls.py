@@ -43,5 +43,11 @@ api_urlpatterns = [
         name="api-checkpoint-evaluate",
     ),
     path("runs/<int:run_id>/evaluations/", api.RunEvaluationsApi.as_view(), name="api-evaluations"),
+    path("runs/<int:run_id>/games/", api.RunGameRecordsApi.as_view(), name="api-game-records"),
+    path(
+        "runs/<int:run_id>/games/<int:record_id>/",
+        api.GameRecordApi.as_view(),
+        name="api-game-record",
+    ),
     path("league/", api.LeagueApi.as_view(), name="api-league"),
 ]
