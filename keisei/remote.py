@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -109,6 +110,15 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "watch":
             status = asyncio.run(portal.watch(args.run, out))
             return 0 if status == "completed" else 1
+        elif args.action == "games":
+            query = f"?{urllib.parse.urlencode({'source': args.source})}" if args.source else ""
+            games = portal.request("GET", f"/runs/{args.run}/games/{query}")
+            print(json.dumps(games, indent=2), file=out)
+        elif args.action == "game":
+            game = portal.request("GET", f"/runs/{args.run}/games/{args.game}/")
+            # KIF and CSA go out as they are, for a file or a Shogi program to read.
+            text = json.dumps(game, indent=2) if args.format == "json" else game[args.format]
+            print(text, file=out)
     except RemoteError as exc:
         raise SystemExit(f"error: {exc}") from None
     return 0
@@ -130,6 +140,13 @@ def add_parser(sub: Any) -> None:
     for name, text in (("show", "one run"), ("watch", "follow a run live until it ends")):
         action = actions.add_parser(name, help=text)
         action.add_argument("run", type=int)
+    games = actions.add_parser("games", help="a run's game records (without their moves)")
+    games.add_argument("run", type=int)
+    games.add_argument("--source", help="sample, selfplay, evaluation or league")
+    game = actions.add_parser("game", help="one game record, as KIF (default), CSA or JSON")
+    game.add_argument("run", type=int)
+    game.add_argument("game", type=int)
+    game.add_argument("--format", choices=("kif", "csa", "json"), default="kif")
     command = actions.add_parser("command", help="stop, pause, resume, save, sample ...")
     command.add_argument("run", type=int)
     command.add_argument("kind")

@@ -58,3 +58,28 @@ def test_bad_input_and_missing_token_are_reported(daphne_server, owner):
     assert anonymous.returncode != 0 and "KEISEI_TOKEN" in anonymous.stderr
     wrong = remote(daphne_server, "not-a-token", "list")
     assert wrong.returncode != 0 and "Invalid token" in wrong.stderr
+
+
+def test_games_are_listed_and_fetched_as_kif(daphne_server, owner, outsider):
+    from runs import services
+    from runs.models import GameSource, Run, RunStatus
+
+    run = Run.objects.create(
+        owner=owner, trainer="shogi-ppo", config={}, status=RunStatus.COMPLETED
+    )
+    record = services.game_record_store(
+        run_id=run.pk,
+        record={"black": "agent", "white": "random", "moves": ["7g7f"], "kif": "KIF text"},
+        source=GameSource.SAMPLE,
+    )
+    token = Token.objects.create(user=owner).key
+    listed = remote(daphne_server, token, "games", str(run.pk), "--source", "sample")
+    assert listed.returncode == 0, listed.stderr
+    assert [g["id"] for g in json.loads(listed.stdout)] == [record.pk]
+    kif = remote(daphne_server, token, "game", str(run.pk), str(record.pk))
+    assert kif.returncode == 0 and kif.stdout == "KIF text\n"
+    bad = remote(daphne_server, token, "games", str(run.pk), "--source", "tournament")
+    assert bad.returncode != 0 and "400" in bad.stderr and "source" in bad.stderr
+    theirs = Token.objects.create(user=outsider).key
+    hidden = remote(daphne_server, theirs, "game", str(run.pk), str(record.pk))
+    assert hidden.returncode != 0 and "404" in hidden.stderr
