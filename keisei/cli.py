@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from keisei.interfaces import CheckpointInfo, CommandRequest
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
+from keisei.trainer import config_errors
 
 
 class ConsoleCallbacks:
@@ -126,7 +127,9 @@ def _load_config(args: argparse.Namespace, trainer_cls: Any) -> Any:
         return trainer_cls.parse_config(data)
     except ValidationError as exc:
         lines = [
-            f"  {'.'.join(map(str, e['loc'])) or '(config)'}: {e['msg']}" for e in exc.errors()
+            f"  {field or '(config)'}: {reason}"
+            for field, reasons in config_errors(exc).items()
+            for reason in reasons
         ]
         raise SystemExit("error: invalid config\n" + "\n".join(lines)) from exc
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from keisei.interfaces import (
     Callbacks,
@@ -94,7 +94,8 @@ class Trainer(abc.ABC):
 
     @classmethod
     def parse_config(cls, data: Mapping[str, Any]) -> BaseModel:
-        """Validate a raw mapping (raises ``pydantic.ValidationError`` naming each field)."""
+        """Validate a raw mapping (raises ``pydantic.ValidationError`` naming each field;
+        ``config_errors`` turns it into messages for people)."""
         return cls.Config.model_validate(dict(data))
 
     def checkpoint_commands(self) -> None:
@@ -162,3 +163,13 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def config_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """A config's validation errors by field path ("" for the config as a whole), worded for
+    people: pydantic's "Value error, " prefix on a validator's own message is dropped."""
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        errors.setdefault(field, []).append(error["msg"].removeprefix("Value error, "))
+    return errors

@@ -18,6 +18,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from keisei.registry import UnknownTrainer, get_trainer
+from keisei.trainer import config_errors
 from monitoring.models import EventType
 from monitoring.services import event_record
 from monitoring.system import queue_depths
@@ -45,10 +46,11 @@ def config_validate(*, trainer: str, config: Mapping[str, Any]) -> dict[str, Any
     try:
         parsed = trainer_cls.parse_config(config)
     except ValidationError as exc:
-        errors: dict[str, list[str]] = {}
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "config"
-            errors.setdefault(f"config.{field}", []).append(error["msg"])
+        # "config.<field>" for a field, "config" for the config as a whole.
+        errors = {
+            f"config.{field}" if field else "config": reasons
+            for field, reasons in config_errors(exc).items()
+        }
         raise RunConfigError(errors) from exc
     return parsed.model_dump(mode="json")
 

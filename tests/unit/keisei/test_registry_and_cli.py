@@ -62,3 +62,19 @@ def test_schema_command_prints_json_schema(tmp_path):
     done = run_cli("schema", "--trainer", "digits", cwd=tmp_path)
     schema = json.loads(done.stdout)
     assert schema["properties"]["epochs"]["minimum"] == 1
+
+
+def test_config_errors_name_each_field_and_word_whole_config_errors_for_people():
+    from pydantic import ValidationError
+
+    from keisei.trainer import config_errors
+
+    trainer = get_trainer("shogi-ppo")
+    with pytest.raises(ValidationError) as bad_field:
+        trainer.parse_config({"num_envs": 0})
+    assert list(config_errors(bad_field.value)) == ["num_envs"]
+    with pytest.raises(ValidationError) as bad_whole:
+        trainer.parse_config({"num_envs": 8, "num_steps": 8, "minibatch_size": 1024})
+    errors = config_errors(bad_whole.value)
+    assert list(errors) == [""]
+    assert errors[""][0].startswith("minibatch_size (1024) exceeds the rollout")
