@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -111,14 +113,28 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             "snapshot": selectors.run_as_dict(run),
             "may_change": selectors.run_may_change(request.user, run),
             "queue_position": selectors.run_queue_position(run),
-            "checkpoints": run.checkpoints.all()[:50],
             "commands": run.commands.select_related("requested_by").order_by("-created_at")[:20],
             "supported_commands": supported_commands(run.trainer),
             "board_expected": run.trainer == "shogi-ppo",
-            "evaluations": run.evaluations.all()[:20],
-            "game_records": run.game_records.defer("kif", "csa", "moves")[:20],
+            **_artifacts(run),
         },
     )
+
+
+@login_required
+def run_artifacts(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The run page's checkpoints, evaluations and games, for the live page to swap in when
+    the timeline says one was added."""
+    run = _visible_run(request, run_id)
+    return render(request, "runs/_artifacts.html", {"run": run, **_artifacts(run)})
+
+
+def _artifacts(run: Run) -> dict[str, Any]:
+    return {
+        "checkpoints": run.checkpoints.all()[:50],
+        "evaluations": run.evaluations.all()[:20],
+        "game_records": run.game_records.defer("kif", "csa", "moves")[:20],
+    }
 
 
 @login_required

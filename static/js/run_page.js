@@ -99,7 +99,32 @@ function addTimeline(msg) {
   $("timeline").prepend(li);
 }
 
+// Timeline events that add a row to the checkpoints, evaluations or games tables (a self-play
+// game is a `log` event with `kind: "selfplay"`); the tables are fetched again, at most once a
+// second, rather than built here, so they look exactly as the server renders them.
+const ADDS_ARTIFACT = new Set(["checkpoint", "evaluation", "sample"]);
+let artifactsTimer = null;
+
+function refreshArtifactsSoon() {
+  if (artifactsTimer !== null) return;
+  artifactsTimer = setTimeout(async () => {
+    artifactsTimer = null;
+    const current = $("run-artifacts");
+    try {
+      const response = await fetch(current.dataset.url, { credentials: "same-origin" });
+      if (!response.ok) return;  // the next event tries again; the page stays as it is
+      const fresh = document.createElement("div");
+      fresh.innerHTML = await response.text();
+      const replacement = fresh.querySelector("#run-artifacts");
+      if (replacement) current.replaceWith(replacement);
+    } catch {
+      // offline for a moment: the next event tries again
+    }
+  }, 1000);
+}
+
 function onMessage(msg) {
+  if (ADDS_ARTIFACT.has(msg.type) || msg.data?.kind === "selfplay") refreshArtifactsSoon();
   switch (msg.type) {
     case "connected":
       if (msg.data.run) { setStatus(msg.data.run.status); setProgress(msg.data.run); }

@@ -42,6 +42,8 @@ def test_queue_a_run_from_the_form_and_watch_it_complete_live(
     expect(page.locator("#latest-metrics tr[data-key='charts/val_accuracy']")).to_be_visible()
     expect(page.locator("#chart canvas")).to_be_visible()
     expect(page.locator("#timeline")).to_contain_text("status: run completed")
+    # The checkpoints table was empty when the page loaded; it fills in as they are stored.
+    expect(page.locator("#checkpoints")).to_contain_text("final")
 
 
 def test_another_users_run_page_is_not_found(page, daphne_server, owner, outsider):

@@ -118,3 +118,32 @@ def test_shogi_run_page_offers_sampling_and_serves_game_records(client, owner, o
     assert b"params.games: &#x27;many&#x27; is not a number" in bad.content
     client.force_login(outsider)
     assert client.get(f"/runs/{run.pk}/games/{record.pk}.kif").status_code == 404
+
+
+def test_the_artifacts_fragment_is_the_run_pages_tables_for_its_viewers_only(
+    client, owner, outsider
+):
+    from runs.models import Checkpoint, GameRecord
+
+    run = Run.objects.create(owner=owner, trainer="shogi-ppo", config={})
+    url = f"/runs/{run.pk}/artifacts/"
+    client.force_login(owner)
+    empty = client.get(url)
+    assert empty.status_code == 200 and b"No checkpoints yet." in empty.content
+    Checkpoint.objects.create(run=run, step=64, kind="final", size=1, sha256="ab" * 32)
+    GameRecord.objects.create(
+        run=run,
+        source="league",
+        black="league entry 1",
+        white="league entry 2",
+        result="draw",
+        plies=0,
+        start_sfen="startpos",
+    )
+    fragment = client.get(url).content.decode()
+    assert 'id="run-artifacts"' in fragment and "<html" not in fragment
+    assert "final" in fragment and "league entry 1" in fragment and "League" in fragment
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302  # to the login page
