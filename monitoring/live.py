@@ -170,8 +170,15 @@ def publish_metrics(run_id: int, step: int, metrics: Mapping[str, float]) -> Non
     )
 
 
-def publish_progress(run_id: int, data: Mapping[str, Any]) -> None:
-    publish_run_message(run_id, message("progress", run_id, data), coalesce=True)
+def publish_progress(run_id: int, data: Mapping[str, Any], *, owner_id: int | None = None) -> None:
+    """Progress to the run's watchers and, with ``owner_id``, to the dashboards that list
+    the run (its owner's and staff's); per run, only the latest is kept."""
+    groups = [run_group(run_id)]
+    if owner_id is not None:
+        groups += [user_runs_group(owner_id), STAFF_RUNS_GROUP]
+    publisher().publish(
+        groups, message("progress", run_id, data), coalesce_key=(run_id, "progress")
+    )
 
 
 def publish_board(run_id: int, snapshot: Mapping[str, Any]) -> None:

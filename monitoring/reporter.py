@@ -105,7 +105,7 @@ class Reporter:
         self.on_event(EventType.LOG, message or f"trainer is {status}")
 
     def on_progress(self, step: int, total: int) -> None:
-        live.publish_progress(self.run_id, progress_payload(step, total))
+        live.publish_progress(self.run_id, progress_payload(step, total), owner_id=self.owner_id)
 
     def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         wall = dt.datetime.now(dt.UTC)

@@ -31,6 +31,9 @@ CHART_KEYS = (
 )
 
 
+RUN_LIST_LIMIT = 200
+
+
 def _visible_run(request: HttpRequest, run_id: int) -> Run:
     try:
         return selectors.run_get_visible(user=request.user, run_id=run_id)
@@ -40,8 +43,15 @@ def _visible_run(request: HttpRequest, run_id: int) -> Run:
 
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.run_list_visible(user=request.user)[:200]
+    runs = selectors.run_list_visible(user=request.user)[:RUN_LIST_LIMIT]
     return render(request, "runs/list.html", {"runs": runs, "trainers": available_trainers()})
+
+
+@login_required
+def run_table(request: HttpRequest) -> HttpResponse:
+    """The runs list's table, for the live list to swap in when a run appears or changes."""
+    runs = selectors.run_list_visible(user=request.user)[:RUN_LIST_LIMIT]
+    return render(request, "runs/_runs_table.html", {"runs": runs})
 
 
 @login_required

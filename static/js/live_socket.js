@@ -1,10 +1,13 @@
-// A WebSocket to one run that reconnects by itself and resumes durable events by seq.
+// A WebSocket that reconnects by itself; to one run it also resumes durable events by seq.
 // Usage: const sock = new LiveSocket(`/ws/runs/${id}/`, onMessage, onState); sock.open();
+// A socket that carries several runs (`/ws/runs/`) passes { resume: false }: seq
+// numbers are per run there, so they neither order nor de-duplicate messages.
 export class LiveSocket {
-  constructor(path, onMessage, onState = () => {}) {
+  constructor(path, onMessage, onState = () => {}, { resume = true } = {}) {
     this.path = path;
     this.onMessage = onMessage;
     this.onState = onState;
+    this.resume = resume;
     this.lastSeq = null;   // highest durable seq seen: the resume point after a drop
     this.delay = 500;
     this.closedByUs = false;
@@ -17,6 +20,7 @@ export class LiveSocket {
     this.ws.onopen = () => { this.delay = 500; this.onState("live"); };
     this.ws.onmessage = (event) => {
       const msg = JSON.parse(event.data);
+      if (!this.resume) { this.onMessage(msg); return; }
       if (msg.type === "connected" && this.lastSeq === null) {
         this.lastSeq = msg.data.last_seq;  // history before this is on the page already
       }

@@ -85,6 +85,22 @@ async def test_a_status_change_reaches_its_owner_and_never_another_user(owner, o
     await oscar.disconnect()
 
 
+async def test_progress_reaches_the_owners_and_staffs_dashboards_only(owner, outsider, staff, runs):
+    from monitoring import live
+
+    olivia, _ = await open_dashboard(owner)
+    oscar, _ = await open_dashboard(outsider)
+    stella, _ = await open_dashboard(staff)
+    run = runs["olivia"]
+    live.publish_progress(run.pk, {"step": 3, "total": 6, "progress": 0.5}, owner_id=owner.pk)
+    for ws in (olivia, stella):
+        msg = await ws.receive_json_from(timeout=5)
+        assert (msg["type"], msg["run"], msg["data"]["progress"]) == ("progress", run.pk, 0.5)
+    assert await oscar.receive_nothing(timeout=0.5)
+    for ws in (olivia, oscar, stella):
+        await ws.disconnect()
+
+
 async def test_staff_see_every_run_once(owner, staff, runs):
     ws, hello = await open_dashboard(staff)
     listed = {r["id"] for r in hello["data"]["runs"]}

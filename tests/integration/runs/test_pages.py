@@ -147,3 +147,14 @@ def test_the_artifacts_fragment_is_the_run_pages_tables_for_its_viewers_only(
     assert client.get(url).status_code == 404
     client.logout()
     assert client.get(url).status_code == 302  # to the login page
+
+
+def test_the_runs_table_fragment_lists_only_the_users_runs(client, owner, outsider):
+    mine = Run.objects.create(owner=owner, trainer="digits", config={}, name="mine")
+    Run.objects.create(owner=outsider, trainer="digits", config={}, name="theirs")
+    client.force_login(owner)
+    fragment = client.get("/runs/table/").content.decode()
+    assert f'data-run="{mine.pk}"' in fragment and "mine" in fragment
+    assert "theirs" not in fragment and "<html" not in fragment
+    client.logout()
+    assert client.get("/runs/table/").status_code == 302  # to the login page
