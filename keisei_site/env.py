@@ -71,6 +71,20 @@ def integer(name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) 
     return value
 
 
+def number(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    """A finite decimal number within bounds (seconds, rates)."""
+    raw = get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if not minimum <= value <= maximum:  # NaN fails this too
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {raw}")
+    return value
+
+
 def csv_list(name: str, default: list[str]) -> list[str]:
     raw = get(name)
     if raw is None:

@@ -174,9 +174,17 @@ REST_FRAMEWORK = {
 
 # Where a worker trains: checkpoints are written here first, then copied to storage.
 KEISEI_WORK_DIR = env.get("KEISEI_WORK_DIR") or str(VAR_DIR / "work")
-# Live-message throttles (seconds between messages of a kind, per run).
-KEISEI_LIVE_METRICS_INTERVAL = 0.5
-KEISEI_LIVE_BOARD_INTERVAL = 0.25
+# Live-message throttles (seconds between messages of a kind, per run): metrics at most 2/s,
+# the board 4/s, progress 1/s by default.
+KEISEI_LIVE_METRICS_INTERVAL = env.number(
+    "KEISEI_LIVE_METRICS_SECONDS", 0.5, minimum=0.05, maximum=3600
+)
+KEISEI_LIVE_BOARD_INTERVAL = env.number(
+    "KEISEI_LIVE_BOARD_SECONDS", 0.25, minimum=0.05, maximum=3600
+)
+KEISEI_LIVE_PROGRESS_INTERVAL = env.number(
+    "KEISEI_LIVE_PROGRESS_SECONDS", 1.0, minimum=0.05, maximum=3600
+)
 # The run lease: a worker renews it every heartbeat; expired leases are reaped by beat.
 KEISEI_LEASE_SECONDS = env.integer("KEISEI_LEASE_SECONDS", 60, minimum=3, maximum=3600)
 KEISEI_REAPER_SECONDS = env.integer("KEISEI_REAPER_SECONDS", 15, minimum=1, maximum=3600)

@@ -92,6 +92,8 @@ class Reporter:
         self._last_flush = time.monotonic()
         self._metrics_throttle = Throttle(settings.KEISEI_LIVE_METRICS_INTERVAL)
         self._board_throttle = Throttle(settings.KEISEI_LIVE_BOARD_INTERVAL)
+        self._live_progress_throttle = Throttle(settings.KEISEI_LIVE_PROGRESS_INTERVAL)
+        self._pending_progress: dict[str, Any] | None = None
         self._pending_live: dict[str, float] = {}
         self._pending_step = 0
         self._events: list[PendingEvent] = []  # waiting for the database, oldest first
@@ -105,7 +107,9 @@ class Reporter:
         self.on_event(EventType.LOG, message or f"trainer is {status}")
 
     def on_progress(self, step: int, total: int) -> None:
-        live.publish_progress(self.run_id, progress_payload(step, total), owner_id=self.owner_id)
+        self._pending_progress = progress_payload(step, total)
+        if self._live_progress_throttle.ready():
+            self._publish_progress()
 
     def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         wall = dt.datetime.now(dt.UTC)
@@ -162,6 +166,11 @@ class Reporter:
             live.publish_board(self.run_id, snapshot)
 
     # ----- lifecycle -----------------------------------------------------------------------
+
+    def _publish_progress(self) -> None:
+        if self._pending_progress is not None:
+            live.publish_progress(self.run_id, self._pending_progress, owner_id=self.owner_id)
+            self._pending_progress = None
 
     def _publish_metrics(self) -> None:
         if self._pending_live:
@@ -244,6 +253,7 @@ class Reporter:
                 f"{len(self._events)} events could not be written"
             )
         self._publish_metrics()
+        self._publish_progress()
         live.publisher().flush(timeout=5.0)
 
 

@@ -58,6 +58,17 @@ def test_boolean_and_integer_errors_name_the_variable(monkeypatch):
         env.integer("COUNT", 15, minimum=10, maximum=20)
 
 
+def test_number_is_parsed_and_bounded_with_the_variable_named(monkeypatch):
+    monkeypatch.setenv("EVERY", "0.25")
+    assert env.number("EVERY", 1.0, minimum=0.05, maximum=10) == 0.25
+    monkeypatch.delenv("EVERY")
+    assert env.number("EVERY", 1.0, minimum=0.05, maximum=10) == 1.0
+    for raw, reason in (("fast", "a number"), ("0", "between"), ("nan", "between")):
+        monkeypatch.setenv("EVERY", raw)
+        with pytest.raises(ImproperlyConfigured, match=f"EVERY must be {reason}"):
+            env.number("EVERY", 1.0, minimum=0.05, maximum=10)
+
+
 def test_unix_redis_url_is_spelled_for_celery():
     assert env.celery_broker_url("unix:///v/redis.sock?db=0") == "redis+socket:///v/redis.sock?db=0"
     assert env.celery_broker_url("redis://h:6379/1") == "redis://h:6379/1"

@@ -128,3 +128,21 @@ def test_past_the_event_bound_the_run_stops_with_the_reason(database, monkeypatc
     rep.on_event("log", "two")
     with pytest.raises(reporter_module.ReporterOverflow, match="3 timeline events wait"):
         rep.on_event("log", "three")
+
+
+def test_live_progress_is_throttled_and_the_last_one_is_sent_at_close(
+    database, monkeypatch, settings
+):
+    settings.KEISEI_LIVE_PROGRESS_INTERVAL = 3600
+    sent = []
+    monkeypatch.setattr(
+        reporter_module.live,
+        "publish_progress",
+        lambda run_id, data, owner_id=None: sent.append((run_id, data["step"], owner_id)),
+    )
+    rep = Reporter(run_id=1, owner_id=5, actor="worker:test")
+    for step in (1, 2, 3):
+        rep.on_progress(step, 10)
+    assert sent == [(1, 1, 5)]  # the rest wait for the interval
+    rep.close()
+    assert sent == [(1, 1, 5), (1, 3, 5)]  # the latest, not every one held back
