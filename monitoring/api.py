@@ -24,7 +24,7 @@ from monitoring import history
 from monitoring.access import user_may_view_run
 
 MAX_KEYS = 20
-MAX_COMPARE_RUNS = 20
+MAX_COMPARE_RUNS = history.MAX_COMPARE_RUNS
 MAX_KEY_LENGTH = 100  # MetricPoint.key
 
 

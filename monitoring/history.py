@@ -326,6 +326,9 @@ def metric_history(
     }
 
 
+MAX_COMPARE_RUNS = 20  # runs on one chart: beyond that the lines are unreadable anyway
+
+
 def metric_compare(
     *,
     run_ids: Sequence[int],

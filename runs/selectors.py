@@ -97,3 +97,28 @@ def game_record_get_visible(*, user: Any, run_id: int, record_id: int) -> GameRe
 def preset_list_visible(*, user: Any) -> QuerySet[Preset]:
     """The user's own presets and every shared one."""
     return Preset.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
+
+
+class CompareRefused(ValueError):
+    """The runs asked for cannot be compared; the message says why."""
+
+
+def runs_to_compare(*, user: Any, raw_ids: list[str], limit: int) -> list[Run]:
+    """The runs named by ``raw_ids`` (ids, or comma-separated lists of them), in that order
+    and once each. ``CompareRefused`` for ids that are not whole numbers or too many of them;
+    ``Run.DoesNotExist`` if any is not one ``user`` may see (which, is not said)."""
+    ids: list[int] = []
+    for part in ",".join(raw_ids).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise CompareRefused(f"runs must be run ids, got {part!r}")
+        if int(part) not in ids:
+            ids.append(int(part))
+    if len(ids) > limit:
+        raise CompareRefused(f"at most {limit} runs on one chart, got {len(ids)}")
+    visible = run_list_visible(user=user).filter(pk__in=ids).in_bulk()
+    if len(visible) != len(ids):
+        raise Run.DoesNotExist("not every run may be seen")
+    return [visible[run_id] for run_id in ids]

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.run_list, name="list"),
     path("new/", views.run_new, name="new"),
     path("table/", views.run_table, name="table"),
+    path("compare/", views.run_compare, name="compare"),
     path("<int:run_id>/", views.run_detail, name="detail"),
     path("<int:run_id>/artifacts/", views.run_artifacts, name="artifacts"),
     path("<int:run_id>/command/", views.run_command, name="command"),

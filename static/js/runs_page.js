@@ -22,7 +22,11 @@ function refreshSoon() {
       const fresh = document.createElement("div");
       fresh.innerHTML = await response.text();
       const replacement = fresh.querySelector("#runs-table");
-      if (replacement) current.replaceWith(replacement);
+      if (!replacement) return;
+      // Runs ticked for a comparison stay ticked.
+      const ticked = new Set([...current.querySelectorAll("input[name=runs]:checked")].map((b) => b.value));
+      replacement.querySelectorAll("input[name=runs]").forEach((b) => { b.checked = ticked.has(b.value); });
+      current.replaceWith(replacement);
     } catch {
       // offline for a moment: the next change tries again
     }
