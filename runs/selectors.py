@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from monitoring.history import metric_compare, metric_keys
 from runs.models import Checkpoint, GameRecord, Preset, Run, RunStatus
 
 
@@ -122,3 +124,36 @@ def runs_to_compare(*, user: Any, raw_ids: list[str], limit: int) -> list[Run]:
     if len(visible) != len(ids):
         raise Run.DoesNotExist("not every run may be seen")
     return [visible[run_id] for run_id in ids]
+
+
+COMPARE_MAX_POINTS = 1000
+
+
+def compare_chart(
+    *, runs: list[Run], key: str, preferred: Sequence[str]
+) -> tuple[list[str], dict[str, Any]]:
+    """Every metric key of ``runs``, and the chart of one of them: ``key`` if they have it,
+    else the first of ``preferred`` they have, else the first key; each run downsampled on
+    its own to at most ``COMPARE_MAX_POINTS``."""
+    keys = sorted({k["key"] for run in runs for k in metric_keys(run_id=run.pk)})
+    if key not in keys:
+        key = next((k for k in preferred if k in keys), keys[0] if keys else "")
+    series = (
+        metric_compare(run_ids=[r.pk for r in runs], key=key, max_points=COMPARE_MAX_POINTS)
+        if key
+        else {}
+    )
+    chart = {
+        "key": key,
+        "max_points": COMPARE_MAX_POINTS,
+        "runs": [
+            {
+                "id": run.pk,
+                "name": run.display_name,
+                "step": series[run.pk].step if key else [],
+                "value": series[run.pk].as_dict()["value"] if key else [],
+            }
+            for run in runs
+        ],
+    }
+    return keys, chart

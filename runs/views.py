@@ -13,13 +13,7 @@ from django.views.decorators.http import require_POST
 
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from monitoring import selectors as monitoring_selectors
-from monitoring.history import (
-    MAX_COMPARE_RUNS,
-    Series,
-    metric_compare,
-    metric_keys,
-    metric_series_downsampled,
-)
+from monitoring.history import MAX_COMPARE_RUNS, Series, metric_series_downsampled
 from runs import selectors, services
 from runs.downloads import checkpoint_download_response
 from runs.forms import RunForm
@@ -53,17 +47,6 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(request, "runs/list.html", {"runs": runs, "trainers": available_trainers()})
 
 
-# The first of these the compared runs have is charted until the user picks another key.
-COMPARE_KEYS = (
-    "charts/win_rate_vs_random",
-    "charts/val_accuracy",
-    "losses/value_loss",
-    "losses/train_loss",
-    "losses/policy_loss",
-)
-COMPARE_MAX_POINTS = 1000
-
-
 @login_required
 def run_compare(request: HttpRequest) -> HttpResponse:
     """One metric of several runs on one chart: ``?runs=7&runs=9`` (or ``runs=7,9``), ``key``."""
@@ -75,28 +58,9 @@ def run_compare(request: HttpRequest) -> HttpResponse:
         return render(request, "runs/compare.html", {"error": str(exc)}, status=400)
     except Run.DoesNotExist:
         raise Http404("no such run") from None
-    keys = sorted({k["key"] for run in runs for k in metric_keys(run_id=run.pk)})
-    key = request.GET.get("key", "")
-    if key not in keys:
-        key = next((k for k in COMPARE_KEYS if k in keys), keys[0] if keys else "")
-    series = (
-        metric_compare(run_ids=[r.pk for r in runs], key=key, max_points=COMPARE_MAX_POINTS)
-        if key
-        else {}
+    keys, chart = selectors.compare_chart(
+        runs=runs, key=request.GET.get("key", ""), preferred=CHART_KEYS
     )
-    chart = {
-        "key": key,
-        "max_points": COMPARE_MAX_POINTS,
-        "runs": [
-            {
-                "id": run.pk,
-                "name": run.display_name,
-                "step": series[run.pk].step if key else [],
-                "value": series[run.pk].as_dict()["value"] if key else [],
-            }
-            for run in runs
-        ],
-    }
     return render(request, "runs/compare.html", {"runs": runs, "keys": keys, "chart": chart})
 
 
