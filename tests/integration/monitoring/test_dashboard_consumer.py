@@ -10,6 +10,7 @@ from keisei_site.asgi import application
 from monitoring.connection_caps import caps as connection_caps
 from runs.models import Run
 from runs.services.lifecycle import status_event_record
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.django_db(transaction=True)]
 
@@ -176,10 +177,13 @@ async def test_a_connection_over_the_per_process_cap_is_closed_with_1008(owner, 
     assert connection_caps.process_count == settings.KEISEI_WS_MAX_PER_PROCESS - 1
 
 
+async def redis_score_above(redis, key: str, member: str, score: float) -> bool:
+    return (await redis.zscore(key, member) or 0) > score
+
+
 async def test_leases_are_renewed_and_a_dead_process_does_not_lock_a_user_out(
     owner, settings, monkeypatch
 ):
-    import asyncio
     import time
 
     caps = connection_caps
@@ -193,10 +197,13 @@ async def test_leases_are_renewed_and_a_dead_process_does_not_lock_a_user_out(
     ws, _ = await open_dashboard(owner)  # not counted against Olivia
     (member,) = caps.members[owner.pk]
     granted = await redis.zscore(key, member)
-    async with asyncio.timeout(10):
-        while await redis.zscore(key, member) <= granted:  # renewed before it runs out
-            await asyncio.sleep(0.1)
-    await asyncio.sleep(2)  # longer than a lease: only renewal keeps the place
+    await until(
+        lambda: redis_score_above(redis, key, member, granted),
+        timeout=10,
+        what="the lease to be renewed before it runs out",
+    )
+    # Past the first lease's expiry, only renewal can have kept the place.
+    await until(lambda: time.time() > granted + 0.5, timeout=10, what="the first lease to expire")
     extra = await connect_as(owner)
     assert (await extra.connect())[0]
     assert (await extra.receive_output(timeout=5))["code"] == 1008

@@ -18,6 +18,7 @@ from monitoring.models import MetricPoint
 from runs import services
 from runs.models import Run, RunStatus
 from tests.support.outages import redis_client, stop_embedded_redis
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,24 +84,29 @@ async def scenario(base: str, run_id: int, token: str) -> dict:
     loop = asyncio.get_running_loop()
     before = Watcher(url, token)
     following = asyncio.create_task(before.follow())
-    async with asyncio.timeout(300):
-        while len(before.progress_at) < 2:
-            await asyncio.sleep(0.1)
+    await until(lambda: len(before.progress_at) >= 2, timeout=120, what="live progress")
 
-        stopped = await asyncio.to_thread(stop_embedded_redis)
-        step_at_stop = await asyncio.to_thread(latest_stored_step, run_id)
-        try:
-            # Training goes on without Redis: its metric points keep reaching PostgreSQL.
-            while await asyncio.to_thread(latest_stored_step, run_id) < step_at_stop + 2:
-                await asyncio.sleep(0.2)
-        finally:
-            await asyncio.to_thread(stopped.start)
-        restarted_at = loop.time()
+    stopped = await asyncio.to_thread(stop_embedded_redis)
+    step_at_stop = await asyncio.to_thread(latest_stored_step, run_id)
+    try:
+        # Training goes on without Redis: its metric points keep reaching PostgreSQL.
+        await until(
+            lambda: asyncio.to_thread(lambda: latest_stored_step(run_id) >= step_at_stop + 2),
+            timeout=120,
+            what="training to go on without Redis",
+        )
+    finally:
+        await asyncio.to_thread(stopped.start)
+    restarted_at = loop.time()
 
-        after = Watcher(url, token)  # a page opened after the restart
-        opened_after = asyncio.create_task(after.follow())
-        while before.progress_since(restarted_at) < 1 or after.progress_since(restarted_at) < 1:
-            await asyncio.sleep(0.1)
+    after = Watcher(url, token)  # a page opened after the restart
+    opened_after = asyncio.create_task(after.follow())
+    await until(
+        lambda: before.progress_since(restarted_at) and after.progress_since(restarted_at),
+        timeout=120,
+        what="live progress on both sockets after the restart",
+    )
+    async with asyncio.timeout(240):
         await asyncio.gather(following, opened_after)
     return {"before": before, "after": after, "step_at_stop": step_at_stop}
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from monitoring.models import RunEvent
 from runs import services
 from runs.models import Run, RunStatus, UserQuota
+from tests.support.runs import wait_run_finished
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,11 +22,7 @@ def test_a_queued_run_without_a_wakeup_is_started_by_beat(celery_worker, celery_
     run = Run.objects.create(owner=owner, trainer="digits", config={"epochs": 2, "batch_size": 32})
     Run.objects.filter(pk=run.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=5))
 
-    def finished():
-        run.refresh_from_db()
-        return run.status in (RunStatus.COMPLETED, RunStatus.FAILED)
-
-    wait_for(finished, timeout=120, what="beat to wake a worker for the stranded run")
+    wait_run_finished(run, timeout=120, what="beat to wake a worker for the stranded run")
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.attempts == 1
     assert RunEvent.objects.filter(run=run, type="status", data__status="running").count() == 1

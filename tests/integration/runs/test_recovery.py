@@ -11,6 +11,7 @@ import pytest
 from monitoring.models import MetricPoint, RunEvent
 from runs import services
 from runs.models import Checkpoint, Run, RunStatus
+from tests.support.runs import wait_run_finished
 from tests.support.servers import worker_holding
 from tests.support.waiting import wait_for
 
@@ -39,11 +40,7 @@ def test_sigkilled_worker_run_resumes_elsewhere_with_no_gap_and_no_duplicates(
     os.killpg(victim.process.pid, signal.SIGKILL)  # the worker and its child, no goodbyes
     victim.process.wait(10)
 
-    def finished():
-        run.refresh_from_db()
-        return run.status in (RunStatus.COMPLETED, RunStatus.FAILED)
-
-    wait_for(finished, timeout=180, what="the run to be resumed and finish")
+    wait_run_finished(run, timeout=180, what="the run to be resumed and finish")
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.attempts == 2
     requeued = RunEvent.objects.get(run=run, type="status", data__requeued=True)
@@ -129,11 +126,7 @@ def test_worker_shutdown_hands_the_run_back_and_another_worker_finishes_it(_work
 
     _worker_slots["worker-b"].ensure()
 
-    def finished():
-        run.refresh_from_db()
-        return run.status in (RunStatus.COMPLETED, RunStatus.FAILED)
-
-    wait_for(finished, timeout=180, what="the run to finish on the other worker")
+    wait_run_finished(run, timeout=180, what="the run to finish on the other worker")
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.attempts == 1  # a clean hand-back is not a failed attempt
     steps = list(

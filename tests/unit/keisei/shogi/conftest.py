@@ -7,23 +7,15 @@ import pytest
 
 from keisei.interfaces import CheckpointInfo, CommandRequest
 from keisei.shogi.config import ShogiPPOConfig
+from tests.support.shogi import TINY_SHOGI
 
+# tests/support/shogi.py's tiny run, five updates long, with shaping that anneals within it.
 TINY = {
-    "num_envs": 4,
-    "num_steps": 8,
-    "max_plies": 24,
-    "blocks": 1,
-    "channels": 8,
-    "value_hidden": 8,
-    "minibatch_size": 16,
+    **TINY_SHOGI,
     "total_steps": 4 * 8 * 5,  # five updates
-    "precision": "fp32",
-    "threads": 1,
     "checkpoint_every": 0,
     "shaping_coef": 0.05,
     "shaping_anneal_steps": 400,
-    "spectate": False,
-    "seed": 7,
 }
 
 
