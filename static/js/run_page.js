@@ -3,6 +3,7 @@
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 import { LiveSocket } from "./live_socket.js";
 import { LiveBoard } from "./board.js";
+import { fragmentRefresher } from "./fragment.js";
 
 const snapshot = JSON.parse(document.getElementById("run-snapshot").textContent);
 const chartData = JSON.parse(document.getElementById("run-chart").textContent);
@@ -100,28 +101,10 @@ function addTimeline(msg) {
 }
 
 // Timeline events that add a row to the checkpoints, evaluations or games tables (a self-play
-// game is a `log` event with `kind: "selfplay"`); the tables are fetched again, at most once a
-// second, rather than built here, so they look exactly as the server renders them.
+// game is a `log` event with `kind: "selfplay"`); the tables are fetched again rather than
+// built here, so they look exactly as the server renders them.
 const ADDS_ARTIFACT = new Set(["checkpoint", "evaluation", "sample"]);
-let artifactsTimer = null;
-
-function refreshArtifactsSoon() {
-  if (artifactsTimer !== null) return;
-  artifactsTimer = setTimeout(async () => {
-    artifactsTimer = null;
-    const current = $("run-artifacts");
-    try {
-      const response = await fetch(current.dataset.url, { credentials: "same-origin" });
-      if (!response.ok) return;  // the next event tries again; the page stays as it is
-      const fresh = document.createElement("div");
-      fresh.innerHTML = await response.text();
-      const replacement = fresh.querySelector("#run-artifacts");
-      if (replacement) current.replaceWith(replacement);
-    } catch {
-      // offline for a moment: the next event tries again
-    }
-  }, 1000);
-}
+const refreshArtifactsSoon = fragmentRefresher("run-artifacts");
 
 function onMessage(msg) {
   if (ADDS_ARTIFACT.has(msg.type) || msg.data?.kind === "selfplay") refreshArtifactsSoon();
