@@ -59,28 +59,23 @@ def boolean(name: str, default: bool) -> bool:
 
 
 def integer(name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
-    raw = get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
+    return _bounded(name, default, int, "an integer", minimum, maximum)
 
 
 def number(name: str, default: float, *, minimum: float, maximum: float) -> float:
-    """A finite decimal number within bounds (seconds, rates)."""
+    """A decimal number within bounds (seconds, rates); NaN is out of every bound."""
+    return _bounded(name, default, float, "a number", minimum, maximum)
+
+
+def _bounded(name, default, parse, kind: str, minimum, maximum):
     raw = get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
-    if not minimum <= value <= maximum:  # NaN fails this too
+        raise ImproperlyConfigured(f"{name} must be {kind}, got {raw!r}") from None
+    if not minimum <= value <= maximum:
         raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {raw}")
     return value
 
