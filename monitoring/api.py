@@ -24,7 +24,6 @@ from monitoring import history
 from monitoring.access import user_may_view_run
 
 MAX_KEYS = 20
-MAX_COMPARE_RUNS = history.MAX_COMPARE_RUNS
 MAX_KEY_LENGTH = 100  # MetricPoint.key
 
 
@@ -131,13 +130,9 @@ class MetricCompareApi(APIView):
         if raw_runs is None:
             raise ValidationError({"runs": ["required: a comma-separated list of run ids"]})
         try:
-            run_ids = list(dict.fromkeys(int(item) for item in raw_runs))
-        except ValueError:
-            raise ValidationError({"runs": ["must be run ids (integers)"]}) from None
-        if len(run_ids) > MAX_COMPARE_RUNS:
-            raise ValidationError(
-                {"runs": [f"at most {MAX_COMPARE_RUNS} runs, got {len(run_ids)}"]}
-            )
+            run_ids = history.compare_run_ids(raw_runs)
+        except history.CompareRefused as exc:
+            raise ValidationError({"runs": [str(exc)]}) from None
         for run_id in run_ids:
             _visible(request, run_id)
         key = request.query_params.get("key", "").strip()

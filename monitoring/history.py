@@ -20,7 +20,7 @@ memory.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -327,6 +327,26 @@ def metric_history(
 
 
 MAX_COMPARE_RUNS = 20  # runs on one chart: beyond that the lines are unreadable anyway
+
+
+class CompareRefused(ValueError):
+    """The runs asked for cannot be compared; the message says why."""
+
+
+def compare_run_ids(items: Iterable[str]) -> list[int]:
+    """The run ids to compare, in the order given and once each; ``CompareRefused`` for an
+    item that is not an integer or for more than ``MAX_COMPARE_RUNS`` of them."""
+    ids: list[int] = []
+    for item in items:
+        try:
+            run_id = int(item)
+        except ValueError:
+            raise CompareRefused(f"runs must be integers (run ids, got {item!r})") from None
+        if run_id not in ids:
+            ids.append(run_id)
+    if len(ids) > MAX_COMPARE_RUNS:
+        raise CompareRefused(f"at most {MAX_COMPARE_RUNS} runs on one chart, got {len(ids)}")
+    return ids
 
 
 def metric_compare(

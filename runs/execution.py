@@ -88,26 +88,24 @@ class RunCallbacks(Reporter):
         The rows are written with the event, in its turn: while PostgreSQL is away they wait
         with it and training goes on (``last_stored`` is then empty)."""
         payload = dict(data or {})
-        record = None
+        summary, record = payload, None
         if kind in (EventType.SAMPLE, SELF_PLAY_EVENT) and "moves" in payload:
             source = GameSource.SAMPLE if kind == EventType.SAMPLE else GameSource.SELF_PLAY
 
-            def record(game=payload, source=source) -> dict[str, int]:
-                stored = services.game_record_store(run_id=self.run_id, record=game, source=source)
+            def record() -> dict[str, int]:
+                stored = services.game_record_store(
+                    run_id=self.run_id, record=payload, source=source
+                )
                 return {"game_record": stored.pk}
 
             # The timeline keeps the summary; the KIF/CSA text lives in the record.
             summary = without_game_text(payload)
         elif kind == EventType.EVALUATION and {"wins", "draws", "losses"} <= payload.keys():
 
-            def record(result=payload) -> dict[str, int]:
-                return {
-                    "evaluation": services.evaluation_store(run_id=self.run_id, result=result).pk
-                }
+            def record() -> dict[str, int]:
+                stored = services.evaluation_store(run_id=self.run_id, result=payload)
+                return {"evaluation": stored.pk}
 
-            summary = payload
-        else:
-            summary = payload
         pending = self.queue_event(kind, message, summary, record=record)
         self.last_stored = dict(pending.stored) if pending.written else {}
 

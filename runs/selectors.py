@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from monitoring.history import metric_compare, metric_keys
+from monitoring.history import compare_run_ids, metric_compare, metric_keys
 from runs.models import Checkpoint, GameRecord, Preset, Run, RunStatus
 
 
@@ -101,25 +101,13 @@ def preset_list_visible(*, user: Any) -> QuerySet[Preset]:
     return Preset.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
 
 
-class CompareRefused(ValueError):
-    """The runs asked for cannot be compared; the message says why."""
-
-
-def runs_to_compare(*, user: Any, raw_ids: list[str], limit: int) -> list[Run]:
+def runs_to_compare(*, user: Any, raw_ids: list[str]) -> list[Run]:
     """The runs named by ``raw_ids`` (ids, or comma-separated lists of them), in that order
-    and once each. ``CompareRefused`` for ids that are not whole numbers or too many of them;
-    ``Run.DoesNotExist`` if any is not one ``user`` may see (which, is not said)."""
-    ids: list[int] = []
-    for part in ",".join(raw_ids).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if not part.isdigit():
-            raise CompareRefused(f"runs must be run ids, got {part!r}")
-        if int(part) not in ids:
-            ids.append(int(part))
-    if len(ids) > limit:
-        raise CompareRefused(f"at most {limit} runs on one chart, got {len(ids)}")
+    and once each. ``CompareRefused`` (from ``monitoring.history``) for ids that are not
+    integers or too many of them; ``Run.DoesNotExist`` if any is not one ``user`` may see
+    (which, is not said)."""
+    parts = [part.strip() for raw in raw_ids for part in raw.split(",")]
+    ids = compare_run_ids(part for part in parts if part)
     visible = run_list_visible(user=user).filter(pk__in=ids).in_bulk()
     if len(visible) != len(ids):
         raise Run.DoesNotExist("not every run may be seen")
@@ -143,17 +131,20 @@ def compare_chart(
         if key
         else {}
     )
+    empty = {"step": [], "value": []}
     chart = {
         "key": key,
         "max_points": COMPARE_MAX_POINTS,
         "runs": [
-            {
-                "id": run.pk,
-                "name": run.display_name,
-                "step": series[run.pk].step if key else [],
-                "value": series[run.pk].as_dict()["value"] if key else [],
-            }
+            {"id": run.pk, "name": run.display_name, **_steps_and_values(series.get(run.pk), empty)}
             for run in runs
         ],
     }
     return keys, chart
+
+
+def _steps_and_values(series: Any, empty: dict[str, list]) -> dict[str, list]:
+    if series is None:
+        return empty
+    drawn = series.as_dict()  # non-finite values become None, as JSON needs
+    return {"step": drawn["step"], "value": drawn["value"]}

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from monitoring import selectors as monitoring_selectors
-from monitoring.history import MAX_COMPARE_RUNS, Series, metric_series_downsampled
+from monitoring.history import CompareRefused, Series, metric_series_downsampled
 from runs import selectors, services
 from runs.downloads import checkpoint_download_response
 from runs.forms import RunForm
@@ -51,10 +51,8 @@ def run_list(request: HttpRequest) -> HttpResponse:
 def run_compare(request: HttpRequest) -> HttpResponse:
     """One metric of several runs on one chart: ``?runs=7&runs=9`` (or ``runs=7,9``), ``key``."""
     try:
-        runs = selectors.runs_to_compare(
-            user=request.user, raw_ids=request.GET.getlist("runs"), limit=MAX_COMPARE_RUNS
-        )
-    except selectors.CompareRefused as exc:
+        runs = selectors.runs_to_compare(user=request.user, raw_ids=request.GET.getlist("runs"))
+    except CompareRefused as exc:
         return render(request, "runs/compare.html", {"error": str(exc)}, status=400)
     except Run.DoesNotExist:
         raise Http404("no such run") from None
