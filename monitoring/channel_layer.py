@@ -31,13 +31,11 @@ class ReconnectingPubSubChannelLayer(RedisPubSubChannelLayer):
         await self._subscribing("group_add", group, channel)
 
     async def _subscribing(self, name: str, *args: Any) -> Any:
-        for attempt in range(1, ATTEMPTS + 1):
-            layer = self._get_layer()  # one per event loop, as the parent's proxy does
+        # One layer per event loop, as the parent's proxy does; the last try's error is raised.
+        for attempt in range(1, ATTEMPTS):
             try:
-                return await getattr(layer, name)(*args)
+                return await getattr(self._get_layer(), name)(*args)
             except DROPPED as exc:
-                if attempt == ATTEMPTS:
-                    raise
                 log.warning("Redis dropped the connection under %s (%s); trying again", name, exc)
                 await asyncio.sleep(RETRY_DELAY_SECONDS * attempt)
-        raise AssertionError("unreachable")
+        return await getattr(self._get_layer(), name)(*args)
