@@ -56,7 +56,7 @@ def main() -> None:
                 dones.append((command.finished_at - command.created_at).total_seconds() * 1000)
             services.command_request(run=run, user=user, kind="stop")
             wait_for(
-                lambda: Run.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists(),
+                lambda: Run.objects.filter(pk=run.pk, status=RunStatus.STOPPED).exists(),
                 timeout=60,
                 what="the run to stop",
             )

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keisei_site.embedded import EmbeddedServices, start_services
+from monitoring.queues import DEFAULT_QUEUE, QUEUES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -114,11 +115,14 @@ def local_secret_key(var_dir: Path) -> str:
 
 
 def write_embedded_env(var_dir: Path, env: dict[str, str]) -> Path:
-    """Let processes started by hand (``manage.py shell``) find the running servers."""
+    """Let processes started by hand (``manage.py shell``) find the running servers, and the
+    checkout's secret key (settings refuse to start without one). Readable by us alone."""
     path = var_dir / "embedded.env"
-    keys = ("DATABASE_URL", "REDIS_URL", "KEISEI_EMBEDDED")
-    path.write_text("".join(f"{k}={env[k]}\n" for k in keys if k in env))
-    path.chmod(0o600)
+    keys = ("DATABASE_URL", "REDIS_URL", "KEISEI_EMBEDDED", "SECRET_KEY")
+    path.unlink(missing_ok=True)
+    # Created 0600, not chmod-ed after: the key is never readable by others, even briefly.
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+        fh.write("".join(f"{k}={env[k]}\n" for k in keys if k in env))
     return path
 
 
@@ -195,9 +199,9 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
             [PYTHON, "-m", "daphne", "-b", host, "-p", port, "keisei_site.asgi:application"],
             env,
         ),
-        spawn("worker", celery_worker_args("worker", "training,default", concurrency), env),
+        spawn("worker", celery_worker_args("worker", ",".join(QUEUES), concurrency), env),
         # Short jobs (the lease reaper, evaluations) must not wait behind a long training run.
-        spawn("shortjobs", celery_worker_args("shortjobs", "default", "1"), env),
+        spawn("shortjobs", celery_worker_args("shortjobs", DEFAULT_QUEUE, "1"), env),
         spawn("beat", celery_beat_args(var_dir / "celerybeat-schedule"), env),
     ]
     stopping = threading.Event()

@@ -1,5 +1,17 @@
-from django.contrib import admin
+"""Staff's view of runs and their kin. Actions call the same services as the API and pages;
+nothing here saves a whole run row (a worker may have changed it since the page was read)."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from monitoring.errors import ApplicationError
+from runs import access, services
 from runs.models import Checkpoint, Command, LeagueEntry, LeagueMatch, Preset, Run, UserQuota
 
 
@@ -9,6 +21,9 @@ class CommandInline(admin.TabularInline):
     can_delete = False
     fields = ["kind", "state", "requested_by", "created_at", "finished_at", "error"]
     readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # commands are asked through command_request (pages, API, actions)
 
 
 @admin.register(Run)
@@ -47,9 +62,68 @@ class RunAdmin(admin.ModelAdmin):
     inlines = [CommandInline]
     list_select_related = ["owner"]
 
+    def get_queryset(self, request):
+        # Staff see runs through the one access rule too (runs.access), so roles change it once.
+        return access.runs_visible(user=request.user)
+
+    actions = ["stop_runs", "cancel_runs", "requeue_runs", "clone_runs"]
+
     @admin.display(description="progress", ordering="progress")
     def progress_pct(self, run: Run) -> str:
         return f"{run.progress * 100:.0f}%"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Run | None = None) -> list[str]:
+        # Only the name and the priority are edited here, and only through ``run_edit``.
+        editable = {"name", "priority"}
+        return [f.name for f in Run._meta.fields if f.name not in editable and f.name != "id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # runs are queued through run_queue (the form, the API, the CLI)
+
+    def save_model(self, request: HttpRequest, obj: Run, form: Any, change: bool) -> None:
+        """The change form and the list's priority column write only what was changed."""
+        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        services.run_edit(run_id=obj.pk, **changed)
+
+    @admin.action(description="Stop the selected runs (after a final checkpoint)")
+    def stop_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        self._each(request, queryset, "stop asked", _command("stop", request.user))
+
+    @admin.action(description="Cancel the selected queued runs")
+    def cancel_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        self._each(request, queryset, "cancelled", _command("cancel", request.user))
+
+    @admin.action(description="Requeue the selected failed, stopped or cancelled runs")
+    def requeue_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        def requeue(run: Run) -> None:
+            if not services.run_requeue(run=run, user=request.user):
+                raise services.CommandRejected(f"cannot requeue a run that is {run.status}")
+
+        self._each(request, queryset, "requeued", requeue)
+
+    @admin.action(description="Clone the selected runs (new runs, owned by you)")
+    def clone_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        self._each(
+            request, queryset, "cloned", lambda run: services.run_clone(run=run, user=request.user)
+        )
+
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[Run], done: str, act: Callable[[Run], Any]
+    ) -> None:
+        """``act`` on each run; one message for those it did, one per refusal with the reason."""
+        ok = 0
+        for run in queryset.select_related("owner"):
+            try:
+                act(run)
+                ok += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{run}: {exc}", messages.WARNING)
+        if ok:
+            self.message_user(request, f"{ok} run(s) {done}", messages.SUCCESS)
+
+
+def _command(kind: str, user: Any) -> Callable[[Run], Any]:
+    return lambda run: services.command_request(run=run, user=user, kind=kind)
 
 
 @admin.register(Command)

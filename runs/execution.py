@@ -1,6 +1,6 @@
 """Running a claimed run on a worker: the trainer, its callbacks, its control, its lease.
 
-``run_execute`` is what the ``execute_run`` task calls. It never raises for a trainer's
+``run_execute`` is what the ``train_next_run`` task calls. It never raises for a trainer's
 failure: the run ends ``failed`` with the error and a ``log`` event, and the worker goes on.
 """
 
@@ -24,11 +24,11 @@ from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
 from keisei.registry import get_trainer
 from monitoring.models import EventType
 from monitoring.reporter import Reporter, Throttle, database_unavailable
-from monitoring.system import current_run
-from runs import services
-from runs.leases import Heartbeat, worker_id
+from monitoring.worker_stats import current_run
+from runs import selectors, services
+from runs.leases import Heartbeat, LeaseLost, worker_id
 from runs.models import Checkpoint, GameSource, Run, RunStatus
-from runs.services.commands import CHECKPOINT_OPPONENT
+from runs.services.matches import CHECKPOINT_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,6 @@ def sigterm_hands_back() -> Iterator[None]:
 
 
 PROGRESS_WRITE_SECONDS = 1.0
-
-
-class LeaseLost(Exception):
-    """Another worker holds the run now (our lease expired): stop training at once."""
 
 
 class RunCallbacks(Reporter):
@@ -171,17 +167,17 @@ class CommandControl:
         self.callbacks = callbacks
         self._throttle = Throttle(COMMAND_POLL_SECONDS)
         self._shutdown_sent = False
+        self._named_opponents: dict[str, str] = {}  # command id -> checkpoint:<id> as asked
 
     def poll(self) -> list[CommandRequest]:
-        if self.lease.lost.is_set():
-            raise LeaseLost(f"run {self.run_id}: the lease was lost")
+        self.lease.check()  # another worker holds the run now: stop training at once
         if not self._throttle.ready():
             return []
         if shutdown_requested.is_set() and not self._shutdown_sent:
             self._shutdown_sent = True
             return [CommandRequest(id=SHUTDOWN_COMMAND_ID, kind="stop")]
         try:
-            pending = services.commands_pending(run_id=self.run_id)
+            pending = selectors.commands_pending(run_id=self.run_id)
         except Exception as exc:  # the database is away: ask again at the next poll
             if not database_unavailable(exc):
                 raise
@@ -190,23 +186,24 @@ class CommandControl:
         requests = []
         for command in pending:
             try:
-                params = self._resolve(command.params)
+                params = self._resolve(str(command.pk), command.params)
             except services.CheckpointUnusable as exc:
                 services.command_finish(command_id=command.pk, ok=False, error=str(exc))
                 continue
             requests.append(CommandRequest(id=str(command.pk), kind=command.kind, params=params))
         return requests
 
-    def _resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _resolve(self, command_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """An opponent named ``checkpoint:<id>`` (checked when the command was asked) becomes
         a local file: the trainer never sees a path a user typed."""
         params = dict(params)
         opponent = params.get("opponent")
-        if isinstance(opponent, str) and opponent.startswith(CHECKPOINT_OPPONENT):
-            checkpoint = Checkpoint.objects.get(pk=int(opponent.removeprefix(CHECKPOINT_OPPONENT)))
+        if isinstance(opponent, str) and opponent.startswith(CHECKPOINT_PREFIX):
+            checkpoint = Checkpoint.objects.get(pk=int(opponent.removeprefix(CHECKPOINT_PREFIX)))
             params["opponent"] = str(
                 services.checkpoint_fetch(checkpoint, self.workdir / "opponents")
             )
+            self._named_opponents[command_id] = opponent
         return params
 
     def acknowledge(self, command: CommandRequest) -> None:
@@ -219,10 +216,11 @@ class CommandControl:
         result = dict(result or {})
         if command.kind == "evaluate" and {"wins", "draws", "losses"} <= result.keys():
             # A match asked for by a person is on the timeline and in the table, like the
-            # trainer's own periodic ones.
+            # trainer's own periodic ones, under the name the person gave (not a file path).
+            result["opponent"] = self._named_opponents.pop(command.id, result.get("opponent"))
             self.callbacks.on_event(
                 EventType.EVALUATION,
-                f"vs {command.params.get('opponent', 'random')}: {result['wins']}/"
+                f"vs {result['opponent']}: {result['wins']}/"
                 f"{result['draws']}/{result['losses']} (W/D/L)",
                 result,
             )
@@ -268,7 +266,7 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
                 control=CommandControl(run.pk, heartbeat, workdir, callbacks),
             )
             outcome = trainer.train(resume_from=resume_from)
-            status = RunStatus.COMPLETED if outcome == RunOutcome.COMPLETED else RunStatus.CANCELLED
+            status = RunStatus.COMPLETED if outcome == RunOutcome.COMPLETED else RunStatus.STOPPED
     except LeaseLost as exc:
         log.warning("%s", exc)
         _close_quietly(callbacks, run.pk)
@@ -284,7 +282,7 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
             callbacks, f"training failed: {error}", {"traceback": traceback.format_exc(limit=20)}
         )
     _close_quietly(callbacks, run.pk)
-    if status == RunStatus.CANCELLED and shutdown_requested.is_set():
+    if status == RunStatus.STOPPED and shutdown_requested.is_set():
         # Stopped for the worker's shutdown, not by a person: back to the queue.
         services.run_release(run_id=run.pk, worker=worker, reason="its worker is shutting down")
         shutil.rmtree(workdir, ignore_errors=True)
@@ -301,7 +299,7 @@ def without_game_text(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _fetch_resume_checkpoint(run: Run, workdir: Path, callbacks: RunCallbacks) -> Path | None:
-    checkpoint = services.checkpoint_to_resume(run)
+    checkpoint = selectors.checkpoint_to_resume(run)
     if checkpoint is None:
         return None
     path = services.checkpoint_fetch(checkpoint, workdir / "resume")

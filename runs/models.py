@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from runs.leases import Leased, LeaseTerms
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued"
@@ -12,19 +14,26 @@ class RunStatus(models.TextChoices):
     PAUSED = "paused"
     COMPLETED = "completed"
     FAILED = "failed"
-    CANCELLED = "cancelled"
+    STOPPED = "stopped"  # a person's stop ended it early, after a final checkpoint
+    CANCELLED = "cancelled"  # cancelled while queued: it never trained (this time)
 
 
 ACTIVE_STATUSES = (RunStatus.RUNNING, RunStatus.PAUSED)
-FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+FINISHED_STATUSES = (
+    RunStatus.COMPLETED,
+    RunStatus.FAILED,
+    RunStatus.STOPPED,
+    RunStatus.CANCELLED,
+)
 
 
-class Run(models.Model):
+class Run(Leased):
     """One training job: a trainer, its validated config, and where it is in its lifecycle.
 
-    queued -> running <-> paused -> completed | failed | cancelled; a queued run can be
-    cancelled before it starts. Who holds it is the lease (worker, expiry), renewed by the
-    worker's heartbeat; transitions are compare-and-swap updates in ``services``.
+    queued -> running <-> paused -> completed | failed | stopped; a queued run can be
+    cancelled before it starts. Who holds it is the lease (``runs.leases``: worker, expiry,
+    attempts), renewed by the worker's heartbeat; transitions are compare-and-swap updates in
+    ``services``.
     """
 
     owner = models.ForeignKey(
@@ -45,9 +54,6 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
     parent = models.ForeignKey(
         "self",
         null=True,
@@ -82,6 +88,16 @@ class Run(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+
+# A run is held while it trains or is paused; the reaper puts it back in the queue.
+RUN_LEASE = LeaseTerms(
+    model=Run,
+    state_field="status",
+    held=(RunStatus.RUNNING, RunStatus.PAUSED),
+    requeued=RunStatus.QUEUED,
+    failed=RunStatus.FAILED,
+)
 
 
 class CommandKind(models.TextChoices):
@@ -213,7 +229,7 @@ class EvaluationState(models.TextChoices):
     FAILED = "failed"
 
 
-class Evaluation(models.Model):
+class Evaluation(Leased):
     """A match of a run's network against an opponent: W/D/L and Elo with its interval."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="evaluations")
@@ -255,16 +271,22 @@ class Evaluation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     finished_at = models.DateTimeField(null=True, blank=True)
-    # While running, held by a worker's lease like a run; the reaper hands it out again.
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"run {self.run_id} vs {self.opponent}: {self.wins}/{self.draws}/{self.losses}"
+
+
+# An evaluation job is held while it plays; the reaper makes it pending again.
+EVALUATION_LEASE = LeaseTerms(
+    model=Evaluation,
+    state_field="state",
+    held=(EvaluationState.RUNNING,),
+    requeued=EvaluationState.PENDING,
+    failed=EvaluationState.FAILED,
+)
 
 
 class Preset(models.Model):

@@ -6,10 +6,11 @@ from runs import services
 from runs.execution import run_execute
 
 
-@shared_task(name="runs.execute_run", acks_late=True, reject_on_worker_lost=True)
-def execute_run(run_id: int) -> str:
-    """Train the queued run that should go next (see ``services.run_claim_next``)."""
-    return run_execute(woken_by=run_id)
+@shared_task(name="runs.train_next_run", acks_late=True, reject_on_worker_lost=True)
+def train_next_run(woken_by: int) -> str:
+    """Train the queued run that should go next (``services.run_claim_next``): not always
+    ``woken_by``, the run whose queueing (or end) sent this wake-up."""
+    return run_execute(woken_by=woken_by)
 
 
 @shared_task(name="runs.reap_expired_leases")

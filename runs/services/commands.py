@@ -13,16 +13,15 @@ from monitoring.models import EventType
 from monitoring.services import event_record
 from runs.models import (
     ACTIVE_STATUSES,
-    Checkpoint,
     Command,
     CommandKind,
     CommandState,
     Run,
     RunStatus,
 )
-from runs.selectors import run_list_visible
 from runs.services.errors import CommandRejected
 from runs.services.lifecycle import status_event_record
+from runs.services.matches import OpponentRefused, opponent_resolve
 
 # What each command needs of the run's state.
 _COMMAND_STATES = {
@@ -37,24 +36,14 @@ _COMMAND_STATES = {
 }
 
 
-# Opponents a user may name: these words, or a checkpoint of a run they may see.
-OPPONENT_WORDS = frozenset({"self", "random", "latest"})
-CHECKPOINT_OPPONENT = "checkpoint:"
-
-
-def _opponent_rejection(user: Any, opponent: Any) -> str:
-    """A free file path would let anyone load any file on a worker: only ids are accepted."""
-    if opponent is None or opponent in OPPONENT_WORDS:
+def _opponent_rejection(run: Run, user: Any, opponent: Any) -> str:
+    """Opponents follow the one grammar (``services.matches``); no opponent is the default."""
+    if opponent is None:
         return ""
-    if not isinstance(opponent, str) or not opponent.startswith(CHECKPOINT_OPPONENT):
-        return (
-            "params.opponent: must be one of self, random, latest or checkpoint:<id>, "
-            f"got {opponent!r}"
-        )
-    raw_id = opponent.removeprefix(CHECKPOINT_OPPONENT)
-    visible = Checkpoint.objects.filter(run__in=run_list_visible(user=user))
-    if not raw_id.isdigit() or not visible.filter(pk=int(raw_id)).exists():
-        return f"params.opponent: no checkpoint {raw_id} that you may use"
+    try:
+        opponent_resolve(user=user, value=opponent, trainer=run.trainer, in_run=True)
+    except OpponentRefused as exc:
+        return f"params.opponent: {exc}"
     return ""
 
 
@@ -63,7 +52,7 @@ def _rejection(run: Run, user: Any, kind: str, params: Any) -> str:
     if params is not None and not isinstance(params, Mapping):
         return "params must be an object"
     if params and kind in (CommandKind.SAMPLE, CommandKind.EVALUATE):
-        reason = _opponent_rejection(user, params.get("opponent"))
+        reason = _opponent_rejection(run, user, params.get("opponent"))
         if reason:
             return reason
     if kind != CommandKind.CANCEL and kind not in get_trainer(run.trainer).supported_commands():
@@ -118,14 +107,6 @@ def _cancel_queued(run: Run, command: Command, *, actor: str) -> None:
         run, RunStatus.CANCELLED, actor=actor, message="run cancelled before it started"
     )
     command_finish(command_id=command.pk, ok=True, result={"cancelled": True})
-
-
-def commands_pending(*, run_id: int) -> list[Command]:
-    return list(
-        Command.objects.filter(run_id=run_id, state=CommandState.PENDING).order_by(
-            "created_at", "id"
-        )
-    )
 
 
 def command_acknowledge(*, command_id: int) -> None:

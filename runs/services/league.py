@@ -1,8 +1,9 @@
 """The league: Elo ratings of checkpoints across every run, kept by matches between neighbours.
 
-Best and final shogi-ppo checkpoints enter on their own (``league_consider``) at 1000. Beat
-calls ``league_round`` every ``KEISEI_LEAGUE_SECONDS``: the entries with the fewest games are
-paired with their nearest neighbours in the rating list, and each pair plays a short match.
+Best and final checkpoints of trainers that play games enter on their own
+(``league_consider``) at 1000. Beat calls ``league_round`` every ``KEISEI_LEAGUE_SECONDS``: the
+entries with the fewest games are paired with their nearest neighbours in the rating list,
+and each pair plays a short match.
 
 Elo: the whole match is one rating period. With ``E = 1 / (1 + 10 ** ((R_b - R_a) / 400))``
 the expected score of A per game, A gains ``K * (S - n * E)`` where S is A's score (a win 1, a
@@ -14,32 +15,24 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
-from runs import selectors
 from runs.models import Checkpoint, CheckpointKind, GameSource, LeagueEntry, LeagueMatch
-from runs.services.checkpoints import checkpoint_fetch
-from runs.services.errors import CheckpointUnusable
+from runs.services.matches import MatchUnplayable, Opponent, match_play, trainer_plays_games
 from runs.services.records import game_record_store
 
 log = logging.getLogger(__name__)
 
 K_FACTOR = 16.0
 START_RATING = 1000.0
-LEAGUE_TRAINERS = ("shogi-ppo",)
 LEAGUE_KINDS = (CheckpointKind.BEST, CheckpointKind.FINAL)
 # One round at a time across every worker (a session-level PostgreSQL advisory lock).
 ROUND_LOCK_KEY = 0x4B45_4953  # "KEIS"
-HIDDEN_RUN = "hidden run"
 # The first games of each match are kept as records on both runs; the rest only count.
 LEAGUE_RECORDED_GAMES = 2
 
@@ -64,11 +57,12 @@ def elo_change(
 
 
 def league_consider(checkpoint: Checkpoint) -> LeagueEntry | None:
-    """Enter ``checkpoint`` if it qualifies (a best or final shogi-ppo checkpoint); else None.
+    """Enter ``checkpoint`` if it qualifies (a best or final checkpoint of a trainer that plays
+    games); else None.
 
     Called for every checkpoint a trainer reports; entering twice is a no-op.
     """
-    if checkpoint.kind not in LEAGUE_KINDS or checkpoint.run.trainer not in LEAGUE_TRAINERS:
+    if checkpoint.kind not in LEAGUE_KINDS or not trainer_plays_games(checkpoint.run.trainer):
         return None
     return league_enter(checkpoint=checkpoint)
 
@@ -202,50 +196,31 @@ def league_round(*, matches: int | None = None, games: int | None = None) -> lis
 
 def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | None:
     """One match; an entry whose file cannot be played is retired with the reason."""
-    import torch
-
-    from keisei.shogi.checkpoint import CheckpointError
-    from keisei.shogi.players import evaluate_checkpoint
-
-    entries = LeagueEntry.objects.select_related("checkpoint").in_bulk([first_id, second_id])
+    entries = LeagueEntry.objects.select_related("checkpoint__run").in_bulk([first_id, second_id])
     first, second = entries[first_id], entries[second_id]
-    workdir = Path(settings.KEISEI_WORK_DIR) / f"league-{uuid.uuid4().hex[:12]}"
-    paths: dict[int, Path] = {}
     try:
-        for entry, folder in ((first, "first"), (second, "second")):
-            try:
-                paths[entry.pk] = checkpoint_fetch(entry.checkpoint, workdir / folder)
-            except CheckpointUnusable as exc:
-                _league_retire(entry, str(exc))
-                return None
-        torch.set_num_threads(1)
-        try:
-            result, records = evaluate_checkpoint(
-                paths[first_id],
-                paths[second_id],
-                games=games,
-                max_plies=None,
-                seed=first_id * 7919 + second_id + (first.games + second.games),
-                record_games=LEAGUE_RECORDED_GAMES,
-                names=(league_player_name(first), league_player_name(second)),
-            )
-        except CheckpointError as exc:
-            # The message names the file; the file names which of the two is bad.
-            bad = first if str(paths[first_id]) in str(exc) else second
-            _league_retire(bad, str(exc))
-            return None
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        outcome = match_play(
+            agent=first.checkpoint,
+            opponent=Opponent.of_checkpoint(second.checkpoint),
+            games=games,
+            seed=first_id * 7919 + second_id + (first.games + second.games),
+            record_games=LEAGUE_RECORDED_GAMES,
+            names=(league_player_name(first), league_player_name(second)),
+        )
+    except MatchUnplayable as exc:
+        _league_retire(first if exc.checkpoint.pk == first.checkpoint_id else second, str(exc))
+        return None
+    result = outcome.result
     with transaction.atomic():  # the match and its records, or neither
         match = league_record_match(
             first_id=first_id,
             second_id=second_id,
-            wins=result.wins,
-            draws=result.draws,
-            losses=result.losses,
+            wins=result["wins"],
+            draws=result["draws"],
+            losses=result["losses"],
         )
         for entry in _distinct_runs(first, second):
-            for record in records:
+            for record in outcome.records:
                 game_record_store(
                     run_id=entry.checkpoint.run_id,
                     record={**record, "step": entry.checkpoint.step},
@@ -271,54 +246,3 @@ def _distinct_runs(*entries: LeagueEntry) -> list[LeagueEntry]:
 def _league_retire(entry: LeagueEntry, reason: str) -> None:
     log.warning("league entry %s retired: %s", entry.pk, reason)
     LeagueEntry.objects.filter(pk=entry.pk).update(is_active=False, retired_reason=reason[:2000])
-
-
-# ----- standings ------------------------------------------------------------------------------
-
-
-def league_standings(*, user: Any) -> list[dict[str, Any]]:
-    """Every entry, strongest first. Ratings are for everyone; which run (and checkpoint) an
-    entry is, only for people who may see that run: for others it is a "hidden run"."""
-    entries = list(
-        LeagueEntry.objects.select_related("checkpoint__run__owner").order_by(
-            "-is_active", "-rating", "id"
-        )
-    )
-    run_ids = {e.checkpoint.run_id for e in entries}
-    visible = set(
-        selectors.run_list_visible(user=user).filter(pk__in=run_ids).values_list("pk", flat=True)
-    )
-    standings = []
-    for rank, entry in enumerate(entries, start=1):
-        checkpoint = entry.checkpoint
-        run = checkpoint.run
-        shown = run.pk in visible
-        standings.append(
-            {
-                "rank": rank,
-                "id": entry.pk,
-                "rating": round(entry.rating, 1),
-                "games": entry.games,
-                "wins": entry.wins,
-                "draws": entry.draws,
-                "losses": entry.losses,
-                "is_active": entry.is_active,
-                "retired_reason": entry.retired_reason if shown else "",
-                "entered_at": entry.entered_at.isoformat(),
-                "last_played_at": entry.last_played_at.isoformat()
-                if entry.last_played_at
-                else None,
-                "label": f"{run.display_name} @ step {checkpoint.step}" if shown else HIDDEN_RUN,
-                "run": {"id": run.pk, "name": run.display_name, "owner": run.owner.get_username()}
-                if shown
-                else None,
-                "checkpoint": {
-                    "id": checkpoint.pk,
-                    "step": checkpoint.step,
-                    "kind": checkpoint.kind,
-                }
-                if shown
-                else None,
-            }
-        )
-    return standings

@@ -20,14 +20,14 @@ from pydantic import ValidationError
 from keisei.registry import UnknownTrainer, get_trainer
 from keisei.trainer import config_errors
 from monitoring.models import EventType
+from monitoring.queues import TRAINING_QUEUE, queue_depths
 from monitoring.services import event_record
-from monitoring.system import queue_depths
-from runs.leases import lease_expiry
-from runs.models import ACTIVE_STATUSES, Checkpoint, CommandState, Run, RunStatus
+from runs.leases import lease_claim, lease_end, lease_renew, leases_reap
+from runs.models import ACTIVE_STATUSES, RUN_LEASE, Checkpoint, CommandState, Run, RunStatus
 from runs.services.errors import RunConfigError
 from runs.services.quotas import quota_check_queue, quota_for
 
-EXECUTE_RUN_TASK = "runs.execute_run"
+TRAIN_NEXT_RUN_TASK = "runs.train_next_run"
 # Claims take this transaction-scoped advisory lock, so "highest priority first" and the
 # per-user running limit hold across workers without row-lock gymnastics. Claims are rare.
 CLAIM_LOCK_KEY = 0x6B656973  # "keis"
@@ -125,13 +125,75 @@ def run_fork(
     )
 
 
+PRIORITY_RANGE = (-100, 100)  # as the API and the form accept
+NAME_MAX_LENGTH = 120
+REQUEUEABLE_STATUSES = (RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CANCELLED)
+
+
+def run_edit(*, run_id: int, name: str | None = None, priority: int | None = None) -> None:
+    """Rename or reprioritise a run, whatever it is doing.
+
+    Only the columns asked for are written (a single UPDATE): a save of a whole row read
+    earlier could write back a status or lease the worker has changed since (a run that ended
+    meanwhile would read ``running`` again, with no lease for the reaper to find).
+    """
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, Any] = {}
+    if name is not None:
+        if not isinstance(name, str) or len(name.strip()) > NAME_MAX_LENGTH:
+            errors["name"] = [f"must be text of at most {NAME_MAX_LENGTH} characters"]
+        else:
+            changes["name"] = name.strip()
+    if priority is not None:
+        low, high = PRIORITY_RANGE
+        if (
+            isinstance(priority, bool)
+            or not isinstance(priority, int)
+            or not low <= priority <= high
+        ):
+            errors["priority"] = [f"must be a whole number from {low} to {high}"]
+        else:
+            changes["priority"] = priority
+    if errors:
+        raise RunConfigError(errors)
+    if changes:
+        Run.objects.filter(pk=run_id).update(**changes, updated_at=timezone.now())
+
+
+def run_requeue(*, run: Run, user: Any) -> bool:
+    """Put a failed, stopped or cancelled run back in the queue, to resume from its latest
+    checkpoint (or start over if it has none), with its attempts counted afresh.
+
+    False when the run was not in such a state any more (compare-and-swap).
+    """
+    with transaction.atomic():
+        quota_check_queue(run.owner)
+        changed = Run.objects.filter(pk=run.pk, status__in=REQUEUEABLE_STATUSES).update(
+            status=RunStatus.QUEUED,
+            error="",
+            finished_at=None,
+            attempts=0,
+            updated_at=timezone.now(),
+        )
+        if changed:
+            status_event_record(
+                run,
+                RunStatus.QUEUED,
+                actor=f"user:{user.get_username()}",
+                message="run requeued by hand",
+                data={"requeued": True},
+            )
+            transaction.on_commit(lambda: wake_worker(run.pk))
+    return bool(changed)
+
+
 def wake_worker(run_id: int) -> None:
     """Send one training slot's worth of work to the ``training`` queue.
 
     The message names the run that caused it, but the worker trains whichever queued run
     should go next (``run_claim_next``): the broker is FIFO, priorities live in PostgreSQL.
     """
-    current_app.send_task(EXECUTE_RUN_TASK, args=[run_id], queue="training")
+    current_app.send_task(TRAIN_NEXT_RUN_TASK, args=[run_id], queue=TRAINING_QUEUE)
 
 
 def status_event_record(
@@ -179,16 +241,15 @@ def _startable(candidates: Iterable[tuple[int, int]]) -> Iterator[int]:
 
 
 def _claim(run_id: int, worker: str) -> Run | None:
-    # Compare-and-swap: a cancel that got the row first leaves zero rows to update.
-    claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING,
-        lease_owner=worker,
-        lease_expires_at=lease_expiry(),
+    # A cancel that got the row first leaves it not queued: nothing to claim.
+    if not lease_claim(
+        RUN_LEASE,
+        pk=run_id,
+        worker=worker,
+        source=RunStatus.QUEUED,
         started_at=timezone.now(),
-        attempts=F("attempts") + 1,
         error="",
-    )
-    if not claimed:
+    ):
         return None
     run = Run.objects.get(pk=run_id)
     status_event_record(
@@ -199,11 +260,7 @@ def _claim(run_id: int, worker: str) -> Run | None:
 
 def run_heartbeat(*, run_id: int, worker: str) -> bool:
     """Renew the lease; False means the worker has lost the run and must stop training."""
-    return bool(
-        Run.objects.filter(pk=run_id, lease_owner=worker, status__in=ACTIVE_STATUSES).update(
-            lease_expires_at=lease_expiry()
-        )
-    )
+    return lease_renew(RUN_LEASE, pk=run_id, worker=worker)
 
 
 def run_set_paused(*, run_id: int, worker: str, paused: bool) -> bool:
@@ -228,23 +285,22 @@ def run_record_progress(*, run_id: int, worker: str, step: int, total: int) -> N
 
 
 def run_finish(*, run_id: int, worker: str, status: str, error: str = "") -> bool:
-    """End a run the worker holds: completed, failed or cancelled; release the lease."""
-    if status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED):
-        raise ValueError(f"{status!r} is not a final status")
+    """End a run the worker holds: completed, failed or stopped; release the lease."""
+    if status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED):
+        raise ValueError(f"{status!r} is not an end a worker gives a run")
     with transaction.atomic():
-        changed = Run.objects.filter(
-            pk=run_id, lease_owner=worker, status__in=ACTIVE_STATUSES
-        ).update(
-            status=status,
+        changed = lease_end(
+            RUN_LEASE,
+            pk=run_id,
+            worker=worker,
+            state=status,
             error=error,
             finished_at=timezone.now(),
-            lease_owner="",
-            lease_expires_at=None,
             **({"progress": 1.0} if status == RunStatus.COMPLETED else {}),
         )
         if changed:
             _finished(Run.objects.get(pk=run_id), status, error, actor=f"worker:{worker}")
-    return bool(changed)
+    return changed
 
 
 def _finished(run: Run, status: str, error: str, *, actor: str) -> None:
@@ -270,12 +326,11 @@ def run_release(*, run_id: int, worker: str, reason: str) -> bool:
     The attempt is not counted: nothing failed.
     """
     with transaction.atomic():
-        changed = Run.objects.filter(
-            pk=run_id, lease_owner=worker, status__in=ACTIVE_STATUSES
-        ).update(
-            status=RunStatus.QUEUED,
-            lease_owner="",
-            lease_expires_at=None,
+        changed = lease_end(
+            RUN_LEASE,
+            pk=run_id,
+            worker=worker,
+            state=RunStatus.QUEUED,
             attempts=F("attempts") - 1,
         )
         if changed:
@@ -288,7 +343,7 @@ def run_release(*, run_id: int, worker: str, reason: str) -> bool:
                 data={"requeued": True, "released": True},
             )
             transaction.on_commit(lambda: wake_worker(run_id))
-    return bool(changed)
+    return changed
 
 
 def runs_reap_expired(*, now: dt.datetime | None = None) -> list[int]:
@@ -296,46 +351,26 @@ def runs_reap_expired(*, now: dt.datetime | None = None) -> list[int]:
 
     Called by beat. Returns the ids of the runs it changed.
     """
-    now = now or timezone.now()
-    reaped = []
-    expired = Run.objects.filter(status__in=ACTIVE_STATUSES, lease_expires_at__lt=now)
-    for run in expired.only("pk", "owner_id", "attempts", "lease_owner"):
-        with transaction.atomic():
-            # The lease is matched too: a worker that renewed meanwhile keeps its run.
-            still_expired = Run.objects.filter(
-                pk=run.pk,
-                status__in=ACTIVE_STATUSES,
-                lease_owner=run.lease_owner,
-                lease_expires_at__lt=now,
-            )
-            lost = f"the worker {run.lease_owner} stopped renewing its lease"
-            if run.attempts >= settings.KEISEI_MAX_ATTEMPTS:
-                error = f"{lost}; gave up after {run.attempts} attempts"
-                if still_expired.update(
-                    status=RunStatus.FAILED,
-                    error=error,
-                    finished_at=now,
-                    lease_owner="",
-                    lease_expires_at=None,
-                ):
-                    _finished(run, RunStatus.FAILED, error, actor="system")
-                    reaped.append(run.pk)
-                continue
-            if still_expired.update(status=RunStatus.QUEUED, lease_owner="", lease_expires_at=None):
-                status_event_record(
-                    run,
-                    RunStatus.QUEUED,
-                    actor="system",
-                    message=f"run requeued: {lost} (attempt {run.attempts} of "
-                    f"{settings.KEISEI_MAX_ATTEMPTS})",
-                    data={"requeued": True, "attempt": run.attempts},
-                )
-                run.commands.filter(state=CommandState.ACKNOWLEDGED).update(
-                    state=CommandState.FAILED, error="the worker was lost", finished_at=now
-                )
-                transaction.on_commit(lambda run_id=run.pk: wake_worker(run_id))
-                reaped.append(run.pk)
-    return reaped
+    return leases_reap(RUN_LEASE, now=now, requeued=_run_requeued, gave_up=_run_gave_up)
+
+
+def _run_requeued(run: Run, reason: str) -> None:
+    status_event_record(
+        run,
+        RunStatus.QUEUED,
+        actor="system",
+        message=f"run requeued: {reason} (attempt {run.attempts} of "
+        f"{settings.KEISEI_MAX_ATTEMPTS})",
+        data={"requeued": True, "attempt": run.attempts},
+    )
+    run.commands.filter(state=CommandState.ACKNOWLEDGED).update(
+        state=CommandState.FAILED, error="the worker was lost", finished_at=timezone.now()
+    )
+    transaction.on_commit(lambda: wake_worker(run.pk))
+
+
+def _run_gave_up(run: Run, error: str) -> None:
+    _finished(run, RunStatus.FAILED, error, actor="system")
 
 
 def runs_wake_stranded(*, now: dt.datetime | None = None) -> int:
@@ -353,7 +388,7 @@ def runs_wake_stranded(*, now: dt.datetime | None = None) -> int:
     startable = list(_startable(queued.values_list("pk", "owner_id")[:CLAIM_SCAN_LIMIT]))
     if not startable:
         return 0
-    waiting = queue_depths()["training"]
+    waiting = queue_depths()[TRAINING_QUEUE]
     if waiting is None:  # the broker cannot be read now; the next period tries again
         return 0
     missing = startable[waiting:]

@@ -8,7 +8,7 @@ import { fragmentRefresher } from "./fragment.js";
 const snapshot = JSON.parse(document.getElementById("run-snapshot").textContent);
 const chartData = JSON.parse(document.getElementById("run-chart").textContent);
 const $ = (id) => document.getElementById(id);
-const FINISHED = new Set(["completed", "failed", "cancelled"]);
+const FINISHED = new Set(["completed", "failed", "stopped", "cancelled"]);
 // The first of these a run reports is charted until the user picks another key.
 const PREFERRED = ["charts/win_rate_vs_random", "charts/val_accuracy", "losses/value_loss",
   "losses/train_loss", "losses/policy_loss"];

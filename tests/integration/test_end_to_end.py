@@ -50,7 +50,7 @@ async def watch_until_finished(ws_url: str, token: str, deadline: float = 120) -
                 status = msg["data"].get("status") if msg["type"] == "status" else None
                 if msg["type"] == "connected":
                     status = msg["data"]["run"]["status"]
-                if status in ("completed", "failed", "cancelled"):
+                if status in ("completed", "failed", "stopped", "cancelled"):
                     return messages
     return messages
 

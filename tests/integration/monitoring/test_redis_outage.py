@@ -23,7 +23,7 @@ from tests.support.waiting import until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EPOCHS = 40
-FINAL = ("completed", "failed", "cancelled")
+FINAL = ("completed", "failed", "stopped", "cancelled")
 
 
 def latest_stored_step(run_id: int) -> int:

@@ -12,6 +12,7 @@ from keisei.interfaces import CheckpointInfo
 from monitoring.models import RunEvent
 from runs import services
 from runs.models import Checkpoint, Evaluation, GameRecord, Run, RunStatus
+from tests.support.refusals import fields
 from tests.support.servers import worker_holding
 from tests.support.shogi import TINY_SHOGI, train_tiny_shogi
 from tests.support.waiting import wait_for
@@ -87,7 +88,9 @@ def test_checkpoint_plays_a_checkpoint_of_another_visible_run(
     _, theirs = shogi_run(outsider, tiny_files[:1])
     # Staff may see both runs, so may match them.
     response = api_client(staff).post(
-        evaluate_url(mine[-1]), {"opponent": theirs[0].pk, "games": 2}, format="json"
+        evaluate_url(mine[-1]),
+        {"opponent": f"checkpoint:{theirs[0].pk}", "games": 2},
+        format="json",
     )
     assert response.status_code == 202, response.data
     job = response.data["id"]
@@ -120,19 +123,21 @@ def test_opponents_the_user_may_not_see_and_bad_counts_are_refused_by_field(
     client = api_client(owner)
     url = evaluate_url(mine[0])
 
-    hidden = client.post(url, {"opponent": theirs[0].pk, "games": 2}, format="json")
+    hidden = client.post(url, {"opponent": f"checkpoint:{theirs[0].pk}", "games": 2}, format="json")
     assert hidden.status_code == 400
-    assert f"no checkpoint {theirs[0].pk}" in hidden.data["opponent"][0]
-    absent = client.post(url, {"opponent": 999_999, "games": 2}, format="json")
-    assert absent.status_code == 400 and absent.data["opponent"] == [
+    assert f"no checkpoint {theirs[0].pk}" in fields(hidden)["opponent"][0]
+    absent = client.post(url, {"opponent": "checkpoint:999999", "games": 2}, format="json")
+    assert absent.status_code == 400 and fields(absent)["opponent"] == [
         "no checkpoint 999999 that you may see"
     ]  # the same answer as for a checkpoint that exists but is hidden
-    assert client.post(url, {"opponent": "self", "games": 2}, format="json").data.keys() == {
-        "opponent"
-    }
+    # One grammar everywhere: a bare id, or a word only a running run knows, is refused.
+    for opponent in ("self", theirs[0].pk, "/etc/passwd"):
+        refused = client.post(url, {"opponent": opponent, "games": 2}, format="json")
+        assert refused.data.keys() == {"opponent"}
+        assert "random or checkpoint:<id>" in refused.data["opponent"][0]
     for games in (1, 401):
         response = client.post(url, {"opponent": "random", "games": games}, format="json")
-        assert response.status_code == 400 and "games" in response.data
+        assert response.status_code == 400 and "games" in fields(response)
 
     digits = Run.objects.create(owner=owner, trainer="digits", config={})
     path = tmp_path / "digits.pt"
@@ -143,7 +148,7 @@ def test_opponents_the_user_may_not_see_and_bad_counts_are_refused_by_field(
     refused = client.post(
         evaluate_url(digits_checkpoint), {"opponent": "random", "games": 2}, format="json"
     )
-    assert refused.status_code == 400 and "checkpoint" in refused.data
+    assert refused.status_code == 400 and "checkpoint" in fields(refused)
     assert not Evaluation.objects.exists()
 
 
@@ -163,6 +168,8 @@ def test_corrupt_checkpoint_fails_the_job_with_the_reason_and_writes_nothing_els
     evaluation = wait_finished(response.data["id"])
     assert evaluation.state == "failed"
     assert "is not a readable checkpoint" in evaluation.error
+    # A failed job holds no lease: nothing of it looks as if a worker still had it.
+    assert (evaluation.lease_owner, evaluation.lease_expires_at) == ("", None)
     assert (evaluation.wins, evaluation.draws, evaluation.losses) == (0, 0, 0)
     assert evaluation.elo is None
     assert not GameRecord.objects.filter(run=run).exists()
@@ -178,6 +185,7 @@ def test_corrupt_checkpoint_fails_the_job_with_the_reason_and_writes_nothing_els
     services.evaluation_execute(evaluation_id=tampered.pk)
     tampered = wait_finished(tampered.pk)
     assert tampered.state == "failed" and "does not match the recorded" in tampered.error
+    assert (tampered.lease_owner, tampered.lease_expires_at) == ("", None)
     assert not GameRecord.objects.filter(run=run).exists()
 
 
@@ -232,3 +240,40 @@ def test_the_reaper_fails_a_job_out_of_attempts_with_the_reason(owner, tiny_file
     assert "gone:1 stopped renewing its lease" in evaluation.error
     assert RunEvent.objects.filter(run=evaluation.run, data__evaluation=evaluation.pk).exists()
     assert services.evaluations_reap_expired() == []  # once
+
+
+def test_the_reapers_give_up_is_one_transaction(owner, tiny_files, settings, monkeypatch):
+    """If recording why a job was given up fails, the job is not half given up: it stays
+    running with its lease, and the next reap gives it up whole."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from runs.services import evaluations
+
+    _, checkpoints = shogi_run(owner, tiny_files)
+    expired = timezone.now() - dt.timedelta(seconds=1)
+    evaluation = Evaluation.objects.create(
+        run=checkpoints[-1].run,
+        checkpoint=checkpoints[-1],
+        opponent="random",
+        games=2,
+        state="running",
+        lease_owner="gone:1",
+        lease_expires_at=expired,
+        attempts=settings.KEISEI_MAX_ATTEMPTS,
+    )
+
+    def event_record_fails(**kwargs):
+        raise RuntimeError("the timeline cannot be written")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluations, "event_record", event_record_fails)
+        with pytest.raises(RuntimeError):
+            services.evaluations_reap_expired()
+    evaluation.refresh_from_db()
+    assert (evaluation.state, evaluation.lease_owner, evaluation.error) == ("running", "gone:1", "")
+
+    assert services.evaluations_reap_expired() == [evaluation.pk]
+    evaluation.refresh_from_db()
+    assert (evaluation.state, evaluation.lease_owner) == ("failed", "")

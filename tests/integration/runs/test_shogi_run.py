@@ -99,7 +99,7 @@ def test_shogi_run_samples_evaluates_and_shows_its_board(celery_worker, owner, o
     stop = wait_command(services.command_request(run=run, user=owner, kind="stop"))
     assert stop.state == "done"
     wait_for(
-        lambda: Run.objects.get(pk=run.pk).status == RunStatus.CANCELLED,
+        lambda: Run.objects.get(pk=run.pk).status == RunStatus.STOPPED,
         timeout=120,
         what="the run to stop",
     )

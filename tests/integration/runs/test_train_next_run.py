@@ -77,8 +77,8 @@ def test_stop_command_ends_a_running_run_with_a_final_checkpoint(celery_worker, 
     )
     run.refresh_from_db()
     command = services.command_request(run=run, user=owner, kind="stop")
-    wait_for_status(run, RunStatus.CANCELLED, RunStatus.COMPLETED, RunStatus.FAILED)
-    assert run.status == RunStatus.CANCELLED
+    wait_for_status(run, RunStatus.STOPPED, RunStatus.COMPLETED, RunStatus.FAILED)
+    assert run.status == RunStatus.STOPPED  # a person's stop reads as stopped, not cancelled
     assert run.step < 500
     command.refresh_from_db()
     assert command.state == "done" and command.acknowledged_at is not None
@@ -95,7 +95,7 @@ def test_pause_and_resume_through_commands(celery_worker, owner):
     services.command_request(run=run, user=owner, kind="resume")
     wait_for_status(run, RunStatus.RUNNING)
     services.command_request(run=run, user=owner, kind="stop")
-    wait_for_status(run, RunStatus.CANCELLED)
+    wait_for_status(run, RunStatus.STOPPED)
     assert run.step >= paused_at
     states = list(Command.objects.filter(run=run).values_list("kind", "state"))
     assert states == [("pause", "done"), ("resume", "done"), ("stop", "done")]
@@ -112,7 +112,7 @@ def test_a_second_delivery_to_a_second_worker_does_not_train_it_again(
     )
     wait_for_status(run, RunStatus.RUNNING)
     # Celery redelivers unacked tasks (worker loss, visibility timeout): simulate that now.
-    current_app.send_task("runs.execute_run", args=[run.pk], queue="training")
+    current_app.send_task("runs.train_next_run", args=[run.pk], queue="training")
     wait_for(
         lambda: any(
             "no queued run can start now" in line
