@@ -7,9 +7,12 @@ through ``Control`` (both in ``interfaces``).
 
 from keisei.interfaces import (
     Callbacks,
+    Capability,
+    CheckpointError,
     CheckpointInfo,
     CommandRequest,
     Control,
+    MatchOutcome,
     NullCallbacks,
     NullControl,
     RunOutcome,
@@ -19,10 +22,13 @@ from keisei.trainer import CommandError, Trainer
 
 __all__ = [
     "Callbacks",
+    "Capability",
+    "CheckpointError",
     "CheckpointInfo",
     "CommandError",
     "CommandRequest",
     "Control",
+    "MatchOutcome",
     "NullCallbacks",
     "NullControl",
     "RunOutcome",

@@ -15,6 +15,28 @@ from pathlib import Path
 from typing import Any, Protocol
 
 
+class Capability(enum.StrEnum):
+    """What a trainer can do beyond training; the site asks ``Trainer.can``, never the name."""
+
+    PLAYS_GAMES = "plays_games"  # its checkpoints can play matches: evaluation jobs, sample, league
+    HAS_BOARD = "has_board"  # it reports a live board through Callbacks.on_board
+
+
+class CheckpointError(Exception):
+    """A checkpoint file cannot be used: unreadable, foreign, corrupt or incompatible."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatchOutcome:
+    """A match between checkpoints (``Trainer.play_checkpoints``), from the agent's side."""
+
+    # MatchResult.as_dict(): games, wins, draws, losses, win_rate, score, elo, elo_low,
+    # elo_high, mean_plies, win_reasons, loss_reasons
+    result: dict[str, Any]
+    # Game records (keisei.shogi.records.game_record dicts) of the first ``record_games`` games.
+    records: list[dict[str, Any]]
+
+
 class RunOutcome(enum.StrEnum):
     """How ``Trainer.run`` ended when it did not raise."""
 

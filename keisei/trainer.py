@@ -4,6 +4,9 @@ A trainer subclass names itself (``name``), declares its pydantic ``Config`` and
 ``presets``, and implements ``train``. Between steps it calls ``self.checkpoint_commands()``;
 the base class answers stop, pause, resume and save, and hands any other command kind to
 ``handle_command`` (which a trainer overrides for sample, evaluate, backup ...).
+
+What a trainer can do beyond training is declared in ``capabilities`` and asked with ``can``:
+the site never tests a trainer's name nor imports its package.
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from keisei.interfaces import (
     Callbacks,
+    Capability,
     CheckpointInfo,
     CommandRequest,
     Control,
+    MatchOutcome,
     NullCallbacks,
     NullControl,
     RunOutcome,
@@ -38,20 +43,28 @@ class CommandError(Exception):
     """A command cannot be carried out (bad parameters, wrong state); training goes on."""
 
 
-class Trainer(abc.ABC):
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class Trainer(abc.ABC, Generic[ConfigT]):
     """A named, configurable training job that reports through callbacks and obeys a control."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    # The pydantic model of ``ConfigT`` (a ClassVar cannot name a type variable; ``__init__``
+    # checks the instance, so ``self.config`` is a ``ConfigT``).
     Config: ClassVar[type[BaseModel]]
     # Named configs a user can start from, as partial dicts validated by ``Config``.
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     # Command kinds this trainer answers beyond the shared stop/pause/resume/save.
     extra_commands: ClassVar[frozenset[str]] = frozenset()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # Names of the built-in players ``play_checkpoints`` accepts as an opponent ("random").
+    builtin_opponents: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
-        config: BaseModel,
+        config: ConfigT,
         *,
         workdir: Path,
         callbacks: Callbacks | None = None,
@@ -60,7 +73,7 @@ class Trainer(abc.ABC):
     ) -> None:
         if not isinstance(config, self.Config):
             raise TypeError(f"{self.name} expects a {self.Config.__name__}, got {type(config)!r}")
-        self.config = config
+        self.config: ConfigT = config
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.callbacks: Callbacks = callbacks or NullCallbacks()
@@ -82,7 +95,33 @@ class Trainer(abc.ABC):
         """Answer a command kind from ``extra_commands``; raise ``CommandError`` to refuse."""
         raise CommandError(f"the {self.name} trainer does not support '{command.kind}'")
 
+    @classmethod
+    def play_checkpoints(
+        cls,
+        agent: Path,
+        opponent: Path | str,
+        *,
+        games: int,
+        max_plies: int | None,
+        seed: int,
+        record_games: int = 0,
+        temperature: float = 1.0,
+        names: tuple[str, str] = ("agent", "opponent"),
+        device: str | None = None,
+    ) -> MatchOutcome:
+        """A match of the checkpoint ``agent`` against ``opponent`` (another checkpoint file,
+        or one of ``builtin_opponents`` by name), for trainers that can ``PLAYS_GAMES``.
+
+        ``CheckpointError`` for an unusable file (either side), ``ValueError`` for an unknown
+        built-in name or ``games`` < 1. ``max_plies`` None is the agent's own training cap.
+        """
+        raise NotImplementedError(f"{cls.name} does not play games")
+
     # ----- shared machinery -----------------------------------------------------------------
+
+    @classmethod
+    def can(cls, capability: Capability) -> bool:
+        return capability in cls.capabilities
 
     @classmethod
     def supported_commands(cls) -> frozenset[str]:

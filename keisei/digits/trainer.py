@@ -10,6 +10,7 @@ import copy
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,7 +53,7 @@ def load_digits_split(seed: int, validation_fraction: float) -> tuple[torch.Tens
     return x[train], y[train], x[val], y[val]
 
 
-class DigitsTrainer(Trainer):
+class DigitsTrainer(Trainer[DigitsConfig]):
     """Supervised digits classifier; one step is one epoch (or one federated round)."""
 
     name = "digits"
@@ -64,10 +65,9 @@ class DigitsTrainer(Trainer):
         "federated": {"mode": "federated", "epochs": 15, "clients": 4},
     }
 
-    def __init__(self, config: DigitsConfig, **kwargs) -> None:  # type: ignore[override]
+    def __init__(self, config: DigitsConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        cfg: DigitsConfig = self.config  # type: ignore[assignment]
-        self.cfg = cfg
+        cfg = self.config
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -86,15 +86,15 @@ class DigitsTrainer(Trainer):
             self.load_checkpoint(resume_from)
         self.callbacks.on_status("running")
         self.callbacks.on_event(
-            "log", f"training digits ({self.cfg.mode}) on {self.device}", {"epoch": self.epoch}
+            "log", f"training digits ({self.config.mode}) on {self.device}", {"epoch": self.epoch}
         )
-        while self.epoch < self.cfg.epochs:
+        while self.epoch < self.config.epochs:
             self.checkpoint_commands()
             if self.stop_requested:
                 self.save_checkpoint("final")
                 return RunOutcome.STOPPED
             started = time.perf_counter()
-            if self.cfg.mode == "federated":
+            if self.config.mode == "federated":
                 train_loss = self._federated_round()
             else:
                 train_loss = self._epoch(self.model, self.optimizer, self.x_train, self.y_train)
@@ -110,9 +110,9 @@ class DigitsTrainer(Trainer):
                 "time/examples_per_s": len(self.y_train) / max(elapsed, 1e-9),
             }
             self.callbacks.on_metrics(self.epoch, self.last_metrics)
-            self.callbacks.on_progress(self.epoch, self.cfg.epochs)
-            every = self.cfg.checkpoint_every
-            if every and self.epoch % every == 0 and self.epoch < self.cfg.epochs:
+            self.callbacks.on_progress(self.epoch, self.config.epochs)
+            every = self.config.checkpoint_every
+            if every and self.epoch % every == 0 and self.epoch < self.config.epochs:
                 self.save_checkpoint("periodic")
         self.save_checkpoint("final")
         return RunOutcome.COMPLETED
@@ -123,13 +123,13 @@ class DigitsTrainer(Trainer):
         model.train()
         order = torch.randperm(len(y), device=self.device)
         total, count = 0.0, 0
-        for start in range(0, len(y), self.cfg.batch_size):
+        for start in range(0, len(y), self.config.batch_size):
             # Commands are answered between batches, so one arrives within a batch's time.
             # A stop ends the epoch early; the epoch counter counts completed epochs only.
             self.checkpoint_commands()
             if self.stop_requested:
                 break
-            idx = order[start : start + self.cfg.batch_size]
+            idx = order[start : start + self.config.batch_size]
             loss = F.cross_entropy(model(x[idx]), y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -140,12 +140,12 @@ class DigitsTrainer(Trainer):
 
     def _federated_round(self) -> float:
         """FedAvg: each client trains a copy on its shard; the average, weighted by size, wins."""
-        shards = torch.arange(len(self.y_train), device=self.device).chunk(self.cfg.clients)
+        shards = torch.arange(len(self.y_train), device=self.device).chunk(self.config.clients)
         states, sizes, losses = [], [], []
         for shard in shards:
             local = copy.deepcopy(self.model)
-            optimizer = torch.optim.Adam(local.parameters(), lr=self.cfg.learning_rate)
-            for _ in range(self.cfg.local_epochs):
+            optimizer = torch.optim.Adam(local.parameters(), lr=self.config.learning_rate)
+            for _ in range(self.config.local_epochs):
                 loss = self._epoch(local, optimizer, self.x_train[shard], self.y_train[shard])
             if self.stop_requested:
                 return float("nan")  # the round is abandoned; the global model is unchanged
@@ -177,7 +177,7 @@ class DigitsTrainer(Trainer):
         state = {
             "format": CHECKPOINT_FORMAT,
             "trainer": self.name,
-            "config": self.cfg.model_dump(),
+            "config": self.config.model_dump(),
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -199,10 +199,10 @@ class DigitsTrainer(Trainer):
             raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not a digits checkpoint")
-        model = DigitsNet(self.cfg.channels, self.cfg.dropout).to(self.device)
+        model = DigitsNet(self.config.channels, self.config.dropout).to(self.device)
         model.load_state_dict(state["model"])  # validated on a copy before we adopt it
         self.model = model
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.cfg.learning_rate)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
         self.last_metrics = dict(state.get("metrics", {}))

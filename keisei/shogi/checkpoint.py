@@ -2,7 +2,8 @@
 
 Everything in it is tensors, numbers, strings, lists and dicts (RNG states included), so
 loading never runs pickled code. A file is checked whole (marker, format version, keys, config)
-before anything is handed to the trainer: a corrupt or foreign file raises ``CheckpointError``.
+before anything is handed to the trainer: a corrupt or foreign file raises ``CheckpointError``
+(the engine-wide class of ``keisei.interfaces``, re-exported here).
 """
 
 from __future__ import annotations
@@ -13,8 +14,18 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
+from keisei.interfaces import CheckpointError
 from keisei.shogi.config import ShogiPPOConfig
+from keisei.shogi.network import PolicyValueNet, build_network
 from keisei.trainer import atomic_torch_save
+
+__all__ = [
+    "CheckpointError",
+    "checkpoint_config",
+    "read_checkpoint",
+    "read_network",
+    "write_checkpoint",
+]
 
 MAGIC = "keisei.shogi-ppo"
 FORMAT_VERSION = 1
@@ -35,10 +46,6 @@ REQUIRED_KEYS = {
     "counters": dict,
     "metrics": dict,
 }
-
-
-class CheckpointError(Exception):
-    """A checkpoint file cannot be used: unreadable, foreign, corrupt or incompatible."""
 
 
 def write_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -73,3 +80,17 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 def checkpoint_config(state: dict[str, Any]) -> ShogiPPOConfig:
     return ShogiPPOConfig.model_validate(state["config"])
+
+
+def read_network(path: Path) -> tuple[ShogiPPOConfig, PolicyValueNet]:
+    """The config and the network (on the CPU) of the checkpoint at ``path``: what a player
+    needs. Weights that do not fit the network the file's own config describes raise
+    ``CheckpointError`` naming the file; the half-built network is dropped, never returned."""
+    state = read_checkpoint(path)
+    cfg = checkpoint_config(state)
+    net = build_network(cfg.blocks, cfg.channels, cfg.squeeze_excitation, cfg.value_hidden)
+    try:
+        net.load_state_dict(state["model"])  # strict: every tensor present and the right shape
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path} has a damaged network: {exc}") from exc
+    return cfg, net

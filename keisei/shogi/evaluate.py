@@ -2,7 +2,9 @@
 
 All games of a match are played in lockstep, so the network sees one batch per ply. The agent
 takes Black in even-numbered games and White in odd ones. A game that reaches the ply cap is
-scored as a draw.
+scored as a draw. ``play_match`` is the one match loop: the trainer's periodic evaluation and
+its evaluate and sample commands use it, and so do matches between checkpoint files
+(``players``).
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import numpy as np
 import torch
 from torch import nn
 
-from keisei.shogi.env import BLACK, ShogiGame
+from keisei.shogi.env import BLACK, WHITE, ShogiGame
 from keisei.shogi.features import NUM_FEATURES, LegalMoves, fill_observations
 from keisei.shogi.network import Precision
 from keisei.shogi.ppo import sample_actions
+from keisei.shogi.records import game_record
 
 
 class Player(Protocol):
@@ -142,20 +145,52 @@ def match_result(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PlayedMatch:
+    """A finished match: its games, the agent's colour in each, and the agent's score."""
+
+    games: list[ShogiGame]
+    agent_colors: list[int]
+    result: MatchResult
+
+    def records(self, count: int, names: tuple[str, str]) -> list[dict[str, Any]]:
+        """Records of the first ``count`` games; ``names`` are the agent's and the opponent's,
+        put in colour order game by game."""
+        records = []
+        for game, color in list(zip(self.games, self.agent_colors, strict=True))[: max(0, count)]:
+            pair = names if color == BLACK else (names[1], names[0])
+            records.append(game_record(game, pair))
+        return records
+
+
+@overload
+def play_match(agent: Player, opponent: Player, games: int, max_plies: int) -> PlayedMatch: ...
+
+
+@overload
+def play_match(
+    agent: Player,
+    opponent: Player,
+    games: int,
+    max_plies: int,
+    between_plies: Callable[[], bool],
+) -> PlayedMatch | None: ...
+
+
 def play_match(
     agent: Player,
     opponent: Player,
     games: int,
     max_plies: int,
     between_plies: Callable[[], bool] | None = None,
-) -> MatchResult | None:
-    """``games`` games, colours alternating (agent Black in game 0); the agent's W/D/L.
+) -> PlayedMatch | None:
+    """``games`` games in lockstep, colours alternating (agent Black in game 0).
 
     ``between_plies`` runs before each ply (the trainer answers commands there during its
     periodic evaluations); when it returns False the match is abandoned and None returned.
     """
     matches = [ShogiGame(max_plies) for _ in range(games)]
-    agent_colors = [BLACK if i % 2 == 0 else 1 - BLACK for i in range(games)]
+    agent_colors = [BLACK if i % 2 == 0 else WHITE for i in range(games)]
     active = list(range(games))
     while active:
         if between_plies is not None and not between_plies():
@@ -167,7 +202,7 @@ def play_match(
                 for i, move in zip(idx, player.choose([matches[i] for i in idx]), strict=True):
                     matches[i].push(move)
         active = [i for i in active if not matches[i].result.is_over]
-    return score_matches(matches, agent_colors)
+    return PlayedMatch(matches, agent_colors, score_matches(matches, agent_colors))
 
 
 def score_matches(matches: list[ShogiGame], agent_colors: list[int]) -> MatchResult:
@@ -192,9 +227,5 @@ def score_matches(matches: list[ShogiGame], agent_colors: list[int]) -> MatchRes
 
 
 def play_game(black: Player, white: Player, max_plies: int) -> ShogiGame:
-    """One game to its end (or the ply cap)."""
-    game = ShogiGame(max_plies)
-    while not game.result.is_over:
-        player = black if game.board.turn == BLACK else white
-        game.push(player.choose([game])[0])
-    return game
+    """One game to its end (or the ply cap): a match of one game, ``black`` its agent."""
+    return play_match(black, white, 1, max_plies).games[0]

@@ -84,7 +84,9 @@ class PolicyValueNet(nn.Module):
         return logits.float(), value.float()
 
 
-def build_network(blocks: int, channels: int, squeeze_excitation: bool, value_hidden: int):
+def build_network(
+    blocks: int, channels: int, squeeze_excitation: bool, value_hidden: int
+) -> PolicyValueNet:
     return PolicyValueNet(blocks, channels, squeeze_excitation, value_hidden)
 
 

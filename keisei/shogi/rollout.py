@@ -1,20 +1,33 @@
-"""Collecting one rollout of self-play: ``num_steps`` plies in each of ``num_envs`` games."""
+"""Collecting one rollout of self-play: ``num_steps`` plies in each of ``num_envs`` games.
+
+Like ``ppo.ppo_update``, it is handed what it uses (the policy, the games, the config, the
+generator and the trainer's hooks) and knows nothing of the trainer.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from keisei.shogi.env import BLACK, MAX_PLIES, WHITE, FinishedGame
+from keisei.shogi.config import ShogiPPOConfig
+from keisei.shogi.env import BLACK, MAX_PLIES, WHITE, FinishedGame, SelfPlayEnvs
 from keisei.shogi.features import NUM_ACTIONS, NUM_FEATURES
 from keisei.shogi.ppo import RolloutBatch, compute_gae, sample_actions
 
-if TYPE_CHECKING:
-    from keisei.shogi.trainer import ShogiPPOTrainer
+# Observations [B, 119, 9, 9] -> (logits [B, 2187], values [B]) on the CPU.
+Policy = Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutHooks:
+    """What the trainer does around each ply of a rollout."""
+
+    between_plies: Callable[[], bool]  # answers commands; False abandons the rollout (a stop)
+    on_finished: Callable[[list[FinishedGame]], None]  # the games that ended at this ply
+    after_ply: Callable[[], None]  # the live board
 
 
 @dataclass
@@ -62,13 +75,21 @@ class RolloutStats:
 
 
 def collect_rollout(
-    trainer: ShogiPPOTrainer, shaping_coef: Callable[[int], float]
+    policy: Policy,
+    envs: SelfPlayEnvs,
+    cfg: ShogiPPOConfig,
+    generator: torch.Generator,
+    *,
+    first_step: int,
+    shaping_coef: Callable[[int], float],
+    hooks: RolloutHooks,
 ) -> tuple[RolloutBatch, RolloutStats] | None:
-    """Play ``num_steps`` plies in every game with the current policy; None if a stop came.
+    """Play ``num_steps`` plies in every game with ``policy``; None if a stop came.
 
-    Commands are answered before every ply (one batched inference, a few tens of ms).
+    ``first_step`` is the global position count at the start (it sets the shaping
+    coefficient). Commands are answered before every ply (one batched inference, a few tens
+    of ms).
     """
-    cfg, envs = trainer.cfg, trainer.envs
     num_steps, num_envs = cfg.num_steps, cfg.num_envs
     obs = np.zeros((num_steps, num_envs, NUM_FEATURES, 9, 9), dtype=np.uint8)
     masks = np.zeros((num_steps, num_envs, NUM_ACTIONS), dtype=np.bool_)
@@ -80,31 +101,29 @@ def collect_rollout(
     stats = RolloutStats()
 
     for step in range(num_steps):
-        if not trainer._commands():
+        if not hooks.between_plies():
             return None
         obs[step] = envs.obs  # 0/1 planes: uint8 keeps the rollout 4x smaller
         masks[step] = envs.legal.mask
-        logits, value = trainer.policy(envs.obs)
-        action, logprob = sample_actions(
-            logits, torch.from_numpy(envs.legal.mask), trainer.action_generator
-        )
+        logits, value = policy(envs.obs)
+        action, logprob = sample_actions(logits, torch.from_numpy(envs.legal.mask), generator)
         actions[step] = action.numpy()
         logprobs[step] = logprob.numpy()
         values[step] = value.numpy()
-        coef = shaping_coef(trainer.global_step + step * num_envs)
+        coef = shaping_coef(first_step + step * num_envs)
         reward, terminated, truncated, finished, final_obs = envs.step(actions[step], coef)
         if len(final_obs):
             # Truncation is not an outcome: bootstrap with the (opponent's, so negated) value of
             # the position the game was cut at.
-            _, final_value = trainer.policy(final_obs)
+            _, final_value = policy(final_obs)
             reward[truncated] -= cfg.gamma * final_value.numpy()
         rewards[step] = reward
         dones[step] = terminated | truncated
         stats.record(finished)
-        trainer.record_selfplay(finished)
-        trainer.publish_board()
+        hooks.on_finished(finished)
+        hooks.after_ply()
 
-    _, next_value = trainer.policy(envs.obs)
+    _, next_value = policy(envs.obs)
     advantages, returns = compute_gae(
         rewards, values, dones, next_value.numpy(), cfg.gamma, cfg.gae_lambda
     )

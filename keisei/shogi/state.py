@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from keisei.interfaces import CheckpointError
+
 
 def capture_rng(action_generator: torch.Generator, shuffle_rng: np.random.Generator) -> dict:
     """Every random state training depends on (and the global ones, for completeness)."""
@@ -37,8 +39,6 @@ def restore_rng(
 ) -> None:
     """Set the states from ``capture_rng``'s dict; with ``dry_run`` only check they parse
     (the global states are then left alone). Raises CheckpointError on a malformed dict."""
-    from keisei.shogi.checkpoint import CheckpointError
-
     try:
         shuffle_state = json.loads(rng["shuffle"])
         np_state = (

@@ -21,23 +21,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
-from keisei.shogi.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from keisei.interfaces import (
+    Capability,
+    CheckpointError,
+    CheckpointInfo,
+    CommandRequest,
+    MatchOutcome,
+    RunOutcome,
+)
+from keisei.shogi.checkpoint import read_checkpoint, write_checkpoint
 from keisei.shogi.commands import EvaluateParams, SampleParams, parse_params
 from keisei.shogi.config import PRESETS, ShogiPPOConfig
 from keisei.shogi.env import FinishedGame, SelfPlayEnvs
 from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer, play_game, play_match
 from keisei.shogi.network import Precision, build_network
+from keisei.shogi.players import BUILTIN_OPPONENTS, evaluate_checkpoint, player_from_checkpoint
 from keisei.shogi.ppo import ppo_update
 from keisei.shogi.records import game_record
-from keisei.shogi.rollout import collect_rollout
+from keisei.shogi.rollout import RolloutHooks, collect_rollout
 from keisei.shogi.state import capture_rng, restore_rng, validate_optimizer_state
 from keisei.trainer import CommandError, Trainer
 
-BOARD_INTERVAL_S = 0.25  # the live board at most 4 times a second
 
-
-class ShogiPPOTrainer(Trainer):
+class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
     """Self-play PPO with a residual policy/value network; one shared policy for both sides."""
 
     name = "shogi-ppo"
@@ -45,11 +51,12 @@ class ShogiPPOTrainer(Trainer):
     Config = ShogiPPOConfig
     presets = PRESETS
     extra_commands = frozenset({"sample", "evaluate", "backup"})
+    capabilities = frozenset({Capability.PLAYS_GAMES, Capability.HAS_BOARD})
+    builtin_opponents = BUILTIN_OPPONENTS
 
-    def __init__(self, config: ShogiPPOConfig, **kwargs: Any) -> None:  # type: ignore[override]
+    def __init__(self, config: ShogiPPOConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        cfg: ShogiPPOConfig = self.config  # type: ignore[assignment]
-        self.cfg = cfg
+        cfg = self.config
         torch.set_num_threads(cfg.threads)
         self.precision = Precision(cfg.precision, self.device)
         torch.manual_seed(cfg.seed)
@@ -66,14 +73,14 @@ class ShogiPPOTrainer(Trainer):
         self.counters = {"games_finished": 0, "black_wins": 0, "white_wins": 0, "draws": 0}
         self.last_metrics: dict[str, float] = {}
         self._boundary: dict[str, Any] = {}
-        self._last_board_at = 0.0
         self._command_seconds = 0.0
+        self._rollout_hooks = RolloutHooks(self._commands, self.record_selfplay, self.publish_board)
         self._take_boundary()
 
     # ----- construction --------------------------------------------------------------------
 
     def _build_learner(self) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any]:
-        cfg = self.cfg
+        cfg = self.config
         model = self.precision.prepare_model(
             build_network(cfg.blocks, cfg.channels, cfg.squeeze_excitation, cfg.value_hidden)
         )
@@ -83,16 +90,16 @@ class ShogiPPOTrainer(Trainer):
 
     def _lr_factor(self, update: int) -> float:
         """Share of the initial learning rate at ``update`` (falls to 0 at the budget's end)."""
-        progress = min(update / self.cfg.num_updates, 1.0)
-        if self.cfg.lr_schedule == "linear":
+        progress = min(update / self.config.num_updates, 1.0)
+        if self.config.lr_schedule == "linear":
             return 1.0 - progress
-        if self.cfg.lr_schedule == "cosine":
+        if self.config.lr_schedule == "cosine":
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         return 1.0
 
     def shaping_coef(self, step: int) -> float:
         """Material shaping at global ``step``: linear anneal to zero."""
-        cfg = self.cfg
+        cfg = self.config
         if not cfg.shaping_anneal_steps:
             return cfg.shaping_coef
         return cfg.shaping_coef * max(0.0, 1.0 - step / cfg.shaping_anneal_steps)
@@ -100,7 +107,7 @@ class ShogiPPOTrainer(Trainer):
     # ----- the training loop ---------------------------------------------------------------
 
     def train(self, resume_from: Path | None = None) -> RunOutcome:
-        cfg = self.cfg
+        cfg = self.config
         if resume_from is not None:
             self.load_checkpoint(resume_from)
         self.callbacks.on_status("running")
@@ -115,7 +122,15 @@ class ShogiPPOTrainer(Trainer):
             self._command_seconds = 0.0
             if not self._commands():
                 break
-            rollout = collect_rollout(self, self.shaping_coef)
+            rollout = collect_rollout(
+                self.policy,
+                self.envs,
+                cfg,
+                self.action_generator,
+                first_step=self.global_step,
+                shaping_coef=self.shaping_coef,
+                hooks=self._rollout_hooks,
+            )
             if rollout is None:
                 break
             batch, stats = rollout
@@ -164,7 +179,7 @@ class ShogiPPOTrainer(Trainer):
 
     def record_selfplay(self, finished: list[FinishedGame]) -> None:
         """Report a sampled share of finished self-play games (by game id: resume-safe)."""
-        every = self.cfg.record_selfplay_every
+        every = self.config.record_selfplay_every
         for done in finished:
             if every and done.game is not None and done.game_id % every == 0:
                 record = {
@@ -179,11 +194,10 @@ class ShogiPPOTrainer(Trainer):
                 )
 
     def publish_board(self) -> None:
-        if not self.cfg.spectate:
-            return
-        now = time.monotonic()
-        if now - self._last_board_at >= BOARD_INTERVAL_S:
-            self._last_board_at = now
+        """The live board of game 0, once per ply: whoever runs the trainer throttles it (the
+        site's reporter, to KEISEI_LIVE_BOARD_SECONDS). A snapshot costs ~15 us against ~100 ms
+        a ply (quick preset, measured), so no guard but ``spectate`` is needed."""
+        if self.config.spectate:
             self.callbacks.on_board(self.envs.board_snapshot(0))
 
     @torch.no_grad()
@@ -196,17 +210,45 @@ class ShogiPPOTrainer(Trainer):
 
     def _periodic_evaluation(self) -> dict[str, float]:
         """A match against the random mover; commands are answered between its plies."""
-        cfg = self.cfg
+        cfg = self.config
         agent = NetworkPlayer(self.model, self.precision, 0.0, cfg.seed + self.update)
         rival = RandomPlayer(cfg.seed + self.update + 1)
-        result = play_match(agent, rival, cfg.eval_games, cfg.max_plies, self._commands)
-        if result is None:  # a stop came: skip the figure, the checkpoint follows
+        match = play_match(agent, rival, cfg.eval_games, cfg.max_plies, self._commands)
+        if match is None:  # a stop came: skip the figure, the checkpoint follows
             return {}
+        result = match.result
         data = {**result.as_dict(), "opponent": "random", "step": self.global_step}
         self.callbacks.on_event(
             "evaluation", f"vs random: {result.win_rate:.0%} ({result.wins}/{result.games})", data
         )
         return {"charts/win_rate_vs_random": result.win_rate, "charts/elo_vs_random": result.elo}
+
+    @classmethod
+    def play_checkpoints(
+        cls,
+        agent: Path,
+        opponent: Path | str,
+        *,
+        games: int,
+        max_plies: int | None,
+        seed: int,
+        record_games: int = 0,
+        temperature: float = 1.0,
+        names: tuple[str, str] = ("agent", "opponent"),
+        device: str | None = None,
+    ) -> MatchOutcome:
+        result, records = evaluate_checkpoint(
+            agent,
+            opponent,
+            games=games,
+            max_plies=max_plies,
+            seed=seed,
+            record_games=record_games,
+            temperature=temperature,
+            names=names,
+            device=device,
+        )
+        return MatchOutcome(result=result.as_dict(), records=records)
 
     # ----- commands ------------------------------------------------------------------------
 
@@ -238,18 +280,11 @@ class ShogiPPOTrainer(Trainer):
             if not path.is_absolute():
                 path = self.workdir / path
         try:
-            state = read_checkpoint(path)
+            return player_from_checkpoint(
+                path, temperature=temperature, seed=seed + 1, precision=self.precision
+            )
         except CheckpointError as exc:
             raise CommandError(f"opponent: {exc}") from exc
-        ocfg = ShogiPPOConfig.model_validate(state["config"])
-        net = build_network(ocfg.blocks, ocfg.channels, ocfg.squeeze_excitation, ocfg.value_hidden)
-        try:
-            net.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            raise CommandError(f"opponent: {path} has a damaged network: {exc}") from exc
-        return NetworkPlayer(
-            self.precision.prepare_model(net), self.precision, temperature, seed + 1
-        )
 
     def evaluate_against(
         self, opponent: str, games: int, temperature: float, max_plies: int | None, seed: int | None
@@ -258,8 +293,7 @@ class ShogiPPOTrainer(Trainer):
         seed = self._seed(seed)
         rival = self._opponent(opponent, temperature, seed)
         agent = NetworkPlayer(self.model, self.precision, temperature, seed)
-        result = play_match(agent, rival, games, max_plies or self.cfg.max_plies)
-        assert result is not None  # no between_plies hook: never abandoned
+        result = play_match(agent, rival, games, max_plies or self.config.max_plies).result
         return {**result.as_dict(), "opponent": opponent, "step": self.global_step}
 
     def sample_game(self, p: SampleParams) -> dict[str, Any]:
@@ -268,7 +302,7 @@ class ShogiPPOTrainer(Trainer):
         rival = agent if p.opponent == "self" else self._opponent(p.opponent, p.temperature, seed)
         names = ("shogi-ppo", p.opponent) if p.agent_color == "black" else (p.opponent, "shogi-ppo")
         black, white = (agent, rival) if p.agent_color == "black" else (rival, agent)
-        game = play_game(black, white, p.max_plies or self.cfg.max_plies)
+        game = play_game(black, white, p.max_plies or self.config.max_plies)
         record = {**game_record(game, names), "step": self.global_step}
         self.callbacks.on_event(
             "sample", f"sample game: {record['result']} in {record['plies']} plies", record
@@ -298,7 +332,7 @@ class ShogiPPOTrainer(Trainer):
             **b,
             "trainer": self.name,
             "kind": kind,
-            "config": self.cfg.model_dump(),
+            "config": self.config.model_dump(),
             "envs": SelfPlayEnvs.snapshot_to_portable(b["envs"]),
         }
         write_checkpoint(state, path)
@@ -322,7 +356,8 @@ class ShogiPPOTrainer(Trainer):
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path} does not fit this config's network: {exc}") from exc
         try:
-            envs = SelfPlayEnvs.from_portable(state["envs"], self.cfg.num_envs, self.cfg.max_plies)
+            cfg = self.config
+            envs = SelfPlayEnvs.from_portable(state["envs"], cfg.num_envs, cfg.max_plies)
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path} holds unusable games: {exc}") from exc
         action_generator = torch.Generator()

@@ -6,7 +6,7 @@ import cshogi
 import pytest
 import torch
 
-from keisei.shogi.checkpoint import CheckpointError
+from keisei import CheckpointError, MatchOutcome, get_trainer
 from keisei.shogi.env import ShogiGame
 from keisei.shogi.players import evaluate_checkpoint, player_from_checkpoint
 from tests.support.shogi import train_tiny_shogi
@@ -96,3 +96,41 @@ def test_weights_that_do_not_fit_the_network_are_refused(tmp_path, checkpoints):
     torch.save(state, damaged)
     with pytest.raises(CheckpointError, match="damaged network"):
         player_from_checkpoint(damaged, temperature=0.0, seed=1)
+
+
+def test_shogi_ppo_plays_two_checkpoints_and_returns_records(checkpoints):
+    outcome = get_trainer("shogi-ppo").play_checkpoints(
+        checkpoints[-1], checkpoints[0], games=3, max_plies=12, seed=2, record_games=2
+    )
+    assert isinstance(outcome, MatchOutcome)
+    result = outcome.result
+    assert set(result) >= {"games", "wins", "draws", "losses", "elo", "win_reasons"}
+    assert result["games"] == result["wins"] + result["draws"] + result["losses"] == 3
+    assert [(r["black"], r["white"]) for r in outcome.records] == [
+        ("agent", "opponent"),
+        ("opponent", "agent"),
+    ]
+
+
+def without_model(source: Path, target: Path) -> Path:
+    state = torch.load(source, map_location="cpu", weights_only=True)
+    del state["model"]
+    torch.save(state, target)
+    return target
+
+
+def test_a_checkpoint_without_a_model_is_a_checkpoint_error_naming_the_file(tmp_path, checkpoints):
+    bad = without_model(checkpoints[0], tmp_path / "no-model.pt")
+    shogi = get_trainer("shogi-ppo")
+    with pytest.raises(CheckpointError, match="no-model.pt.*'model'"):
+        shogi.play_checkpoints(bad, "random", games=2, max_plies=8, seed=1)
+    with pytest.raises(CheckpointError, match="no-model.pt.*'model'"):
+        shogi.play_checkpoints(checkpoints[0], bad, games=2, max_plies=8, seed=1)
+
+
+def test_an_unknown_builtin_opponent_or_no_games_is_a_value_error(checkpoints):
+    shogi = get_trainer("shogi-ppo")
+    with pytest.raises(ValueError, match="unknown built-in opponent 'gnugo'.*random"):
+        shogi.play_checkpoints(checkpoints[0], "gnugo", games=2, max_plies=8, seed=1)
+    with pytest.raises(ValueError, match="games must be at least 1"):
+        shogi.play_checkpoints(checkpoints[0], "random", games=0, max_plies=8, seed=1)

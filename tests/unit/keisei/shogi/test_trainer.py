@@ -3,9 +3,11 @@
 import math
 
 import pytest
+import torch
 
 from keisei.interfaces import CommandRequest, RunOutcome
 from keisei.shogi.trainer import ShogiPPOTrainer
+from keisei.trainer import CommandError
 
 
 def deterministic(metrics):
@@ -115,11 +117,12 @@ def test_sample_evaluate_and_backup_commands_answer(tmp_path, tiny_config, run, 
     assert result["games"] == 2
 
 
-def test_live_board_is_throttled_to_four_per_second(tmp_path, tiny_config, run, make_control):
-    _, callbacks, _ = run(tmp_path, tiny_config(spectate=True, total_steps=4 * 8 * 10))
-    times = [t for t, _ in callbacks.boards]
-    assert times, "no board was published"
-    assert all(b - a >= 0.25 for a, b in zip(times, times[1:], strict=False))
+def test_live_board_is_offered_every_ply_for_the_reporter_to_throttle(tmp_path, tiny_config, run):
+    # Two updates of eight plies: the trainer does not throttle (the site's reporter does).
+    _, callbacks, _ = run(tmp_path, tiny_config(spectate=True, total_steps=4 * 8 * 2))
+    assert len(callbacks.boards) == 16
+    plies = [snapshot["ply"] for _, snapshot in callbacks.boards]
+    assert plies[:8] == list(range(1, 9))  # game 0, one move further each time
     snapshot = callbacks.boards[-1][1]
     assert set(snapshot) == {
         "sfen",
@@ -131,6 +134,11 @@ def test_live_board_is_throttled_to_four_per_second(tmp_path, tiny_config, run, 
         "game",
     }
     assert snapshot["side_to_move"] in ("black", "white")
+
+
+def test_no_board_is_built_without_spectate(tmp_path, tiny_config, run):
+    _, callbacks, _ = run(tmp_path, tiny_config(spectate=False, total_steps=4 * 8))
+    assert callbacks.boards == []
 
 
 def test_periodic_evaluation_reports_win_rate_against_random(tmp_path, tiny_config, run):
@@ -147,3 +155,17 @@ def test_latest_checkpoint_is_an_evaluation_opponent(tmp_path, tiny_config, run)
     _, _, trainer = run(tmp_path, tiny_config(total_steps=32))
     result = trainer.evaluate_against("latest", 2, 0.5, 10, 5)
     assert result["games"] == 2 and result["opponent"] == "latest"
+
+
+@pytest.mark.parametrize("kind", ["evaluate", "sample"])
+def test_an_opponent_file_without_a_model_fails_the_command_naming_the_opponent(
+    tmp_path, tiny_config, run, kind
+):
+    _, _, trainer = run(tmp_path, tiny_config(total_steps=32))
+    state = torch.load(trainer.save_checkpoint("manual").path, weights_only=True)
+    del state["model"]
+    torch.save(state, tmp_path / "no-model.pt")
+    # A relative opponent path is read from the run's workdir.
+    command = CommandRequest(id="c", kind=kind, params={"opponent": "no-model.pt", "seed": 1})
+    with pytest.raises(CommandError, match="^opponent: .*no-model.pt.*'model'"):
+        trainer.handle_command(command)
