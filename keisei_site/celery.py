@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-from monitoring.system import connect_worker_signals
+from monitoring.worker_signals import connect_worker_signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "keisei_site.settings")
 # OpenMP threads that spin while waiting steal the cores a busy host needs; it must be set
@@ -14,4 +14,4 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 app = Celery("keisei_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-connect_worker_signals()  # each worker process reports its statistics (monitoring/system.py)
+connect_worker_signals()  # each worker process reports its statistics (monitoring/worker_stats.py)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from keisei_site import env
 from keisei_site.env import BASE_DIR, VAR_DIR
+from monitoring.queues import DEFAULT_QUEUE, TRAINING_QUEUE
 
 EMBEDDED = env.boolean("KEISEI_EMBEDDED", False)
 DEBUG = env.boolean("DEBUG", False)
@@ -98,8 +99,8 @@ CHANNEL_LAYERS = {
 
 # Celery: long training on its own queue, one task reserved at a time, acked after it ends.
 CELERY_BROKER_URL = env.celery_broker_url(REDIS_URL)
-CELERY_TASK_ROUTES = {"runs.execute_run": {"queue": "training"}}
-CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"runs.execute_run": {"queue": TRAINING_QUEUE}}
+CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -205,12 +206,12 @@ CELERY_BEAT_SCHEDULE = {
     "reap-expired-leases": {
         "task": "runs.reap_expired_leases",
         "schedule": float(KEISEI_REAPER_SECONDS),
-        "options": {"queue": "default", "expires": float(KEISEI_REAPER_SECONDS)},
+        "options": {"queue": DEFAULT_QUEUE, "expires": float(KEISEI_REAPER_SECONDS)},
     },
     "wake-stranded-runs": {
         "task": "runs.wake_stranded_runs",
         "schedule": float(KEISEI_REAPER_SECONDS),
-        "options": {"queue": "default", "expires": float(KEISEI_REAPER_SECONDS)},
+        "options": {"queue": DEFAULT_QUEUE, "expires": float(KEISEI_REAPER_SECONDS)},
     },
 }
 
@@ -250,5 +251,5 @@ KEISEI_LEAGUE_GAMES = env.integer("KEISEI_LEAGUE_GAMES", 10, minimum=2, maximum=
 CELERY_BEAT_SCHEDULE["league-round"] = {
     "task": "runs.league_round",
     "schedule": float(KEISEI_LEAGUE_SECONDS),
-    "options": {"queue": "default", "expires": float(KEISEI_LEAGUE_SECONDS)},
+    "options": {"queue": DEFAULT_QUEUE, "expires": float(KEISEI_LEAGUE_SECONDS)},
 }

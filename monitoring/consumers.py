@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.cache import cache
 
-from monitoring import access, live, selectors, system
+from monitoring import access, live, selectors, worker_store
 from monitoring.connection_caps import caps
 
 log = logging.getLogger(__name__)
@@ -229,12 +229,12 @@ class SystemConsumer(LiveConsumer):
             return
         await self.join([live.SYSTEM_GROUP])
         try:
-            workers = await database_sync_to_async(system.workers_latest)()
+            workers = await database_sync_to_async(worker_store.workers_latest)()
         except Exception:  # Redis away: the live messages fill the page once it is back
             log.warning("worker statistics unavailable for a connected snapshot", exc_info=True)
             workers = []
         data = {
-            "interval": system.interval_seconds(),
+            "interval": worker_store.interval_seconds(),
             "workers": [await self.as_seen(stats) for stats in workers],
         }
         await self.send_json(live.message("connected", None, data))
@@ -249,7 +249,7 @@ class SystemConsumer(LiveConsumer):
             self.run_answers[run_id] = await database_sync_to_async(access.user_may_view_run)(
                 self.scope["user"], int(run_id)
             )
-        return system.strip_run(stats, visible=self.run_answers[run_id])
+        return selectors.strip_run(stats, visible=self.run_answers[run_id])
 
     async def live_message(self, event: dict[str, Any]) -> None:
         msg = event["message"]

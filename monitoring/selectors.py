@@ -1,11 +1,13 @@
-"""Reads of what is observed: latest metrics, series, timeline events."""
+"""Reads of what is observed: latest metrics, series, timeline events, the system overview."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Max
 
+from monitoring import access, queues, worker_store
 from monitoring.models import MetricPoint, RunEvent
 
 
@@ -36,4 +38,36 @@ def event_as_message(event: RunEvent) -> dict[str, Any]:
         "seq": event.seq,
         "ts": event.created_at.timestamp(),
         "data": {"message": event.message, "actor": event.actor, **event.data},
+    }
+
+
+def strip_run(stats: dict[str, Any], *, visible: bool) -> dict[str, Any]:
+    """``stats`` as someone sees it: the current run is named only to people who may see it
+    (``busy`` still says the worker is training)."""
+    if stats.get("run") is None or visible:
+        return stats
+    return {**stats, "run": None}
+
+
+def system_overview(
+    *, user: Any, may_view: Callable[[Any, int], bool] | None = None
+) -> dict[str, Any]:
+    """What ``GET /api/v1/system/`` and the system page show ``user``: every worker's latest
+    statistics, the reporting interval and the queue depths."""
+    may_view = may_view or access.user_may_view_run
+    answers: dict[int, bool] = {}
+
+    def visible(run_id: int) -> bool:
+        if run_id not in answers:
+            answers[run_id] = may_view(user, run_id)
+        return answers[run_id]
+
+    workers = [
+        strip_run(stats, visible=stats.get("run") is not None and visible(int(stats["run"])))
+        for stats in worker_store.workers_latest()
+    ]
+    return {
+        "interval": worker_store.interval_seconds(),
+        "workers": workers,
+        "queues": queues.queue_depths(),
     }

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monitoring import system
+from monitoring import selectors
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class SystemApi(APIView):
     def get(self, request: Request) -> Response:
         try:
-            return Response(system.overview(request.user))
+            return Response(selectors.system_overview(user=request.user))
         except RedisError:  # the statistics store (Redis) is unreachable
             log.warning("system statistics unavailable", exc_info=True)
             return Response({"detail": "worker statistics are unavailable right now"}, status=503)

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from keisei_site.launcher import celery_beat_args, celery_worker_args
+from monitoring.queues import QUEUES
 from tests.support.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -97,7 +98,7 @@ class ServerProcess:
 
 def start_celery_worker(env: dict[str, str], name: str = "test-worker") -> ServerProcess:
     # The same command line as `make run`'s worker, minus the start-up chatter between workers.
-    args = celery_worker_args(name, "training,default", "1") + [
+    args = celery_worker_args(name, ",".join(QUEUES), "1") + [
         "--without-mingle",
         "--without-gossip",
     ]

@@ -18,7 +18,7 @@ from channels.testing import WebsocketCommunicator
 from rest_framework.authtoken.models import Token
 
 from keisei_site.asgi import application
-from monitoring import system
+from monitoring import queues, worker_stats, worker_store
 from runs.models import Run
 from tests.support.waiting import wait_for
 
@@ -59,7 +59,7 @@ def reported_by(workers: list[dict], name_prefix: str) -> dict | None:
 
 def stats_for(worker: str, *, run: int | None = None, age: float = 0.0) -> dict:
     """A stored entry as a worker would write it, ``age`` seconds old."""
-    stats = system.collect(worker)
+    stats = worker_stats.collect(worker)
     stats.update(
         worker_id=f"{worker}:1", run=run, busy=run is not None, ts=time.time() - age, interval=2.0
     )
@@ -72,13 +72,13 @@ def stored():
     ids: list[str] = []
 
     def store(stats: dict) -> dict:
-        system.store(stats)
+        worker_store.store(stats)
         ids.append(stats["worker_id"])
         return stats
 
     yield store
     for worker_id in ids:
-        system.forget(worker_id)
+        worker_store.forget(worker_id)
 
 
 def test_a_real_worker_reports_itself_to_the_api_and_the_socket(
@@ -102,7 +102,7 @@ def test_a_real_worker_reports_itself_to_the_api_and_the_socket(
     assert worker["memory"]["total"] > 0 and len(worker["load"]) == 3
     assert worker["run"] is None and worker["busy"] is False and worker["gpus"] == []
     assert worker["age"] < 3 * worker["interval"]
-    assert set(body["queues"]) == {"training", "default"}
+    assert set(body["queues"]) == set(queues.QUEUES)
     assert all(isinstance(depth, int) for depth in body["queues"].values())
 
     async def next_report_over_the_socket() -> dict:
@@ -126,7 +126,7 @@ def test_a_real_worker_reports_itself_to_the_api_and_the_socket(
 def test_a_worker_silent_for_three_intervals_is_lost(api_client, owner, stored):
     stored(stats_for("fresh@test"))
     stored(stats_for("silent@test", age=3 * 2.0 + 1))
-    forgotten = stored(stats_for("gone@test", age=system.STATS_TTL_SECONDS + 1))
+    forgotten = stored(stats_for("gone@test", age=worker_store.STATS_TTL_SECONDS + 1))
 
     response = api_client(owner).get("/api/v1/system/")
 
@@ -135,7 +135,7 @@ def test_a_worker_silent_for_three_intervals_is_lost(api_client, owner, stored):
     assert reported_by(workers, "fresh@")["lost"] is False
     assert reported_by(workers, "silent@")["lost"] is True
     assert reported_by(workers, "gone@") is None  # past the TTL: removed, not listed
-    assert forgotten["worker_id"] not in {w["worker_id"] for w in system.workers_latest()}
+    assert forgotten["worker_id"] not in {w["worker_id"] for w in worker_store.workers_latest()}
 
 
 def test_the_api_names_a_workers_run_only_to_those_who_may_see_it(
@@ -185,10 +185,10 @@ async def test_the_system_socket_names_a_run_only_to_those_who_may_see_it(owner,
         assert (await ws.connect())[0]
         assert (await ws.receive_json_from(timeout=5))["type"] == "connected"
         sockets[name] = ws
-    with system.current_run(run.pk):  # as the worker names the run it trains
-        stats = await sync_to_async(system.publish_once)("filter@test")
-    assert system.collect("after@test")["run"] is None
-    await sync_to_async(system.forget)(stats["worker_id"])
+    with worker_stats.current_run(run.pk):  # as the worker names the run it trains
+        stats = await sync_to_async(worker_stats.publish_once)("filter@test")
+    assert worker_stats.collect("after@test")["run"] is None
+    await sync_to_async(worker_store.forget)(stats["worker_id"])
 
     async def report_of(ws) -> dict:
         while True:  # a real worker of another test may report on the same group
@@ -211,7 +211,7 @@ def test_without_redis_the_api_says_unavailable_and_the_page_still_renders(
     api_client, client, owner, settings, monkeypatch
 ):
     settings.REDIS_URL = DEAD_REDIS
-    monkeypatch.setattr(system, "_redis", None)  # this process's statistics client, rebuilt
+    monkeypatch.setattr(worker_store, "_redis", None)  # this process's statistics client, rebuilt
     response = api_client(owner).get("/api/v1/system/")
     assert response.status_code == 503
     assert "unavailable" in response.json()["detail"]
@@ -229,7 +229,7 @@ async def test_without_redis_for_the_user_count_a_connection_is_still_served(
     settings.REDIS_URL = DEAD_REDIS  # the per-user count's Redis; the channel layer is intact
     settings.KEISEI_WS_MAX_PER_USER = 1
     monkeypatch.setattr(caps, "_client", None)
-    monkeypatch.setattr(system, "_redis", None)
+    monkeypatch.setattr(worker_store, "_redis", None)
     sockets = []
     for _ in range(2):  # over the user cap, but the count is unknown: not enforced
         ws = await connect_as(owner, "/ws/system/")
