@@ -21,12 +21,15 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from monitoring.models import EventType
+
 log = logging.getLogger(__name__)
 
 # The channel-layer event type consumers handle (``live_message``).
 LAYER_EVENT = "live.message"
 MAX_BACKLOG = 2000
-DURABLE_TYPES = frozenset({"status", "log", "checkpoint", "evaluation", "sample", "command"})
+# The stored timeline types are the durable message types: one list, in the model.
+DURABLE_TYPES = frozenset(EventType.values)
 TRANSIENT_TYPES = frozenset(
     {"connected", "metrics", "progress", "game_state", "system", "error", "pong"}
 )

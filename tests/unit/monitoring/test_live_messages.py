@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from monitoring import live
+from monitoring.models import EventType
 from monitoring.reporter import Throttle, progress_payload
 
 
@@ -27,3 +31,21 @@ def test_progress_payload_is_bounded():
     assert progress_payload(5, 10) == {"step": 5, "total": 10, "progress": 0.5}
     assert progress_payload(12, 10)["progress"] == 1.0
     assert progress_payload(3, 0)["progress"] == 0.0
+
+
+def documented_message_types() -> dict[str, bool]:
+    """docs/websocket.md's table of server messages: type -> durable."""
+    text = (Path(__file__).resolve().parents[3] / "docs" / "websocket.md").read_text()
+    types = {}
+    for names, durable in re.findall(r"^\| (`[\w`, ]+`) \| (yes|no) \|", text, re.MULTILINE):
+        for name in re.findall(r"`(\w+)`", names):
+            types[name] = durable == "yes"
+    return types
+
+
+def test_the_durable_types_are_the_stored_event_types_and_documented_so():
+    assert live.DURABLE_TYPES == set(EventType.values)
+    assert not live.DURABLE_TYPES & live.TRANSIENT_TYPES
+    documented = documented_message_types()
+    assert {name for name, durable in documented.items() if durable} == live.DURABLE_TYPES
+    assert {name for name, durable in documented.items() if not durable} == live.TRANSIENT_TYPES
