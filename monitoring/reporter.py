@@ -257,6 +257,10 @@ class Reporter:
         live.publisher().flush(timeout=5.0)
 
 
+def progress_fraction(step: int, total: int) -> float:
+    """How far a run is, 0 to 1: the one definition the live message and the stored run use."""
+    return min(1.0, step / total) if total > 0 else 0.0
+
+
 def progress_payload(step: int, total: int) -> dict[str, Any]:
-    fraction = min(1.0, step / total) if total > 0 else 0.0
-    return {"step": step, "total": total, "progress": fraction}
+    return {"step": step, "total": total, "progress": progress_fraction(step, total)}

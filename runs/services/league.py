@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from runs.locks import AdvisoryLock, advisory_lock_try
 from runs.models import Checkpoint, CheckpointKind, GameSource, LeagueEntry, LeagueMatch
 from runs.services.matches import MatchUnplayable, Opponent, match_play, trainer_plays_games
 from runs.services.records import game_record_store
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 K_FACTOR = 16.0
 START_RATING = 1000.0
 LEAGUE_KINDS = (CheckpointKind.BEST, CheckpointKind.FINAL)
-# One round at a time across every worker (a session-level PostgreSQL advisory lock).
-ROUND_LOCK_KEY = 0x4B45_4953  # "KEIS"
 # The first games of each match are kept as records on both runs; the rest only count.
 LEAGUE_RECORDED_GAMES = 2
 
@@ -172,13 +171,10 @@ def league_round(*, matches: int | None = None, games: int | None = None) -> lis
     """
     matches = settings.KEISEI_LEAGUE_MATCHES_PER_ROUND if matches is None else matches
     games = settings.KEISEI_LEAGUE_GAMES if games is None else games
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ROUND_LOCK_KEY])
-        (locked,) = cursor.fetchone()
-    if not locked:
-        log.info("a league round is still playing; this one is skipped")
-        return []
-    try:
+    with advisory_lock_try(AdvisoryLock.LEAGUE_ROUND) as taken:
+        if not taken:
+            log.info("a league round is still playing; this one is skipped")
+            return []
         contenders = [
             Contender(id=e.pk, rating=e.rating, games=e.games)
             for e in LeagueEntry.objects.filter(is_active=True)
@@ -189,9 +185,6 @@ def league_round(*, matches: int | None = None, games: int | None = None) -> lis
             if match is not None:
                 played.append(match.pk)
         return played
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [ROUND_LOCK_KEY])
 
 
 def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | None:

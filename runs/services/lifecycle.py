@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from pydantic import ValidationError
@@ -21,16 +21,15 @@ from keisei.registry import UnknownTrainer, get_trainer
 from keisei.trainer import config_errors
 from monitoring.models import EventType
 from monitoring.queues import TRAINING_QUEUE, queue_depths
+from monitoring.reporter import progress_fraction
 from monitoring.services import event_record
 from runs.leases import lease_claim, lease_end, lease_renew, leases_reap
+from runs.locks import AdvisoryLock, advisory_xact_lock
 from runs.models import ACTIVE_STATUSES, RUN_LEASE, Checkpoint, CommandState, Run, RunStatus
 from runs.services.errors import RunConfigError
 from runs.services.quotas import quota_check_queue, quota_for
 
 TRAIN_NEXT_RUN_TASK = "runs.train_next_run"
-# Claims take this transaction-scoped advisory lock, so "highest priority first" and the
-# per-user running limit hold across workers without row-lock gymnastics. Claims are rare.
-CLAIM_LOCK_KEY = 0x6B656973  # "keis"
 # How many queued runs a claim looks through for one whose owner is under their limit.
 CLAIM_SCAN_LIMIT = 200
 
@@ -215,8 +214,7 @@ def run_claim_next(*, worker: str) -> Run | None:
     Highest priority first, then oldest; a run whose owner is at their running limit waits.
     """
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
+        advisory_xact_lock(AdvisoryLock.RUN_CLAIM)
         candidates = (
             Run.objects.filter(status=RunStatus.QUEUED)
             .order_by("-priority", "created_at", "id")
@@ -269,18 +267,15 @@ def run_set_paused(*, run_id: int, worker: str, paused: bool) -> bool:
         (RunStatus.RUNNING, RunStatus.PAUSED) if paused else (RunStatus.PAUSED, RunStatus.RUNNING)
     )
     with transaction.atomic():
-        changed = Run.objects.filter(pk=run_id, lease_owner=worker, status=source).update(
-            status=target
-        )
+        changed = RUN_LEASE.held_by(run_id, worker).filter(status=source).update(status=target)
         if changed:
             status_event_record(Run.objects.get(pk=run_id), target, actor=f"worker:{worker}")
     return bool(changed)
 
 
 def run_record_progress(*, run_id: int, worker: str, step: int, total: int) -> None:
-    progress = min(1.0, step / total) if total > 0 else 0.0
-    Run.objects.filter(pk=run_id, lease_owner=worker).update(
-        step=step, total_steps=total, progress=progress
+    RUN_LEASE.held_by(run_id, worker).update(
+        step=step, total_steps=total, progress=progress_fraction(step, total)
     )
 
 
