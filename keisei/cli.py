@@ -1,5 +1,4 @@
-"""Headless training (``python -m keisei train --trainer NAME --config file.toml``) and a
-client for a running portal (``python -m keisei remote ...``).
+"""Headless training (``python -m keisei train --trainer NAME --config file.toml``).
 
 The same trainers the portal runs, with callbacks that print to the console. Ctrl-C asks the
 trainer to stop (it writes a final checkpoint), a second Ctrl-C aborts.
@@ -11,7 +10,6 @@ import argparse
 import json
 import signal
 import sys
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from pydantic import ValidationError
 from keisei.interfaces import CheckpointInfo, CommandRequest
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from keisei.trainer import config_errors
+from keisei_fields import read_config_fields
 
 
 class ConsoleCallbacks:
@@ -89,27 +88,6 @@ class SignalControl:
 
     def fail(self, command: CommandRequest, error: str) -> None:
         print(f"command {command.kind} failed: {error}", file=sys.stderr, flush=True)
-
-
-def read_config_fields(path: str | None, assignments: list[str] | None) -> dict[str, Any]:
-    """Config fields from a TOML file, then ``key=value`` overrides (values parsed as JSON
-    when they can be). ``ValueError`` says what is wrong."""
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                data.update(tomllib.load(fh))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"cannot read config {path}: {exc}") from exc
-    for item in assignments or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects key=value, got '{item}'")
-        try:
-            data[key] = json.loads(value)
-        except json.JSONDecodeError:
-            data[key] = value
-    return data
 
 
 def _load_config(args: argparse.Namespace, trainer_cls: Any) -> Any:
@@ -183,10 +161,6 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print a trainer's config JSON Schema")
     schema.add_argument("--trainer", required=True)
     schema.set_defaults(func=_cmd_schema)
-
-    from keisei import remote
-
-    remote.add_parser(sub)
     return parser
 
 

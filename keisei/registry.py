@@ -7,7 +7,7 @@ import importlib
 import os
 from functools import cache
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from keisei.trainer import Trainer
@@ -41,12 +41,12 @@ def available_trainers() -> list[str]:
 
 
 @cache
-def get_trainer(name: str) -> type[Trainer]:
+def get_trainer(name: str) -> type[Trainer[Any]]:
     """The trainer class registered as ``name``; ``UnknownTrainer`` if there is none."""
     target = _targets().get(name)
     if target is None:
         known = ", ".join(available_trainers())
         raise UnknownTrainer(f"unknown trainer '{name}' (known: {known})")
     module_name, _, attr = target.partition(":")
-    cls: type[Trainer] = getattr(importlib.import_module(module_name), attr)
+    cls: type[Trainer[Any]] = getattr(importlib.import_module(module_name), attr)
     return cls

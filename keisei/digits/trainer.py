@@ -37,7 +37,8 @@ class DigitsNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [batch, 1, 8, 8]
         x = F.relu(self.conv1(x))
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # [batch, 2c, 4, 4]
-        return self.head(self.dropout(x.flatten(1)))
+        logits: torch.Tensor = self.head(self.dropout(x.flatten(1)))  # [batch, 10]
+        return logits
 
 
 def load_digits_split(seed: int, validation_fraction: float) -> tuple[torch.Tensor, ...]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import cshogi
 import numpy as np
@@ -222,7 +223,7 @@ class SelfPlayEnvs:
 
     # ----- state for checkpoints -----------------------------------------------------------
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """The games as start SFEN + move ints (cheap; turned into USI when written)."""
         return {
             "games": [(g.start_sfen, list(g.moves)) for g in self.games],
@@ -231,7 +232,7 @@ class SelfPlayEnvs:
         }
 
     @staticmethod
-    def snapshot_to_portable(snapshot: dict) -> dict:
+    def snapshot_to_portable(snapshot: dict[str, Any]) -> dict[str, Any]:
         """A snapshot with USI move strings (what a checkpoint stores)."""
         return {
             "games": [
@@ -243,7 +244,7 @@ class SelfPlayEnvs:
         }
 
     @classmethod
-    def from_portable(cls, state: dict, num_envs: int, max_plies: int) -> SelfPlayEnvs:
+    def from_portable(cls, state: dict[str, Any], num_envs: int, max_plies: int) -> SelfPlayEnvs:
         """Games rebuilt from a checkpoint's portable snapshot (ValueError if inconsistent)."""
         games = state["games"]
         if len(games) != num_envs or len(state["game_ids"]) != num_envs:
@@ -261,7 +262,7 @@ class SelfPlayEnvs:
         envs.refresh()
         return envs
 
-    def board_snapshot(self, env: int) -> dict:
+    def board_snapshot(self, env: int) -> dict[str, Any]:
         """The live-board message of game ``env``."""
         game = self.games[env]
         board = game.board

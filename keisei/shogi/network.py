@@ -72,6 +72,7 @@ class PolicyValueNet(nn.Module):
         self.value_out = nn.Linear(value_hidden, 1)
         # Small initial logits and values: a near-uniform policy over legal moves to start.
         nn.init.normal_(self.policy_out.weight, std=0.01)
+        assert self.policy_out.bias is not None  # a Conv2d's bias is optional; this one has it
         nn.init.zeros_(self.policy_out.bias)
         nn.init.normal_(self.value_out.weight, std=0.01)
         nn.init.zeros_(self.value_out.bias)
@@ -128,7 +129,8 @@ class Precision:
     def prepare_model(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # Module.to accepts memory_format; torch's overloads do not declare it.
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return model
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:

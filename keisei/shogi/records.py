@@ -41,7 +41,7 @@ def result_text(game: ShogiGame) -> str:
 
 def kif_text(game: ShogiGame, names: tuple[str, str], started: datetime) -> str:
     exporter = KIF.Exporter()
-    exporter.kifu = io.StringIO()
+    exporter.kifu = kifu = io.StringIO()
     exporter.prev_move = None
     exporter.move_number = 1
     handicap = None if game.start_sfen == cshogi.STARTING_SFEN else "sfen " + game.start_sfen
@@ -58,17 +58,17 @@ def kif_text(game: ShogiGame, names: tuple[str, str], started: datetime) -> str:
         exporter.end("sennichite")
     elif reason == MAX_PLIES:
         exporter.end("draw")
-    return exporter.kifu.getvalue()
+    return kifu.getvalue()
 
 
 def csa_text(game: ShogiGame, names: tuple[str, str]) -> str:
     exporter = CSA.Exporter()
-    exporter.f = io.StringIO()
+    exporter.f = text = io.StringIO()
     exporter.info(cshogi.Board(game.start_sfen), names=list(names), version="V3.0")
     for move in game.moves:
         exporter.move(move)
     exporter.endgame(CSA_ENDINGS[game.result.reason])
-    return exporter.f.getvalue()
+    return text.getvalue()
 
 
 def game_record(

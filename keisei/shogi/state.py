@@ -12,9 +12,12 @@ import torch
 from keisei.interfaces import CheckpointError
 
 
-def capture_rng(action_generator: torch.Generator, shuffle_rng: np.random.Generator) -> dict:
+def capture_rng(
+    action_generator: torch.Generator, shuffle_rng: np.random.Generator
+) -> dict[str, Any]:
     """Every random state training depends on (and the global ones, for completeness)."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # legacy=True always gives the tuple; numpy's stubs a union
     py_state = random.getstate()
     return {
         "actions": action_generator.get_state(),
@@ -69,7 +72,7 @@ def restore_rng(
         raise CheckpointError(f"the checkpoint's random states are damaged: {exc}") from exc
 
 
-def validate_optimizer_state(state: dict, model: torch.nn.Module) -> None:
+def validate_optimizer_state(state: dict[str, Any], model: torch.nn.Module) -> None:
     """Adam's moments must have the shapes of the parameters (load_state_dict does not check)."""
     params = list(model.parameters())
     for index, slot in state["state"].items():

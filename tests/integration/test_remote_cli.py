@@ -13,12 +13,12 @@ from rest_framework.authtoken.models import Token
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def remote(base: str, token: str | None, *args: str) -> subprocess.CompletedProcess:
+def client(base: str, token: str | None, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "KEISEI_TOKEN"}
     if token is not None:
         env["KEISEI_TOKEN"] = token
     return subprocess.run(
-        [sys.executable, "-m", "keisei", "remote", "--url", base, *args],
+        [sys.executable, "-m", "keisei_client", "--url", base, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -28,7 +28,7 @@ def remote(base: str, token: str | None, *args: str) -> subprocess.CompletedProc
 
 def test_queue_and_watch_a_run_to_completion(daphne_server, celery_worker, owner):
     token = Token.objects.create(user=owner).key
-    done = remote(
+    done = client(
         daphne_server,
         token,
         "queue",
@@ -45,18 +45,18 @@ def test_queue_and_watch_a_run_to_completion(daphne_server, celery_worker, owner
     assert created["name"] == "from the cli" and created["config"]["epochs"] == 3
     last = json.loads(done.stdout.strip().splitlines()[-1])
     assert (last["type"], last["data"]["status"]) == ("status", "completed")
-    shown = json.loads(remote(daphne_server, token, "show", str(created["id"])).stdout)
+    shown = json.loads(client(daphne_server, token, "show", str(created["id"])).stdout)
     assert shown["status"] == "completed" and shown["progress"] == 1.0
 
 
 def test_bad_input_and_missing_token_are_reported(daphne_server, owner):
     token = Token.objects.create(user=owner).key
-    refused = remote(daphne_server, token, "queue", "--trainer", "digits", "--set", "epochs=0")
+    refused = client(daphne_server, token, "queue", "--trainer", "digits", "--set", "epochs=0")
     assert refused.returncode != 0
     assert "400" in refused.stderr and "config.epochs" in refused.stderr
-    anonymous = remote(daphne_server, None, "list")
+    anonymous = client(daphne_server, None, "list")
     assert anonymous.returncode != 0 and "KEISEI_TOKEN" in anonymous.stderr
-    wrong = remote(daphne_server, "not-a-token", "list")
+    wrong = client(daphne_server, "not-a-token", "list")
     assert wrong.returncode != 0 and "Invalid token" in wrong.stderr
 
 
@@ -73,13 +73,13 @@ def test_games_are_listed_and_fetched_as_kif(daphne_server, owner, outsider):
         source=GameSource.SAMPLE,
     )
     token = Token.objects.create(user=owner).key
-    listed = remote(daphne_server, token, "games", str(run.pk), "--source", "sample")
+    listed = client(daphne_server, token, "games", str(run.pk), "--source", "sample")
     assert listed.returncode == 0, listed.stderr
     assert [g["id"] for g in json.loads(listed.stdout)] == [record.pk]
-    kif = remote(daphne_server, token, "game", str(run.pk), str(record.pk))
+    kif = client(daphne_server, token, "game", str(run.pk), str(record.pk))
     assert kif.returncode == 0 and kif.stdout == "KIF text\n"
-    bad = remote(daphne_server, token, "games", str(run.pk), "--source", "tournament")
+    bad = client(daphne_server, token, "games", str(run.pk), "--source", "tournament")
     assert bad.returncode != 0 and "400" in bad.stderr and "source" in bad.stderr
     theirs = Token.objects.create(user=outsider).key
-    hidden = remote(daphne_server, theirs, "game", str(run.pk), str(record.pk))
+    hidden = client(daphne_server, theirs, "game", str(run.pk), str(record.pk))
     assert hidden.returncode != 0 and "404" in hidden.stderr
