@@ -31,7 +31,9 @@ class ShogiPPOConfig(BaseModel):
         50, ge=0, le=100_000, description="Updates between periodic checkpoints (0: final only)"
     )
     spectate: bool = Field(
-        True, description="Publish the live board of one self-play game (at most 4 per second)"
+        True,
+        description="Publish the live board of one self-play game (every ply; the portal "
+        "sends it at most every KEISEI_LIVE_BOARD_SECONDS, 4 per second by default)",
     )
     record_selfplay_every: int = Field(
         500,
