@@ -1,7 +1,8 @@
 """The hook through which ``runs`` tells monitoring who may watch a run and what it looks like.
 
 ``runs`` registers these functions at start-up (``RunsConfig.ready``); monitoring never imports
-``runs``, which keeps the layers one way.
+``runs``, which keeps the layers one way. The decision itself is ``runs.access``'s alone
+(anonymous and inactive users see nothing): nothing here second-guesses it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ def user_may_view_run(user: Any, run_id: int) -> bool:
     """False for anonymous users, unknown runs and runs the user may not see."""
     if _may_view is None:
         raise RuntimeError("no run access hook is registered (is the runs app installed?)")
-    if user is None or not getattr(user, "is_authenticated", False):
-        return False
     return _may_view(user, run_id)
 
 
@@ -47,6 +46,4 @@ def visible_active_runs(user: Any) -> list[dict[str, Any]]:
     """The queued, running and paused runs ``user`` may see (a short list, newest first)."""
     if _active_runs is None:
         raise RuntimeError("no active-runs hook is registered (is the runs app installed?)")
-    if user is None or not getattr(user, "is_authenticated", False):
-        return []
     return _active_runs(user)

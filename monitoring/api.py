@@ -13,7 +13,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from monitoring import history
 from monitoring.access import user_may_view_run
+from monitoring.errors import NotFound
 
 MAX_KEYS = 20
 MAX_KEY_LENGTH = 100  # MetricPoint.key
@@ -29,7 +30,7 @@ MAX_KEY_LENGTH = 100  # MetricPoint.key
 
 def _visible(request: Request, run_id: int) -> int:
     if not user_may_view_run(request.user, run_id):
-        raise Http404("no such run")
+        raise NotFound("no such run")
     return run_id
 
 
@@ -129,10 +130,7 @@ class MetricCompareApi(APIView):
         raw_runs = _csv_list(request, "runs")
         if raw_runs is None:
             raise ValidationError({"runs": ["required: a comma-separated list of run ids"]})
-        try:
-            run_ids = history.compare_run_ids(raw_runs)
-        except history.CompareRefused as exc:
-            raise ValidationError({"runs": [str(exc)]}) from None
+        run_ids = history.compare_run_ids(raw_runs)  # CompareRefused names ``runs``
         for run_id in run_ids:
             _visible(request, run_id)
         key = request.query_params.get("key", "").strip()

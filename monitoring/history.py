@@ -26,6 +26,7 @@ from typing import Any
 
 from django.db import connection
 
+from monitoring.errors import ApplicationError
 from monitoring.models import ROLLUP_SHIFTS, MetricPoint, MetricRollup
 
 MAX_POINTS_DEFAULT = 1000
@@ -329,8 +330,14 @@ def metric_history(
 MAX_COMPARE_RUNS = 20  # runs on one chart: beyond that the lines are unreadable anyway
 
 
-class CompareRefused(ValueError):
-    """The runs asked for cannot be compared; the message says why."""
+class CompareRefused(ApplicationError):
+    """The runs asked for cannot be compared; the message says why (under ``runs``)."""
+
+    code = "compare_refused"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, fields={"runs": [message]})
 
 
 def compare_run_ids(items: Iterable[str]) -> list[int]:

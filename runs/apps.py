@@ -6,12 +6,13 @@ class RunsConfig(AppConfig):
     verbose_name = "Training runs"
 
     def ready(self) -> None:
-        from monitoring import access
-        from runs import selectors
+        from monitoring import access as monitoring_access
+        from runs import access, selectors
 
-        # monitoring learns who may watch a run, and what it looks like, only through this hook.
-        access.register(
-            may_view=selectors.run_may_view,
+        # monitoring learns who may watch a run, and what it looks like, only through this hook;
+        # the decision is runs.access's.
+        monitoring_access.register(
+            may_view=access.may_view_run,
             snapshot=selectors.run_snapshot,
-            visible_active_runs=selectors.run_list_visible_active,
+            visible_active_runs=selectors.run_list_active,
         )

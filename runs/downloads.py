@@ -1,10 +1,12 @@
-"""Serving checkpoint files to people allowed to see the run."""
+"""Serving checkpoint files and game records (the caller checked access: ``runs.access``)."""
 
 from __future__ import annotations
 
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 
-from runs.models import Checkpoint
+from runs.models import Checkpoint, GameRecord
+
+GAME_RECORD_FORMATS = ("kif", "csa")
 
 
 def checkpoint_download_response(checkpoint: Checkpoint) -> HttpResponse:
@@ -19,4 +21,13 @@ def checkpoint_download_response(checkpoint: Checkpoint) -> HttpResponse:
         storage.open(checkpoint.file.name, "rb"), as_attachment=True, filename=filename
     )
     response["X-Checksum-Sha256"] = checkpoint.sha256
+    return response
+
+
+def game_record_download_response(record: GameRecord, fmt: str) -> HttpResponse:
+    """One game as a KIF or CSA text file."""
+    text = record.kif if fmt == "kif" else record.csa
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    filename = f"run{record.run_id}-game{record.pk}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -8,6 +8,7 @@ from django import forms
 
 from keisei.registry import get_trainer
 from runs import services
+from runs.pages import form_submit
 
 CONFIG_PREFIX = "config."
 
@@ -54,10 +55,39 @@ class RunForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         config = {k: cleaned[k] for k in self.config_fields if cleaned.get(k) is not None}
-        try:
-            cleaned["config"] = services.config_validate(trainer=self.trainer, config=config)
-        except services.RunConfigError as exc:
-            for path, reasons in exc.errors.items():
-                field = path.removeprefix(CONFIG_PREFIX).split(".")[0]
-                self.add_error(field if field in self.fields else None, "; ".join(reasons))
+        validated = form_submit(
+            self,
+            lambda: services.config_validate(trainer=self.trainer, config=config),
+            prefix=CONFIG_PREFIX,
+        )
+        if validated is not None:
+            cleaned["config"] = validated
         return cleaned
+
+
+class CommandForm(forms.Form):
+    """The run page's steering buttons: a command kind, and for ``sample`` and ``evaluate``
+    the parameters the page offers. The service checks the rest (state, opponent)."""
+
+    kind = forms.CharField(max_length=20)
+    opponent = forms.CharField(max_length=80, required=False)
+    temperature = forms.FloatField(required=False, error_messages={"invalid": "must be a number"})
+    games = forms.IntegerField(required=False, error_messages={"invalid": "must be a whole number"})
+    max_plies = forms.IntegerField(
+        required=False, error_messages={"invalid": "must be a whole number"}
+    )
+
+    # Which parameters each kind takes; other kinds take none.
+    PARAMS = {
+        "sample": ("opponent", "temperature", "max_plies"),
+        "evaluate": ("opponent", "temperature", "games", "max_plies"),
+    }
+
+    def params(self) -> dict[str, Any]:
+        """The filled-in parameters of the chosen kind (after ``is_valid()``)."""
+        names = self.PARAMS.get(self.cleaned_data["kind"], ())
+        return {n: self.cleaned_data[n] for n in names if self.cleaned_data[n] not in (None, "")}
+
+    def refusal(self) -> str:
+        """The form's errors in one line, each named by its field."""
+        return "; ".join(f"{name}: {' '.join(reasons)}" for name, reasons in self.errors.items())

@@ -1,48 +1,57 @@
-"""Reads of runs, and the one access rule: a run is seen by its owner and by staff."""
+"""Reads of runs: lists, snapshots, queue positions, artifacts, presets, the league, compare.
+
+Who may see what is ``runs.access``'s to say; every read for a user starts there.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from monitoring.history import compare_run_ids, metric_compare, metric_keys
-from runs.models import Checkpoint, GameRecord, Preset, Run, RunStatus
+from runs import access
+from runs.models import (
+    Checkpoint,
+    Command,
+    CommandState,
+    Evaluation,
+    GameRecord,
+    LeagueEntry,
+    Preset,
+    Run,
+    RunStatus,
+)
+
+# The order in which queued runs are claimed (runs.services.lifecycle.run_claim_next).
+CLAIM_ORDER = (F("priority").desc(), F("created_at").asc(), F("id").asc())
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED)
 
 
-def run_list_visible(*, user: Any) -> QuerySet[Run]:
-    """Every run ``user`` may see, newest first."""
-    runs = Run.objects.select_related("owner")
-    if user.is_staff:
-        return runs.all()
-    return runs.filter(owner=user)
+# ----- runs -----------------------------------------------------------------------------------
 
 
-def run_get_visible(*, user: Any, run_id: int) -> Run:
-    """The run if ``user`` may see it; ``Run.DoesNotExist`` otherwise, so it looks absent."""
-    return run_list_visible(user=user).get(pk=run_id)
+def run_list(*, user: Any, limit: int) -> list[Run]:
+    """The newest ``limit`` runs ``user`` may see, each with its ``queue_position``."""
+    runs = list(access.runs_visible(user=user).order_by("-created_at", "-pk")[:limit])
+    positions = queue_positions()
+    for run in runs:
+        run.queue_position = positions.get(run.pk)
+    return runs
 
 
-def run_may_view(user: Any, run_id: int) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return run_list_visible(user=user).filter(pk=run_id).exists()
-
-
-def run_list_visible_active(user: Any, limit: int = 100) -> list[dict[str, Any]]:
+def run_list_active(user: Any, limit: int = 100) -> list[dict[str, Any]]:
     """The queued, running and paused runs ``user`` may see, newest first (the dashboard)."""
-    active = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED)
-    runs = run_list_visible(user=user).filter(status__in=active).order_by("-created_at", "-pk")
-    return [run_as_dict(run) for run in runs[:limit]]
+    runs = access.runs_visible(user=user).filter(status__in=ACTIVE).order_by("-created_at", "-pk")
+    positions = queue_positions()
+    return [run_as_dict(run, queue_position=positions.get(run.pk)) for run in runs[:limit]]
 
 
-def run_may_change(user: Any, run: Run) -> bool:
-    """Steering a run (stop, pause ...) is for its owner and staff, as seeing it is."""
-    return bool(user.is_authenticated and (user.is_staff or run.owner_id == user.pk))
-
-
-def run_as_dict(run: Run) -> dict[str, Any]:
+def run_as_dict(run: Run, *, queue_position: int | None = None) -> dict[str, Any]:
+    """A run as the live messages and the dashboard describe it."""
     return {
         "id": run.pk,
         "name": run.display_name,
@@ -53,7 +62,7 @@ def run_as_dict(run: Run) -> dict[str, Any]:
         "progress": run.progress,
         "error": run.error,
         "attempts": run.attempts,
-        "queue_position": run_queue_position(run),
+        "queue_position": queue_position,
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
@@ -63,11 +72,26 @@ def run_as_dict(run: Run) -> dict[str, Any]:
 def run_snapshot(run_id: int) -> dict[str, Any] | None:
     """What a watcher needs to draw the run's header (for the WebSocket ``connected``)."""
     run = Run.objects.filter(pk=run_id).first()
-    return run_as_dict(run) if run is not None else None
+    if run is None:
+        return None
+    return run_as_dict(run, queue_position=run_queue_position(run))
+
+
+def queue_positions() -> dict[int, int]:
+    """Every queued run's place in the queue (1 trains next), in one query: a row number over
+    the queued runs in claim order. The queue is bounded (KEISEI_GLOBAL_MAX_QUEUED), so the
+    whole map is small; filtering by id in SQL would number only the runs kept."""
+    ranked = (
+        Run.objects.filter(status=RunStatus.QUEUED)
+        .annotate(position=Window(RowNumber(), order_by=list(CLAIM_ORDER)))
+        .order_by(*CLAIM_ORDER)
+        .values_list("pk", "position")
+    )
+    return dict(ranked[: settings.KEISEI_GLOBAL_MAX_QUEUED * 2])
 
 
 def run_queue_position(run: Run) -> int | None:
-    """1 for the run that trains next, 2 after it, ...; None when the run is not queued."""
+    """One run's place in the queue (1 trains next); None when the run is not queued."""
     if run.status != RunStatus.QUEUED:
         return None
     ahead = Run.objects.filter(status=RunStatus.QUEUED).filter(
@@ -78,10 +102,52 @@ def run_queue_position(run: Run) -> int | None:
     return ahead.count() + 1
 
 
-def checkpoint_get_visible(*, user: Any, run_id: int, checkpoint_id: int) -> Checkpoint:
-    """A checkpoint of a run ``user`` may see; ``Checkpoint.DoesNotExist`` otherwise."""
-    run = run_get_visible(user=user, run_id=run_id)
-    return run.checkpoints.get(pk=checkpoint_id)
+# ----- what a run has -------------------------------------------------------------------------
+
+
+def run_artifacts(run: Run) -> dict[str, Any]:
+    """The run page's checkpoints, evaluations and games (newest first, a screenful each)."""
+    return {
+        "checkpoints": run.checkpoints.all()[:50],
+        "evaluations": run.evaluations.all()[:20],
+        "game_records": run.game_records.defer("kif", "csa", "moves")[:20],
+    }
+
+
+def run_commands_recent(run: Run, *, limit: int = 20) -> QuerySet[Command]:
+    return run.commands.select_related("requested_by").order_by("-created_at")[:limit]
+
+
+def run_commands(run: Run) -> QuerySet[Command]:
+    return run.commands.all()
+
+
+def run_checkpoints(run: Run) -> QuerySet[Checkpoint]:
+    return run.checkpoints.all()
+
+
+def run_checkpoint(run: Run, *, checkpoint_id: int) -> Checkpoint | None:
+    """One of this run's checkpoints (a fork's starting point), or None."""
+    return run.checkpoints.filter(pk=checkpoint_id).first()
+
+
+def run_evaluations(run: Run, *, limit: int = 500) -> QuerySet[Evaluation]:
+    return run.evaluations.select_related("requested_by")[:limit]
+
+
+def commands_pending(*, run_id: int) -> list[Command]:
+    """The commands a run's trainer has not picked up yet, oldest first."""
+    return list(
+        Command.objects.filter(run_id=run_id, state=CommandState.PENDING).order_by(
+            "created_at", "id"
+        )
+    )
+
+
+def checkpoint_to_resume(run: Run) -> Checkpoint | None:
+    """The run's latest checkpoint, else the checkpoint a fork starts from."""
+    latest = run.checkpoints.order_by("-step", "-id").first()
+    return latest or run.start_checkpoint
 
 
 def game_records_of(run: Run, *, source: str | None = None) -> QuerySet[GameRecord]:
@@ -90,28 +156,70 @@ def game_records_of(run: Run, *, source: str | None = None) -> QuerySet[GameReco
     return records.filter(source=source) if source else records
 
 
-def game_record_get_visible(*, user: Any, run_id: int, record_id: int) -> GameRecord:
-    """A game record of a run ``user`` may see; ``GameRecord.DoesNotExist`` otherwise."""
-    run = run_get_visible(user=user, run_id=run_id)
-    return run.game_records.get(pk=record_id)
+# ----- presets --------------------------------------------------------------------------------
 
 
-def preset_list_visible(*, user: Any) -> QuerySet[Preset]:
-    """The user's own presets and every shared one."""
-    return Preset.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
+def preset_list_visible(*, user: Any, trainer: str | None = None) -> QuerySet[Preset]:
+    """The user's own presets and every shared one (of ``trainer``, if named)."""
+    presets = access.presets_visible(user=user)
+    return presets.filter(trainer=trainer) if trainer else presets
 
 
-def runs_to_compare(*, user: Any, raw_ids: list[str]) -> list[Run]:
+# ----- the league -----------------------------------------------------------------------------
+
+HIDDEN_RUN = "hidden run"
+
+
+def league_standings(*, user: Any) -> list[dict[str, Any]]:
+    """Every entry, strongest first. Ratings are for everyone; which run (and checkpoint) an
+    entry is, only for people who may see that run: for others it is a "hidden run"."""
+    entries = list(
+        LeagueEntry.objects.select_related("checkpoint__run__owner").order_by(
+            "-is_active", "-rating", "id"
+        )
+    )
+    visible = access.run_ids_visible(user=user, run_ids={e.checkpoint.run_id for e in entries})
+    return [
+        _standing(rank, entry, shown=entry.checkpoint.run_id in visible)
+        for rank, entry in enumerate(entries, start=1)
+    ]
+
+
+def _standing(rank: int, entry: LeagueEntry, *, shown: bool) -> dict[str, Any]:
+    checkpoint = entry.checkpoint
+    run = checkpoint.run
+    return {
+        "rank": rank,
+        "id": entry.pk,
+        "rating": round(entry.rating, 1),
+        "games": entry.games,
+        "wins": entry.wins,
+        "draws": entry.draws,
+        "losses": entry.losses,
+        "is_active": entry.is_active,
+        "retired_reason": entry.retired_reason if shown else "",
+        "entered_at": entry.entered_at.isoformat(),
+        "last_played_at": entry.last_played_at.isoformat() if entry.last_played_at else None,
+        "label": f"{run.display_name} @ step {checkpoint.step}" if shown else HIDDEN_RUN,
+        "run": {"id": run.pk, "name": run.display_name, "owner": run.owner.get_username()}
+        if shown
+        else None,
+        "checkpoint": {"id": checkpoint.pk, "step": checkpoint.step, "kind": checkpoint.kind}
+        if shown
+        else None,
+    }
+
+
+# ----- compare --------------------------------------------------------------------------------
+
+
+def runs_to_compare(*, user: Any, raw_ids: Iterable[str]) -> list[Run]:
     """The runs named by ``raw_ids`` (ids, or comma-separated lists of them), in that order
-    and once each. ``CompareRefused`` (from ``monitoring.history``) for ids that are not
-    integers or too many of them; ``Run.DoesNotExist`` if any is not one ``user`` may see
-    (which, is not said)."""
+    and once each. ``CompareRefused`` for ids that are not integers or too many of them;
+    ``NotFound`` if any is not one ``user`` may see (which, is not said)."""
     parts = [part.strip() for raw in raw_ids for part in raw.split(",")]
     ids = compare_run_ids(part for part in parts if part)
-    visible = run_list_visible(user=user).filter(pk__in=ids).in_bulk()
-    if len(visible) != len(ids):
-        raise Run.DoesNotExist("not every run may be seen")
-    return [visible[run_id] for run_id in ids]
+    return access.runs_for_viewer(user=user, run_ids=ids)
 
 
 COMPARE_MAX_POINTS = 1000

@@ -39,6 +39,9 @@ class RunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_queue_position(self, run: Run) -> int | None:
+        positions = self.context.get("queue_positions")  # a list's, computed once for all
+        if positions is not None:
+            return positions.get(run.pk)
         return selectors.run_queue_position(run)
 
 

@@ -1,8 +1,7 @@
-"""Server-rendered pages. Each checks access through the selectors, then renders."""
+"""Server-rendered pages. Each checks access through ``runs.access``, calls one service or
+selector, and renders. Refusals are answered by ``runs.pages`` (never mapped here by hand)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,11 +12,15 @@ from django.views.decorators.http import require_POST
 
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from monitoring import selectors as monitoring_selectors
-from monitoring.history import CompareRefused, Series, metric_series_downsampled
-from runs import selectors, services
-from runs.downloads import checkpoint_download_response
-from runs.forms import RunForm
-from runs.models import Checkpoint, Run
+from monitoring.history import Series, metric_series_downsampled
+from runs import access, selectors, services
+from runs.downloads import (
+    GAME_RECORD_FORMATS,
+    checkpoint_download_response,
+    game_record_download_response,
+)
+from runs.forms import CommandForm, RunForm
+from runs.pages import form_submit, redirect_on_refusal
 
 # The chart on the run page draws these keys first, when the trainer reports them.
 CHART_KEYS = (
@@ -34,28 +37,16 @@ CHART_KEYS = (
 RUN_LIST_LIMIT = 200
 
 
-def _visible_run(request: HttpRequest, run_id: int) -> Run:
-    try:
-        return selectors.run_get_visible(user=request.user, run_id=run_id)
-    except Run.DoesNotExist:
-        raise Http404("no such run") from None
-
-
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.run_list_visible(user=request.user)[:RUN_LIST_LIMIT]
+    runs = selectors.run_list(user=request.user, limit=RUN_LIST_LIMIT)
     return render(request, "runs/list.html", {"runs": runs, "trainers": available_trainers()})
 
 
 @login_required
 def run_compare(request: HttpRequest) -> HttpResponse:
     """One metric of several runs on one chart: ``?runs=7&runs=9`` (or ``runs=7,9``), ``key``."""
-    try:
-        runs = selectors.runs_to_compare(user=request.user, raw_ids=request.GET.getlist("runs"))
-    except CompareRefused as exc:
-        return render(request, "runs/compare.html", {"error": str(exc)}, status=400)
-    except Run.DoesNotExist:
-        raise Http404("no such run") from None
+    runs = selectors.runs_to_compare(user=request.user, raw_ids=request.GET.getlist("runs"))
     keys, chart = selectors.compare_chart(
         runs=runs, key=request.GET.get("key", ""), preferred=CHART_KEYS
     )
@@ -65,7 +56,7 @@ def run_compare(request: HttpRequest) -> HttpResponse:
 @login_required
 def run_table(request: HttpRequest) -> HttpResponse:
     """The runs list's table, for the live list to swap in when a run appears or changes."""
-    runs = selectors.run_list_visible(user=request.user)[:RUN_LIST_LIMIT]
+    runs = selectors.run_list(user=request.user, limit=RUN_LIST_LIMIT)
     return render(request, "runs/_runs_table.html", {"runs": runs})
 
 
@@ -81,20 +72,20 @@ def run_new(request: HttpRequest) -> HttpResponse:
     if preset:
         try:
             initial = services.preset_config(user=request.user, trainer=trainer, preset=preset)
-        except services.RunConfigError as exc:
-            messages.error(request, str(exc))
+        except services.RunConfigError as exc:  # a stale preset link: say so, offer the form
+            messages.error(request, exc.message)
     form = RunForm(request.POST or None, trainer=trainer, initial=initial)
     if request.method == "POST" and form.is_valid():
-        try:
-            run = services.run_queue(
+        run = form_submit(
+            form,
+            lambda: services.run_queue(
                 owner=request.user,
                 trainer=trainer,
                 config=form.cleaned_data["config"],
                 name=form.cleaned_data.get("name", ""),
-            )
-        except services.QuotaExceeded as exc:
-            form.add_error(None, str(exc))
-        else:
+            ),
+        )
+        if run is not None:
             messages.success(request, f"{run.display_name} is queued.")
             return redirect("runs:detail", run_id=run.pk)
     return render(
@@ -105,9 +96,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
             "trainer": trainer,
             "trainer_cls": trainer_cls,
             "presets": sorted(trainer_cls.presets),
-            "saved_presets": selectors.preset_list_visible(user=request.user).filter(
-                trainer=trainer
-            ),
+            "saved_presets": selectors.preset_list_visible(user=request.user, trainer=trainer),
             "preset": preset,
             "trainers": available_trainers(),
         },
@@ -116,7 +105,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _visible_run(request, run_id)
+    run = access.run_for_viewer(user=request.user, run_id=run_id)
     latest = monitoring_selectors.metrics_latest(run_id=run.pk)
     chart_key = next((k for k in CHART_KEYS if k in latest), next(iter(sorted(latest)), ""))
     series = (
@@ -124,6 +113,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         if chart_key
         else Series()
     )
+    queue_position = selectors.run_queue_position(run)
     return render(
         request,
         "runs/detail.html",
@@ -135,13 +125,13 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
                 "steps": series.step,
                 "values": series.as_dict()["value"],
             },
-            "snapshot": selectors.run_as_dict(run),
-            "may_change": selectors.run_may_change(request.user, run),
-            "queue_position": selectors.run_queue_position(run),
-            "commands": run.commands.select_related("requested_by").order_by("-created_at")[:20],
+            "snapshot": selectors.run_as_dict(run, queue_position=queue_position),
+            "may_change": access.may_steer_run(user=request.user, run=run),
+            "queue_position": queue_position,
+            "commands": selectors.run_commands_recent(run),
             "supported_commands": supported_commands(run.trainer),
             "board_expected": run.trainer == "shogi-ppo",
-            **_artifacts(run),
+            **selectors.run_artifacts(run),
         },
     )
 
@@ -150,44 +140,31 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 def run_artifacts(request: HttpRequest, run_id: int) -> HttpResponse:
     """The run page's checkpoints, evaluations and games, for the live page to swap in when
     the timeline says one was added."""
-    run = _visible_run(request, run_id)
-    return render(request, "runs/_artifacts.html", {"run": run, **_artifacts(run)})
-
-
-def _artifacts(run: Run) -> dict[str, Any]:
-    return {
-        "checkpoints": run.checkpoints.all()[:50],
-        "evaluations": run.evaluations.all()[:20],
-        "game_records": run.game_records.defer("kif", "csa", "moves")[:20],
-    }
+    run = access.run_for_viewer(user=request.user, run_id=run_id)
+    return render(request, "runs/_artifacts.html", {"run": run, **selectors.run_artifacts(run)})
 
 
 @login_required
 @require_POST
+@redirect_on_refusal("runs:detail")
 def run_command(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _visible_run(request, run_id)
-    if not selectors.run_may_change(request.user, run):
-        return HttpResponse("you may not steer this run", status=403)
-    kind = request.POST.get("kind", "")
-    try:
-        params = command_params(request.POST)
-        services.command_request(run=run, user=request.user, kind=kind, params=params)
-    except services.CommandRejected as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"{kind} requested")
+    run = access.run_for_steerer(user=request.user, run_id=run_id)
+    form = CommandForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.refusal())
+        return redirect("runs:detail", run_id=run.pk)
+    kind = form.cleaned_data["kind"]
+    services.command_request(run=run, user=request.user, kind=kind, params=form.params())
+    messages.success(request, f"{kind} requested")
     return redirect("runs:detail", run_id=run.pk)
 
 
 @login_required
 @require_POST
+@redirect_on_refusal("runs:detail")
 def run_clone(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _visible_run(request, run_id)
-    try:
-        clone = services.run_clone(run=run, user=request.user)
-    except (services.QuotaExceeded, services.RunConfigError) as exc:
-        messages.error(request, str(exc))
-        return redirect("runs:detail", run_id=run.pk)
+    run = access.run_for_viewer(user=request.user, run_id=run_id)
+    clone = services.run_clone(run=run, user=request.user)
     messages.success(request, f"{clone.display_name} is queued.")
     return redirect("runs:detail", run_id=clone.pk)
 
@@ -199,51 +176,21 @@ def supported_commands(trainer: str) -> frozenset[str]:
         return frozenset()
 
 
-# Parameters the page's sample/evaluate form may send, with how each is read.
-COMMAND_PARAMS = {"opponent": str, "temperature": float, "games": int, "max_plies": int}
-
-
-def command_params(form) -> dict:
-    """The non-empty parameters of the command form; a malformed number is refused by name."""
-    params = {}
-    for name, parse in COMMAND_PARAMS.items():
-        raw = form.get(name, "").strip()
-        if not raw:
-            continue
-        try:
-            params[name] = parse(raw)
-        except ValueError:
-            raise services.CommandRejected(f"params.{name}: {raw!r} is not a number") from None
-    kind = form.get("kind")
-    if kind == "sample":
-        params.pop("games", None)
-    elif kind != "evaluate":
-        params = {}
-    return params
-
-
 @login_required
 def game_record_download(
     request: HttpRequest, run_id: int, record_id: int, fmt: str
 ) -> HttpResponse:
-    run = _visible_run(request, run_id)
-    record = run.game_records.filter(pk=record_id).first()
-    if record is None or fmt not in ("kif", "csa"):
+    if fmt not in GAME_RECORD_FORMATS:
         raise Http404("no such game record")
-    text = record.kif if fmt == "kif" else record.csa
-    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="run{run.pk}-game{record.pk}.{fmt}"'
-    return response
+    record = access.game_record_for_viewer(user=request.user, run_id=run_id, record_id=record_id)
+    return game_record_download_response(record, fmt)
 
 
 @login_required
 def checkpoint_download(request: HttpRequest, run_id: int, checkpoint_id: int) -> HttpResponse:
-    try:
-        checkpoint = selectors.checkpoint_get_visible(
-            user=request.user, run_id=run_id, checkpoint_id=checkpoint_id
-        )
-    except (Run.DoesNotExist, Checkpoint.DoesNotExist):
-        raise Http404("no such checkpoint") from None
+    checkpoint = access.checkpoint_for_viewer(
+        user=request.user, run_id=run_id, checkpoint_id=checkpoint_id
+    )
     return checkpoint_download_response(checkpoint)
 
 
@@ -254,7 +201,7 @@ def league(request: HttpRequest) -> HttpResponse:
         request,
         "runs/league.html",
         {
-            "entries": services.league_standings(user=request.user),
+            "entries": selectors.league_standings(user=request.user),
             "k_factor": services.league.K_FACTOR,
             "games_per_match": settings.KEISEI_LEAGUE_GAMES,
         },

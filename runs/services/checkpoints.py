@@ -10,7 +10,7 @@ from django.core.files import File
 from django.db import transaction
 
 from keisei.interfaces import CheckpointInfo
-from runs.models import Checkpoint, CheckpointKind, Run
+from runs.models import Checkpoint, CheckpointKind
 from runs.services.errors import CheckpointUnusable
 
 CHUNK = 1 << 20
@@ -56,12 +56,6 @@ def checkpoints_prune(*, run_id: int) -> list[int]:
         # Rows and files go together; the file after the row commits, so no row points at nothing.
         transaction.on_commit(lambda name=name, storage=storage: storage.delete(name))
     return [c.pk for c in doomed]
-
-
-def checkpoint_to_resume(run: Run) -> Checkpoint | None:
-    """The run's latest checkpoint, else the checkpoint a fork starts from."""
-    latest = run.checkpoints.order_by("-step", "-id").first()
-    return latest or run.start_checkpoint
 
 
 def checkpoint_fetch(checkpoint: Checkpoint, directory: Path) -> Path:

@@ -1,28 +1,78 @@
-"""What the run services refuse, each with a message a user can act on."""
+"""What the run services refuse, each with a message a user can act on.
+
+Every one is an ``ApplicationError`` (``monitoring.errors``): a ``code``, a ``message``, a
+``fields`` map and an HTTP ``status``, answered by the one API handler and the one page mapping.
+"""
 
 from __future__ import annotations
 
+from monitoring.errors import ApplicationError, NotFound, ServiceUnavailable
 
-class RunConfigError(Exception):
-    """The trainer or its config is refused; ``errors`` maps field paths to reasons."""
+__all__ = [
+    "ApplicationError",
+    "CheckpointUnusable",
+    "CommandRejected",
+    "EvaluationRejected",
+    "NotFound",
+    "QuotaExceeded",
+    "RunConfigError",
+    "ServiceUnavailable",
+]
+
+
+class RunConfigError(ApplicationError):
+    """The trainer or its config is refused; ``fields`` maps field paths to reasons."""
+
+    code = "config_invalid"
+    status = 400
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
-        self.errors = errors
+        super().__init__(fields=errors)
+
+    @property
+    def errors(self) -> dict[str, list[str]]:
+        return self.fields
 
 
-class QuotaExceeded(Exception):
+class QuotaExceeded(ApplicationError):
     """Queueing would pass a limit; the message names the limit and its value."""
 
+    code = "quota_exceeded"
+    status = 429
+
     def __init__(self, message: str, *, limit: str, value: int) -> None:
-        super().__init__(message)
+        super().__init__(message, extra={"limit": limit, "value": value})
         self.limit = limit
         self.value = value
 
 
-class CommandRejected(Exception):
-    """A command does not fit the run's state; the message says why."""
+class CommandRejected(ApplicationError):
+    """A command does not fit the run's state (409); the message says why. A reason that
+    names a parameter (``params.games: ...``) is also given under that field."""
+
+    code = "command_rejected"
+    status = 409
+
+    def __init__(self, message: str, *, field: str = "kind") -> None:
+        super().__init__(message, fields={field: [message]})
 
 
-class CheckpointUnusable(Exception):
+class EvaluationRejected(ApplicationError):
+    """An evaluation cannot be asked for; ``fields`` maps each field to its reasons."""
+
+    code = "evaluation_rejected"
+    status = 400
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(fields=errors)
+
+    @property
+    def errors(self) -> dict[str, list[str]]:
+        return self.fields
+
+
+class CheckpointUnusable(ApplicationError):
     """A checkpoint's file is missing or does not match its recorded hash."""
+
+    code = "checkpoint_unusable"
+    status = 409

@@ -8,9 +8,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from keisei.registry import UnknownTrainer, get_trainer
+from runs.access import presets_owned, presets_visible
 from runs.models import Preset
-from runs.selectors import preset_list_visible
-from runs.services.errors import RunConfigError
+from runs.services.errors import NotFound, RunConfigError
 from runs.services.lifecycle import config_validate
 
 
@@ -42,8 +42,22 @@ def preset_create(
         raise RunConfigError({"name": [f"you already have a {trainer} preset '{name}'"]}) from None
 
 
-def preset_config(*, user: Any, trainer: str, preset: str) -> dict[str, Any]:
-    """The config a preset names: a trainer's own by name, or ``<id>`` of a visible row."""
+def preset_delete(*, user: Any, preset_id: int) -> None:
+    """Remove one of ``user``'s presets; ``NotFound`` for anyone else's (or none)."""
+    deleted, _ = presets_owned(user=user).filter(pk=preset_id).delete()
+    if not deleted:
+        raise NotFound("no such preset of yours")
+
+
+def preset_config(*, user: Any, trainer: str, preset: str, changes: Any = None) -> dict[str, Any]:
+    """The config a preset names (a trainer's own by name, or ``<id>`` of a visible row) with
+    ``changes`` over it: the run page's starting values and the API's ``preset`` alike."""
+    if changes is not None and not isinstance(changes, Mapping):
+        raise RunConfigError({"config": ["must be an object"]})
+    return {**_preset_base(user=user, trainer=trainer, preset=preset), **(changes or {})}
+
+
+def _preset_base(*, user: Any, trainer: str, preset: str) -> dict[str, Any]:
     try:
         trainer_cls = get_trainer(trainer)
     except UnknownTrainer as exc:
@@ -52,7 +66,7 @@ def preset_config(*, user: Any, trainer: str, preset: str) -> dict[str, Any]:
         return dict(trainer_cls.presets[preset])
     row = None
     if preset.isdigit():
-        row = preset_list_visible(user=user).filter(pk=int(preset), trainer=trainer).first()
+        row = presets_visible(user=user).filter(pk=int(preset), trainer=trainer).first()
     if row is None:
         known = ", ".join(sorted(trainer_cls.presets)) or "none"
         raise RunConfigError(

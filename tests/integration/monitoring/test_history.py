@@ -15,6 +15,7 @@ from monitoring import history
 from monitoring.models import MetricPoint
 from monitoring.services import metrics_record
 from runs.models import Run
+from tests.support.refusals import fields
 
 pytestmark = pytest.mark.django_db
 
@@ -363,7 +364,7 @@ def test_bad_parameters_are_400_naming_the_field(owner, api_client, path, params
     response = api_client(owner).get(url, params)
 
     assert response.status_code == 400, response.content
-    errors = response.json()
+    errors = fields(response)
     assert list(errors) == [field]
     assert reason in errors[field][0]
 
@@ -376,7 +377,7 @@ def test_a_run_with_too_many_keys_asks_for_keys(owner, api_client):
     response = api_client(owner).get(f"/api/v1/runs/{run.pk}/metrics/")
 
     assert response.status_code == 400
-    assert "this run has 21 keys" in response.json()["keys"][0]
+    assert "this run has 21 keys" in fields(response)["keys"][0]
 
 
 # ----- the writer ------------------------------------------------------------------------------

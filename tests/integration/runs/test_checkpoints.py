@@ -14,6 +14,7 @@ from monitoring.models import RunEvent
 from runs import services
 from runs.execution import run_execute
 from runs.models import Checkpoint, Run, RunStatus
+from tests.support.refusals import fields
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,7 +125,7 @@ def test_fork_starts_from_the_checkpoint_with_an_edited_config(
         {"checkpoint": checkpoint.pk, "config": {"epochs": -1}},
         format="json",
     )
-    assert bad.status_code == 400 and "config.epochs" in bad.json()
+    assert bad.status_code == 400 and "config.epochs" in fields(bad)
     wait_for(
         lambda: Run.objects.get(pk=fork.pk).status in (RunStatus.COMPLETED, RunStatus.FAILED),
         timeout=120,

@@ -6,6 +6,7 @@ import pytest
 
 from runs import selectors, services
 from runs.models import Run, RunStatus, UserQuota
+from tests.support.refusals import fields, refusal
 
 pytestmark = pytest.mark.django_db
 
@@ -48,9 +49,9 @@ def test_queue_limit_is_refused_with_the_limit_named(owner, api_client):
         "/api/v1/runs/", {"trainer": "digits", "config": {}}, format="json"
     )
     assert response.status_code == 429
-    body = response.json()
-    assert (body["limit"], body["value"]) == ("max_queued", 2)
-    assert "your limit is 2" in body["detail"]
+    error = refusal(response)
+    assert (error["code"], error["limit"], error["value"]) == ("quota_exceeded", "max_queued", 2)
+    assert "your limit is 2" in error["message"]
     assert Run.objects.filter(owner=owner).count() == 2
 
 
@@ -102,7 +103,7 @@ def test_presets_saved_shared_and_used_to_queue(owner, outsider, api_client):
         {"name": "bad", "trainer": "digits", "config": {"epochs": 0}},
         format="json",
     )
-    assert bad.status_code == 400 and "config.epochs" in bad.json()
+    assert bad.status_code == 400 and "config.epochs" in fields(bad)
     listing = api_client(outsider).get("/api/v1/presets/").json()
     assert [p["name"] for p in listing["saved"]] == ["long"]
     assert {"digits", "shogi-ppo"} <= {p["trainer"] for p in listing["builtin"]}
@@ -121,7 +122,7 @@ def test_presets_saved_shared_and_used_to_queue(owner, outsider, api_client):
     unknown = api_client(owner).post(
         "/api/v1/runs/", {"trainer": "digits", "preset": "nope"}, format="json"
     )
-    assert unknown.status_code == 400 and "no preset 'nope'" in unknown.json()["preset"][0]
+    assert unknown.status_code == 400 and "no preset 'nope'" in fields(unknown)["preset"][0]
     assert api_client(outsider).delete(f"/api/v1/presets/{preset_id}/").status_code == 404
     assert api_client(owner).delete(f"/api/v1/presets/{preset_id}/").status_code == 204
 
@@ -137,3 +138,36 @@ def test_private_presets_stay_private(owner, outsider, api_client, client):
     page = client.get("/runs/new/?trainer=digits&preset=quick")
     assert page.context["form"].initial["epochs"] == 5
     assert b"mine" in page.content
+
+
+def test_queue_positions_of_many_runs_are_the_claim_order_in_one_query(
+    owner, outsider, django_assert_num_queries
+):
+    runs = [queue(owner), queue(outsider, priority=3), queue(owner, priority=-2), queue(owner)]
+    runs.append(queue(outsider, priority=3))
+    with django_assert_num_queries(1):
+        positions = selectors.queue_positions()
+    by_position = sorted((positions[r.pk], r.pk) for r in runs)
+    assert [p for p, _ in by_position] == [1, 2, 3, 4, 5]
+    claimed = []
+    for i in range(len(runs)):  # each finishes before the next claim: no running limit applies
+        run = services.run_claim_next(worker=f"w:{i}")
+        claimed.append(run.pk)
+        services.run_finish(run_id=run.pk, worker=f"w:{i}", status=RunStatus.COMPLETED)
+    assert [pk for _, pk in by_position] == claimed
+    assert selectors.queue_positions() == {}
+
+
+def test_the_runs_list_costs_a_bounded_number_of_queries(
+    owner, client, api_client, django_assert_max_num_queries
+):
+    for priority in range(12):
+        queue(owner, priority=priority % 3)
+    client.force_login(owner)
+    with django_assert_max_num_queries(8):  # one COUNT per run would be 12 more
+        page = client.get("/runs/")
+    assert page.status_code == 200 and page.content.count(b"queue-position") == 12
+    api = api_client(owner)
+    with django_assert_max_num_queries(8):
+        listed = api.get("/api/v1/runs/").json()["results"]
+    assert sorted(r["queue_position"] for r in listed) == list(range(1, 13))

@@ -6,6 +6,7 @@ import pytest
 
 from monitoring.models import RunEvent
 from runs.models import Run, RunStatus
+from tests.support.refusals import fields
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def test_out_of_bounds_config_is_refused_with_the_field_and_reason(owner, api_cl
         format="json",
     )
     assert response.status_code == 400
-    errors = response.json()
+    errors = fields(response)
     assert "greater than or equal to 1" in errors["config.epochs"][0]
     assert "valid number" in errors["config.learning_rate"][0]
     assert "Extra inputs are not permitted" in errors["config.colour"][0]
@@ -41,7 +42,7 @@ def test_out_of_bounds_config_is_refused_with_the_field_and_reason(owner, api_cl
 def test_unknown_trainer_is_refused(owner, api_client):
     response = api_client(owner).post("/api/v1/runs/", {"trainer": "chess"}, format="json")
     assert response.status_code == 400
-    assert "unknown trainer 'chess'" in response.json()["trainer"][0]
+    assert "unknown trainer 'chess'" in fields(response)["trainer"][0]
 
 
 def test_config_that_is_not_an_object_is_refused(owner, api_client):
@@ -49,7 +50,7 @@ def test_config_that_is_not_an_object_is_refused(owner, api_client):
         "/api/v1/runs/", {"trainer": "digits", "config": [1, 2]}, format="json"
     )
     assert response.status_code == 400
-    assert "object" in response.json()["config"][0]
+    assert "object" in fields(response)["config"][0]
 
 
 def test_anonymous_client_cannot_queue_or_read(api_client, owner):
@@ -109,9 +110,9 @@ def test_command_that_does_not_fit_the_state_is_rejected_with_the_reason(owner, 
         f"/api/v1/runs/{run.pk}/commands/", {"kind": "pause"}, format="json"
     )
     assert response.status_code == 409
-    assert "cannot pause a run that is queued" in response.json()["kind"][0]
+    assert "cannot pause a run that is queued" in fields(response)["kind"][0]
     bogus = api_client(owner).post(
         f"/api/v1/runs/{run.pk}/commands/", {"kind": "explode"}, format="json"
     )
     assert bogus.status_code == 409
-    assert "unknown command 'explode'" in bogus.json()["kind"][0]
+    assert "unknown command 'explode'" in fields(bogus)["kind"][0]
