@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A refusal (monitoring.errors.ApplicationError) a page did not answer: its page or a 404.
+    "runs.pages.RefusalMiddleware",
 ]
 
 ROOT_URLCONF = "keisei_site.urls"
@@ -171,6 +173,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Every refusal, ours and DRF's, in one body: {"error": {code, message, fields}, "detail"}.
+    "EXCEPTION_HANDLER": "monitoring.errors.api_exception_handler",
 }
 
 # Where a worker trains: checkpoints are written here first, then copied to storage.
