@@ -10,6 +10,7 @@ from celery import current_app
 from django.conf import settings
 
 from keisei.interfaces import CheckpointInfo
+from monitoring.queues import DEFAULT_QUEUE
 from runs import services
 from runs.execution import run_execute
 from runs.models import Checkpoint, GameRecord, LeagueEntry, LeagueMatch, Run, RunStatus
@@ -146,7 +147,7 @@ def test_a_trained_runs_final_checkpoint_enters_the_league(owner):
 def test_beat_schedules_league_rounds_on_the_default_queue():
     entry = settings.CELERY_BEAT_SCHEDULE["league-round"]
     assert entry["task"] == "runs.league_round"
-    assert entry["options"]["queue"] == "default"
+    assert entry["options"]["queue"] == DEFAULT_QUEUE
     assert entry["schedule"] == float(settings.KEISEI_LEAGUE_SECONDS)
 
 
@@ -158,7 +159,7 @@ def test_round_on_a_worker_plays_neighbours_and_keeps_the_rating_sum(
         entered(owner, tiny_files[0]),
         entered(outsider, tiny_files[-1]),
     ]
-    current_app.send_task("runs.league_round", queue="default")
+    current_app.send_task("runs.league_round", queue=DEFAULT_QUEUE)
     match = wait_for(LeagueMatch.objects.first, timeout=120, what="a league match")
     assert match.games == settings.KEISEI_LEAGUE_GAMES
     assert match.wins + match.draws + match.losses == match.games

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from monitoring.models import MetricPoint, RunEvent
+from monitoring.queues import TRAINING_QUEUE
 from runs import services
 from runs.models import Checkpoint, Command, Run, RunStatus
 from tests.support.waiting import wait_for
@@ -112,7 +113,7 @@ def test_a_second_delivery_to_a_second_worker_does_not_train_it_again(
     )
     wait_for_status(run, RunStatus.RUNNING)
     # Celery redelivers unacked tasks (worker loss, visibility timeout): simulate that now.
-    current_app.send_task("runs.train_next_run", args=[run.pk], queue="training")
+    current_app.send_task("runs.train_next_run", args=[run.pk], queue=TRAINING_QUEUE)
     wait_for(
         lambda: any(
             "no queued run can start now" in line
