@@ -1,20 +1,17 @@
-"""Players built from checkpoint files, and a match between two of them that keeps its games.
+"""Players built from checkpoint files or by name.
 
-This is what evaluation jobs and the league use outside a training run (through
-``ShogiPPOTrainer.play_checkpoints``), and what the trainer's evaluate and sample commands use
-for a checkpoint opponent: a network comes from a file alone (its config travels inside it).
-The match is ``evaluate.play_match``: the agent takes Black in even-numbered games and White in
-odd ones; a game that reaches the ply cap is a draw.
+Matches between checkpoints (``ShogiPPOTrainer.play_checkpoints``: evaluation jobs, the league)
+and the trainer's evaluate and sample commands take their players here: a network comes from a
+file alone (its config travels inside it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from keisei.shogi.checkpoint import read_network
 from keisei.shogi.config import ShogiPPOConfig
-from keisei.shogi.evaluate import MatchResult, NetworkPlayer, Player, RandomPlayer, play_match
+from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer
 from keisei.shogi.network import Precision
 
 RANDOM = "random"
@@ -35,10 +32,12 @@ def player_from_checkpoint(
     beside training on shared machines), whatever precision the run trained with. A corrupt or
     foreign file, or weights that do not fit, raise ``CheckpointError`` naming the file.
     """
-    return _load(path, temperature=temperature, seed=seed, device=device, precision=precision)[1]
+    return load_player(
+        path, temperature=temperature, seed=seed, device=device, precision=precision
+    )[1]
 
 
-def _load(
+def load_player(
     path: str | Path,
     *,
     temperature: float,
@@ -46,6 +45,7 @@ def _load(
     device: str | None,
     precision: Precision | None = None,
 ) -> tuple[ShogiPPOConfig, NetworkPlayer]:
+    """``player_from_checkpoint``, with the config the file was trained with."""
     cfg, net = read_network(Path(path))
     if precision is None:
         device = device or "cpu"
@@ -53,38 +53,9 @@ def _load(
     return cfg, NetworkPlayer(precision.prepare_model(net), precision, temperature, seed)
 
 
-def evaluate_checkpoint(
-    path: str | Path,
-    opponent: Path | str,
-    *,
-    games: int,
-    max_plies: int | None,
-    seed: int,
-    record_games: int = 0,
-    temperature: float = 1.0,
-    device: str | None = None,
-    names: tuple[str, str] = ("agent", "opponent"),
-) -> tuple[MatchResult, list[dict[str, Any]]]:
-    """A match of the checkpoint at ``path`` against ``opponent``: a ``Path`` is another
-    checkpoint file, a ``str`` a built-in player ("random"; any other name is a ValueError).
-
-    Returns the agent's W/D/L and Elo, and the records of the first ``record_games`` games
-    (``names`` label the agent and the opponent in them). ``max_plies`` None is the agent's own
-    training cap. Both files are loaded before a move is played, so a bad opponent fails the
-    match before it starts.
-    """
-    if games < 1:
-        raise ValueError("games must be at least 1")
-    if isinstance(opponent, str) and opponent not in BUILTIN_OPPONENTS:
+def builtin_player(name: str, seed: int) -> Player:
+    """A built-in player by name (``BUILTIN_OPPONENTS``); ValueError names the known ones."""
+    if name != RANDOM:
         known = ", ".join(sorted(BUILTIN_OPPONENTS))
-        raise ValueError(f"unknown built-in opponent '{opponent}' (known: {known})")
-    cfg, agent = _load(path, temperature=temperature, seed=seed, device=device)
-    rival: Player
-    if isinstance(opponent, str):
-        rival = RandomPlayer(seed + 1)
-    else:
-        rival = player_from_checkpoint(
-            opponent, temperature=temperature, seed=seed + 1, device=device
-        )
-    match = play_match(agent, rival, games, max_plies or cfg.max_plies)
-    return match.result, match.records(record_games, names)
+        raise ValueError(f"unknown built-in opponent '{name}' (known: {known})")
+    return RandomPlayer(seed)

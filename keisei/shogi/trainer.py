@@ -35,7 +35,12 @@ from keisei.shogi.config import PRESETS, ShogiPPOConfig
 from keisei.shogi.env import FinishedGame, SelfPlayEnvs
 from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer, play_game, play_match
 from keisei.shogi.network import Precision, build_network
-from keisei.shogi.players import BUILTIN_OPPONENTS, evaluate_checkpoint, player_from_checkpoint
+from keisei.shogi.players import (
+    BUILTIN_OPPONENTS,
+    builtin_player,
+    load_player,
+    player_from_checkpoint,
+)
 from keisei.shogi.ppo import ppo_update
 from keisei.shogi.records import game_record
 from keisei.shogi.rollout import RolloutHooks, collect_rollout
@@ -237,18 +242,19 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         names: tuple[str, str] = ("agent", "opponent"),
         device: str | None = None,
     ) -> MatchOutcome:
-        result, records = evaluate_checkpoint(
-            agent,
-            opponent,
-            games=games,
-            max_plies=max_plies,
-            seed=seed,
-            record_games=record_games,
-            temperature=temperature,
-            names=names,
-            device=device,
+        # Both sides are loaded before a move is played: a bad opponent fails the match at once.
+        if games < 1:
+            raise ValueError("games must be at least 1")
+        cfg, player = load_player(agent, temperature=temperature, seed=seed, device=device)
+        rival = (
+            builtin_player(opponent, seed + 1)
+            if isinstance(opponent, str)
+            else player_from_checkpoint(
+                opponent, temperature=temperature, seed=seed + 1, device=device
+            )
         )
-        return MatchOutcome(result=result.as_dict(), records=records)
+        match = play_match(player, rival, games, max_plies or cfg.max_plies)
+        return MatchOutcome(match.result.as_dict(), match.records(record_games, names))
 
     # ----- commands ------------------------------------------------------------------------
 
@@ -267,8 +273,8 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         return seed if seed is not None else random.SystemRandom().randrange(2**31)
 
     def _opponent(self, opponent: str, temperature: float, seed: int) -> Player:
-        if opponent == "random":
-            return RandomPlayer(seed + 1)
+        if opponent in BUILTIN_OPPONENTS:
+            return builtin_player(opponent, seed + 1)
         if opponent == "latest":
             # The newest checkpoint this run has written (an earlier self to play against).
             found = sorted((self.workdir / "checkpoints").glob("shogi-ppo-*.pt"))

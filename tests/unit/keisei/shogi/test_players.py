@@ -8,7 +8,8 @@ import torch
 
 from keisei import CheckpointError, MatchOutcome, get_trainer
 from keisei.shogi.env import ShogiGame
-from keisei.shogi.players import evaluate_checkpoint, player_from_checkpoint
+from keisei.shogi.players import player_from_checkpoint
+from keisei.shogi.trainer import ShogiPPOTrainer
 from tests.support.shogi import train_tiny_shogi
 
 
@@ -32,7 +33,7 @@ def test_a_checkpoint_plays_legal_moves(checkpoints):
 
 
 def test_match_against_random_counts_every_game_and_keeps_the_first_records(checkpoints):
-    result, records = evaluate_checkpoint(
+    outcome = ShogiPPOTrainer.play_checkpoints(
         checkpoints[-1],
         "random",
         games=4,
@@ -41,8 +42,9 @@ def test_match_against_random_counts_every_game_and_keeps_the_first_records(chec
         record_games=3,
         names=("ck", "random"),
     )
-    assert result.wins + result.draws + result.losses == result.games == 4
-    assert result.elo_low <= result.elo <= result.elo_high
+    result, records = outcome.result, outcome.records
+    assert result["wins"] + result["draws"] + result["losses"] == result["games"] == 4
+    assert result["elo_low"] <= result["elo"] <= result["elo_high"]
     assert len(records) == 3
     # Colours alternate: the agent is Black in game 0 and White in game 1.
     assert (records[0]["black"], records[0]["white"]) == ("ck", "random")
@@ -58,20 +60,20 @@ def test_match_against_random_counts_every_game_and_keeps_the_first_records(chec
 
 def test_match_between_two_checkpoints_is_reproducible_from_its_seed(checkpoints):
     def play():
-        result, records = evaluate_checkpoint(
+        outcome = ShogiPPOTrainer.play_checkpoints(
             checkpoints[-1], checkpoints[0], games=2, max_plies=12, seed=5, record_games=2
         )
-        return result.as_dict(), [r["moves"] for r in records]
+        return outcome.result, [r["moves"] for r in outcome.records]
 
     assert play() == play()
 
 
 def test_max_plies_defaults_to_the_runs_own_cap(checkpoints):
-    result, records = evaluate_checkpoint(
+    outcome = ShogiPPOTrainer.play_checkpoints(
         checkpoints[0], "random", games=2, max_plies=None, seed=1, record_games=2
     )
-    assert all(r["plies"] <= 24 for r in records)  # TINY_SHOGI's max_plies
-    assert result.games == 2
+    assert all(r["plies"] <= 24 for r in outcome.records)  # TINY_SHOGI's max_plies
+    assert outcome.result["games"] == 2
 
 
 def test_a_corrupt_file_is_refused(tmp_path, checkpoints):
@@ -82,10 +84,10 @@ def test_a_corrupt_file_is_refused(tmp_path, checkpoints):
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(CheckpointError, match="not a shogi-ppo checkpoint"):
-        evaluate_checkpoint(foreign, "random", games=2, max_plies=8, seed=1)
+        ShogiPPOTrainer.play_checkpoints(foreign, "random", games=2, max_plies=8, seed=1)
     # A good agent against a corrupt opponent fails before a move is played.
     with pytest.raises(CheckpointError):
-        evaluate_checkpoint(checkpoints[0], corrupt, games=2, max_plies=8, seed=1)
+        ShogiPPOTrainer.play_checkpoints(checkpoints[0], corrupt, games=2, max_plies=8, seed=1)
 
 
 def test_weights_that_do_not_fit_the_network_are_refused(tmp_path, checkpoints):
