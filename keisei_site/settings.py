@@ -101,7 +101,7 @@ CHANNEL_LAYERS = {
 
 # Celery: long training on its own queue, one task reserved at a time, acked after it ends.
 CELERY_BROKER_URL = env.celery_broker_url(REDIS_URL)
-CELERY_TASK_ROUTES = {"runs.execute_run": {"queue": TRAINING_QUEUE}}
+CELERY_TASK_ROUTES = {"runs.train_next_run": {"queue": TRAINING_QUEUE}}
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

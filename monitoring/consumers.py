@@ -61,8 +61,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
-        if getattr(self, "counted_for", None) is not None:
-            user_id, self.counted_for = self.counted_for, None
+        user_id = getattr(self, "counted_for", None)
+        if user_id is not None:
+            self.counted_for = None
             await caps.release(user_id, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

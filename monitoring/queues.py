@@ -7,6 +7,7 @@ launcher can name the queues before Django is set up.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,13 @@ def is_missing_queue(error: Exception) -> bool:
     return str(getattr(error, "reply_code", "")) == str(MISSING_QUEUE_REPLY_CODE)
 
 
+def broker_errors(conn: Any) -> tuple[type[BaseException], ...]:
+    """What a broker connection raises when the broker is away or refuses."""
+    from kombu.exceptions import OperationalError
+
+    return (OperationalError, *conn.connection_errors, *conn.channel_errors)
+
+
 def queue_depths(*, queues: tuple[str, ...] = QUEUES) -> dict[str, int | None]:
     """Messages waiting in each queue, as the broker counts them (every priority included).
 
@@ -36,7 +44,7 @@ def queue_depths(*, queues: tuple[str, ...] = QUEUES) -> dict[str, int | None]:
     cannot be reached: callers take None as "cannot tell now".
     """
     from celery import current_app
-    from kombu.exceptions import ChannelError, OperationalError
+    from kombu.exceptions import ChannelError
 
     depths: dict[str, int | None] = dict.fromkeys(queues)
     with current_app.connection_for_read() as conn:
@@ -44,7 +52,7 @@ def queue_depths(*, queues: tuple[str, ...] = QUEUES) -> dict[str, int | None]:
             conn.ensure_connection(max_retries=0)  # one try, no back-off: callers ask again
             for queue in queues:
                 # A channel per queue: RabbitMQ closes the channel of a failed passive declare.
-                channel = conn.channel()
+                channel: Any = conn.channel()  # kombu's StdChannel type names no AMQP methods
                 try:
                     declared = channel.queue_declare(queue=queue, passive=True)
                     depths[queue] = declared.message_count
@@ -54,6 +62,6 @@ def queue_depths(*, queues: tuple[str, ...] = QUEUES) -> dict[str, int | None]:
                     depths[queue] = 0
                 finally:
                     channel.close()
-        except (OperationalError, *conn.connection_errors, *conn.channel_errors):
+        except broker_errors(conn):
             log.warning("queue depths unavailable", exc_info=True)
     return depths

@@ -42,17 +42,15 @@ def event_record(
     created_at = dt.datetime.now(dt.UTC)
     payload = dict(data or {})
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_EVENT_SQL,
-            {
-                "run": run_id,
-                "type": type,
-                "message": message,
-                "data": Jsonb(payload),
-                "actor": actor,
-                "created_at": created_at,
-            },
-        )
+        params: dict[str, Any] = {
+            "run": run_id,
+            "type": type,
+            "message": message,
+            "data": Jsonb(payload),
+            "actor": actor,
+            "created_at": created_at,
+        }
+        cursor.execute(_INSERT_EVENT_SQL, params)
         event_id, seq = cursor.fetchone()
     event = RunEvent(
         id=event_id,
@@ -133,10 +131,10 @@ def metrics_record(*, run_id: int, points: Iterable[MetricRow]) -> int:
 # min()/max() over the raw points says.
 
 
-def _rollup_level1(points: Iterable[tuple[str, int, float]]) -> dict[tuple[str, int], list]:
+def _rollup_level1(points: Iterable[tuple[str, int, float]]) -> dict[tuple[str, int], list[Any]]:
     """The finest level's blocks of new points, in one pass (the hot loop of ingest)."""
     shift = ROLLUP_SHIFTS[1]
-    blocks: dict[tuple[str, int], list] = {}
+    blocks: dict[tuple[str, int], list[Any]] = {}
     get = blocks.get
     for key, step, value in points:
         ident = (key, step >> shift)
@@ -156,9 +154,11 @@ def _rollup_level1(points: Iterable[tuple[str, int, float]]) -> dict[tuple[str, 
     return blocks
 
 
-def _rollup_coarser(blocks: dict[tuple[str, int], list], shift: int) -> dict[tuple[str, int], list]:
+def _rollup_coarser(
+    blocks: dict[tuple[str, int], list[Any]], shift: int
+) -> dict[tuple[str, int], list[Any]]:
     """Blocks of the next level: ``shift`` bits more of the block number dropped."""
-    coarse: dict[tuple[str, int], list] = {}
+    coarse: dict[tuple[str, int], list[Any]] = {}
     for (key, block), a in blocks.items():
         ident = (key, block >> shift)
         b = coarse.get(ident)
@@ -207,7 +207,7 @@ def _rollups_merge(cursor: Any, run_id: int, new: list[tuple[str, int, float]]) 
     """Fold points just inserted (and only those) into every rollup level."""
     if not new:
         return
-    columns: dict[str, list] = {
+    columns: dict[str, list[Any]] = {
         name: []
         for name in (
             "key",

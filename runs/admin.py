@@ -19,8 +19,14 @@ class CommandInline(admin.TabularInline):
     model = Command
     extra = 0
     can_delete = False
-    fields = ["kind", "state", "requested_by", "created_at", "finished_at", "error"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "kind",
+        "state",
+        "requested_by",
+        "created_at",
+        "finished_at",
+        "error",
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # commands are asked through command_request (pages, API, actions)

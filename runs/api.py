@@ -7,7 +7,7 @@ DRF's own) is answered by ``monitoring.errors.api_exception_handler`` in one bod
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -128,7 +128,7 @@ class RunCheckpointsApi(APIView):
 
 
 class CheckpointDownloadApi(APIView):
-    def get(self, request: Request, run_id: int, checkpoint_id: int) -> HttpResponse:
+    def get(self, request: Request, run_id: int, checkpoint_id: int) -> HttpResponseBase:
         checkpoint = access.checkpoint_for_viewer(
             user=request.user, run_id=run_id, checkpoint_id=checkpoint_id
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 
 from runs.models import Checkpoint, GameRecord
 
 GAME_RECORD_FORMATS = ("kif", "csa")
 
 
-def checkpoint_download_response(checkpoint: Checkpoint) -> HttpResponse:
+def checkpoint_download_response(checkpoint: Checkpoint) -> HttpResponseBase:
     """The file itself from local storage; a short-lived signed URL from S3-like storage."""
     storage = checkpoint.file.storage
     filename = f"run{checkpoint.run_id}-step{checkpoint.step}-{checkpoint.kind}.pt"

@@ -150,9 +150,9 @@ class RunCallbacks(Reporter):
             points_first=True,
         )
 
-    def close(self) -> None:
+    def close(self, *, wait_seconds: float = 60.0) -> None:
         self.write_progress()
-        super().close()
+        super().close(wait_seconds=wait_seconds)
 
 
 class CommandControl:

@@ -24,11 +24,11 @@ def _field_for(name: str, spec: dict[str, Any], required_names: set[str]) -> for
     if "enum" in spec:
         return forms.ChoiceField(choices=[(v, v) for v in spec["enum"]], **common)
     kind = spec.get("type")
-    bounds = {"min_value": spec.get("minimum"), "max_value": spec.get("maximum")}
+    low, high = spec.get("minimum"), spec.get("maximum")
     if kind == "integer":
-        return forms.IntegerField(**bounds, **common)
+        return forms.IntegerField(min_value=low, max_value=high, **common)
     if kind == "number":
-        return forms.FloatField(**bounds, **common)
+        return forms.FloatField(min_value=low, max_value=high, **common)
     if kind == "boolean":
         common["required"] = False
         return forms.BooleanField(**common)
@@ -53,7 +53,7 @@ class RunForm(forms.Form):
         self.config_fields = list(schema.get("properties", {}))
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         config = {k: cleaned[k] for k in self.config_fields if cleaned.get(k) is not None}
         validated = form_submit(
             self,
@@ -90,4 +90,6 @@ class CommandForm(forms.Form):
 
     def refusal(self) -> str:
         """The form's errors in one line, each named by its field."""
-        return "; ".join(f"{name}: {' '.join(reasons)}" for name, reasons in self.errors.items())
+        return "; ".join(
+            f"{name}: {' '.join(str(r) for r in reasons)}" for name, reasons in self.errors.items()
+        )

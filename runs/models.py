@@ -71,6 +71,9 @@ class Run(Leased):
         help_text="a fork starts from this checkpoint",
     )
 
+    # Not a column: set on runs a list shows (``selectors.run_list``), 1 = trains next.
+    queue_position: int | None = None
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [

@@ -239,7 +239,7 @@ def compare_chart(
         if key
         else {}
     )
-    empty = {"step": [], "value": []}
+    empty: dict[str, list[Any]] = {"step": [], "value": []}
     chart = {
         "key": key,
         "max_points": COMPARE_MAX_POINTS,
@@ -251,7 +251,7 @@ def compare_chart(
     return keys, chart
 
 
-def _steps_and_values(series: Any, empty: dict[str, list]) -> dict[str, list]:
+def _steps_and_values(series: Any, empty: dict[str, list[Any]]) -> dict[str, list[Any]]:
     if series is None:
         return empty
     drawn = series.as_dict()  # non-finite values become None, as JSON needs

@@ -133,7 +133,8 @@ class GameRecordDetailSerializer(GameRecordSerializer):
 
 
 class GameRecordQuerySerializer(serializers.Serializer):
-    source = serializers.ChoiceField(choices=GameSource.choices, required=False)
+    # A query field named "source" shadows Field.source in the stubs; DRF reads it rightly.
+    source = serializers.ChoiceField(choices=GameSource.choices, required=False)  # type: ignore[assignment]
     limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
 
 

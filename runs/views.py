@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -187,7 +188,7 @@ def game_record_download(
 
 
 @login_required
-def checkpoint_download(request: HttpRequest, run_id: int, checkpoint_id: int) -> HttpResponse:
+def checkpoint_download(request: HttpRequest, run_id: int, checkpoint_id: int) -> HttpResponseBase:
     checkpoint = access.checkpoint_for_viewer(
         user=request.user, run_id=run_id, checkpoint_id=checkpoint_id
     )

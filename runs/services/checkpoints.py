@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -54,7 +55,7 @@ def checkpoints_prune(*, run_id: int) -> list[int]:
         name, storage = checkpoint.file.name, checkpoint.file.storage
         checkpoint.delete()
         # Rows and files go together; the file after the row commits, so no row points at nothing.
-        transaction.on_commit(lambda name=name, storage=storage: storage.delete(name))
+        transaction.on_commit(partial(storage.delete, name))
     return [c.pk for c in doomed]
 
 

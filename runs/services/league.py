@@ -41,7 +41,7 @@ LEAGUE_RECORDED_GAMES = 2
 
 def elo_expected(rating: float, other: float) -> float:
     """The expected score per game of a player rated ``rating`` against ``other``."""
-    return 1.0 / (1.0 + 10.0 ** ((other - rating) / 400.0))
+    return 1.0 / (1.0 + float(10.0 ** ((other - rating) / 400.0)))
 
 
 def elo_change(

@@ -74,12 +74,14 @@ def test_unix_redis_url_is_spelled_for_celery():
     assert env.celery_broker_url("redis://h:6379/1") == "redis://h:6379/1"
 
 
-def test_settings_refuse_to_start_without_a_secret_key():
+def test_settings_refuse_to_start_without_a_secret_key(tmp_path):
     import os
     import subprocess
     import sys
 
     child_env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    # No running launcher's embedded.env to read a key from either.
+    child_env["KEISEI_VAR_DIR"] = str(tmp_path)
     done = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env=child_env,
