@@ -8,7 +8,7 @@ import urllib.request
 from typing import Any, TextIO
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-FINISHED = {"completed", "failed", "cancelled"}
+FINISHED = {"completed", "failed", "stopped", "cancelled"}
 
 
 class RemoteError(Exception):
@@ -34,8 +34,8 @@ class Portal:
             with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")
-            raise RemoteError(f"{exc.code} {exc.reason}: {detail}") from None
+            body = exc.read().decode("utf-8", "replace")
+            raise RemoteError(f"{exc.code} {exc.reason}: {refusal_text(body)}") from None
         except urllib.error.URLError as exc:
             raise RemoteError(f"cannot reach {self.url}: {exc.reason}") from None
         return json.loads(raw) if raw else None
@@ -54,6 +54,21 @@ class Portal:
                 if status in FINISHED:
                     return status
         return "disconnected"
+
+
+def refusal_text(body: str) -> str:
+    """A refusal as people read it: the portal's message, then each field and its reasons
+    (docs/api.md, "Refusals"); the body as it came when it is not such a refusal."""
+    try:
+        error = json.loads(body)["error"]
+        message = str(error["message"])
+        fields = error.get("fields") or {}
+    except (ValueError, KeyError, TypeError):
+        return body.strip()
+    # A message that sums the fields up already names them: only the others are added.
+    extra = {field: why for field, why in fields.items() if f"{field}:" not in message}
+    lines = [message, *(f"  {field}: {'; '.join(map(str, why))}" for field, why in extra.items())]
+    return "\n".join(lines)
 
 
 def run_status(msg: dict[str, Any]) -> str | None:

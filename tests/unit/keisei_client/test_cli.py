@@ -57,3 +57,22 @@ def test_the_engines_command_line_has_no_portal_client():
         timeout=60,
     )
     assert done.returncode == 2 and "invalid choice: 'remote'" in done.stderr
+
+
+def test_a_refusal_is_printed_as_its_message_and_fields():
+    from keisei_client.portal import refusal_text
+
+    body = (
+        '{"error": {"code": "config_invalid", "message": "config.epochs: must be at least 1",'
+        ' "fields": {"config.epochs": ["must be at least 1"]}}, "detail": "x"}'
+    )
+    assert refusal_text(body) == "config.epochs: must be at least 1"
+    named = '{"error": {"message": "cannot pause", "fields": {"kind": ["queued"]}}}'
+    assert refusal_text(named) == "cannot pause\n  kind: queued"
+    assert refusal_text("<html>bad gateway</html>\n") == "<html>bad gateway</html>"
+
+
+def test_a_stopped_run_is_finished_for_watch():
+    from keisei_client.portal import FINISHED
+
+    assert {"completed", "failed", "stopped", "cancelled"} <= FINISHED
