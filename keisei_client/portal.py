@@ -34,8 +34,8 @@ class Portal:
             with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            body = exc.read().decode("utf-8", "replace")
-            raise RemoteError(f"{exc.code} {exc.reason}: {refusal_text(body)}") from None
+            answer = exc.read().decode("utf-8", "replace")
+            raise RemoteError(f"{exc.code} {exc.reason}: {refusal_text(answer)}") from None
         except urllib.error.URLError as exc:
             raise RemoteError(f"cannot reach {self.url}: {exc.reason}") from None
         return json.loads(raw) if raw else None

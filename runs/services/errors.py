@@ -20,10 +20,9 @@ __all__ = [
 ]
 
 
-class RunConfigError(ApplicationError):
-    """The trainer or its config is refused; ``fields`` maps field paths to reasons."""
+class FieldsRefused(ApplicationError):
+    """Refused field by field: ``fields`` (also ``errors``) maps field paths to reasons."""
 
-    code = "config_invalid"
     status = 400
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
@@ -32,6 +31,12 @@ class RunConfigError(ApplicationError):
     @property
     def errors(self) -> dict[str, list[str]]:
         return self.fields
+
+
+class RunConfigError(FieldsRefused):
+    """The trainer or its config is refused."""
+
+    code = "config_invalid"
 
 
 class QuotaExceeded(ApplicationError):
@@ -57,18 +62,10 @@ class CommandRejected(ApplicationError):
         super().__init__(message, fields={field: [message]})
 
 
-class EvaluationRejected(ApplicationError):
-    """An evaluation cannot be asked for; ``fields`` maps each field to its reasons."""
+class EvaluationRejected(FieldsRefused):
+    """An evaluation cannot be asked for."""
 
     code = "evaluation_rejected"
-    status = 400
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__(fields=errors)
-
-    @property
-    def errors(self) -> dict[str, list[str]]:
-        return self.fields
 
 
 class CheckpointUnusable(ApplicationError):

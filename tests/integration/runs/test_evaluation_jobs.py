@@ -3,10 +3,12 @@ the random mover or a checkpoint the asker may see; its result and games become 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 
 import pytest
+from django.utils import timezone
 
 from keisei.interfaces import CheckpointInfo
 from monitoring.models import RunEvent
@@ -218,13 +220,10 @@ def test_a_job_whose_worker_dies_is_played_again_by_another_worker(
     assert RunEvent.objects.filter(run=finished.run, type="evaluation").count() == 1
 
 
-def test_the_reaper_fails_a_job_out_of_attempts_with_the_reason(owner, tiny_files, settings):
-    import datetime as dt
-
-    from django.utils import timezone
-
+def job_out_of_attempts(owner, tiny_files, settings) -> Evaluation:
+    """A running job whose worker is gone (its lease expired) and that has had every try."""
     _, checkpoints = shogi_run(owner, tiny_files)
-    evaluation = Evaluation.objects.create(
+    return Evaluation.objects.create(
         run=checkpoints[-1].run,
         checkpoint=checkpoints[-1],
         opponent="random",
@@ -234,6 +233,10 @@ def test_the_reaper_fails_a_job_out_of_attempts_with_the_reason(owner, tiny_file
         lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
         attempts=settings.KEISEI_MAX_ATTEMPTS,
     )
+
+
+def test_the_reaper_fails_a_job_out_of_attempts_with_the_reason(owner, tiny_files, settings):
+    evaluation = job_out_of_attempts(owner, tiny_files, settings)
     assert services.evaluations_reap_expired() == [evaluation.pk]
     evaluation.refresh_from_db()
     assert evaluation.state == "failed"
@@ -245,24 +248,9 @@ def test_the_reaper_fails_a_job_out_of_attempts_with_the_reason(owner, tiny_file
 def test_the_reapers_give_up_is_one_transaction(owner, tiny_files, settings, monkeypatch):
     """If recording why a job was given up fails, the job is not half given up: it stays
     running with its lease, and the next reap gives it up whole."""
-    import datetime as dt
-
-    from django.utils import timezone
-
     from runs.services import evaluations
 
-    _, checkpoints = shogi_run(owner, tiny_files)
-    expired = timezone.now() - dt.timedelta(seconds=1)
-    evaluation = Evaluation.objects.create(
-        run=checkpoints[-1].run,
-        checkpoint=checkpoints[-1],
-        opponent="random",
-        games=2,
-        state="running",
-        lease_owner="gone:1",
-        lease_expires_at=expired,
-        attempts=settings.KEISEI_MAX_ATTEMPTS,
-    )
+    evaluation = job_out_of_attempts(owner, tiny_files, settings)
 
     def event_record_fails(**kwargs):
         raise RuntimeError("the timeline cannot be written")
