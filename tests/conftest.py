@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 
 # Test-only trainers, for this process and the servers the tests start.
-os.environ.setdefault("KEISEI_TRAINERS", "broken=tests.support.trainers:BrokenTrainer")
+os.environ.setdefault(
+    "KEISEI_TRAINERS",
+    "broken=tests.support.trainers:BrokenTrainer,"
+    "third-party-shogi=tests.support.trainers:ThirdPartyShogiTrainer",
+)
 
 import pytest  # noqa: E402
 

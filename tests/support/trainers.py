@@ -33,3 +33,18 @@ class BrokenTrainer(Trainer):
 
     def save_checkpoint(self, kind: str) -> CheckpointInfo:
         raise NotImplementedError
+
+
+def _third_party_shogi() -> type:
+    from keisei.shogi.trainer import ShogiPPOTrainer
+
+    class ThirdPartyShogiTrainer(ShogiPPOTrainer):
+        """A trainer under another name that declares it plays games: the site must offer it
+        evaluation and the league from the declaration alone, never from the name."""
+
+        name = "third-party-shogi"
+
+    return ThirdPartyShogiTrainer
+
+
+ThirdPartyShogiTrainer = _third_party_shogi()
