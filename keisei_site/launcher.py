@@ -140,6 +140,23 @@ def prepare(env: dict[str, str]) -> None:
     manage(env, "ensure_admin")
 
 
+# Daphne's own limit on a client's WebSocket message (its default is 1 MiB). Over it, Daphne's
+# WebSocket library drops the connection without a close frame (the client sees 1006); under
+# it, the consumer answers anything over its 64 KiB with an error and closes with 4009. So it
+# sits well above the consumer's limit, and stays bounded (a message is buffered whole).
+WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def daphne_args(host: str, port: str) -> list[str]:
+    """Daphne's command line for ``make run`` and the tests (``docker/`` gives the same limits)."""
+    size = str(WEBSOCKET_MAX_MESSAGE_BYTES)
+    return [
+        *(PYTHON, "-m", "daphne", "-b", host, "-p", port),
+        *("--websocket-max-message-size", size, "--websocket-max-frame-size", size),
+        "keisei_site.asgi:application",
+    ]
+
+
 def celery_worker_args(name: str, queues: str, concurrency: str) -> list[str]:
     return [
         PYTHON,
@@ -194,11 +211,7 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
         return 2
     concurrency = env.get("CELERY_CONCURRENCY", "1")
     children = [
-        spawn(
-            "daphne",
-            [PYTHON, "-m", "daphne", "-b", host, "-p", port, "keisei_site.asgi:application"],
-            env,
-        ),
+        spawn("daphne", daphne_args(host, port), env),
         spawn("worker", celery_worker_args("worker", ",".join(QUEUES), concurrency), env),
         # Short jobs (the lease reaper, evaluations) must not wait behind a long training run.
         spawn("shortjobs", celery_worker_args("shortjobs", DEFAULT_QUEUE, "1"), env),

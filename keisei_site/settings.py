@@ -238,7 +238,7 @@ LOGGING = {
 }
 
 # Live connections and worker statistics (docs/websocket.md). Over a cap, a WebSocket is
-# accepted, then closed with 1008 and the reason.
+# accepted, then closed with 4008 and the reason.
 KEISEI_WS_MAX_PER_USER = env.integer("KEISEI_WS_MAX_PER_USER", 20, minimum=1, maximum=100_000)
 KEISEI_WS_MAX_PER_PROCESS = env.integer(
     "KEISEI_WS_MAX_PER_PROCESS", 2000, minimum=1, maximum=1_000_000

@@ -17,8 +17,11 @@ from monitoring.connection_caps import caps
 log = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
-CLOSE_TOO_BIG = 1009
-CLOSE_POLICY = 1008  # over a connection cap
+# 4000 + RFC 6455's code: Daphne's WebSocket library lets an application close only with 1000
+# or 3000-4999 (1008 or 1009 would reach the client as 1011), and Daphne drops the close
+# reason, so the reason goes first as an ``error`` message (docs/websocket.md).
+CLOSE_OVER_CAP = 4008
+CLOSE_TOO_BIG = 4009
 MAX_CACHED_RUN_ANSWERS = 1000
 
 
@@ -38,7 +41,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.counted_for: int | None = None  # the user this connection is counted against
 
     async def admit(self) -> bool:
-        """Accept the handshake, then close with 1008 and a reason if a cap is reached.
+        """Accept the handshake, then close with 4008 and the reason if a cap is reached.
 
         Accepting first lets the client read the code and the reason (a refused handshake is
         a bare HTTP 403), so it knows not to retry at once.
@@ -48,7 +51,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         reason = await caps.acquire(user_id, self.channel_name)
         if reason is not None:
             log.info("websocket closed for user %s: %s", user_id, reason)
-            await self.close(code=CLOSE_POLICY, reason=reason)
+            await self.close_with("too_many_connections", reason, CLOSE_OVER_CAP)
             return False
         self.counted_for = user_id
         return True
@@ -69,7 +72,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode("utf-8")) > MAX_CLIENT_MESSAGE_BYTES:
-            await self.close(code=CLOSE_TOO_BIG)
+            detail = f"a message may be at most {MAX_CLIENT_MESSAGE_BYTES} bytes"
+            await self.close_with("too_big", detail, CLOSE_TOO_BIG)
             return
         try:
             content = json.loads(raw)
@@ -110,6 +114,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send_json(
             live.message("error", self.run_id_or_none(), {"code": code, "detail": detail})
         )
+
+    async def close_with(self, code: str, detail: str, close_code: int) -> None:
+        """An ``error`` saying why, then the close (the reason rides along for servers that
+        pass it on; Daphne 4.2 does not)."""
+        await self.send_error(code, detail)
+        await self.close(code=close_code, reason=detail)
 
     async def live_message(self, event: dict[str, Any]) -> None:
         msg = event["message"]

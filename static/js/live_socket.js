@@ -33,7 +33,7 @@ export class LiveSocket {
     this.ws.onclose = (event) => {
       if (this.closedByUs) return;
       this.onState(event.code === 1006 || event.code === 1011 ? "reconnecting…" : `closed (${event.code})`);
-      if (event.code === 1008 || event.code === 4403) return;  // refused: retrying will not help
+      if (event.code === 4008 || event.code === 4403) return;  // refused: retrying will not help
       setTimeout(() => this.open(), this.delay);
       this.delay = Math.min(this.delay * 2, 10000);
     };

@@ -80,7 +80,7 @@ function connect(delay = 500) {
   };
   ws.onclose = (event) => {
     $("system-state").textContent = `reconnecting… (${event.code})`;
-    if (event.code === 1008) return;  // over a connection cap: retrying at once will not help
+    if (event.code === 4008) return;  // over a connection cap: retrying at once will not help
     setTimeout(() => connect(Math.min(delay * 2, 10000)), delay);
   };
 }

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from keisei_site.launcher import celery_beat_args, celery_worker_args
+from keisei_site.launcher import celery_beat_args, celery_worker_args, daphne_args
 from monitoring.queues import QUEUES
 from tests.support.waiting import wait_for
 
@@ -123,20 +123,7 @@ def start_celery_beat(env: dict[str, str], directory: Path) -> ServerProcess:
 
 def start_daphne(env: dict[str, str]) -> tuple[ServerProcess, str]:
     port = free_port()
-    daphne = ServerProcess(
-        "daphne",
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "keisei_site.asgi:application",
-        ],
-        env,
-    ).start()
+    daphne = ServerProcess("daphne", daphne_args("127.0.0.1", str(port)), env).start()
     base = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

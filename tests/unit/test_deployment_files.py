@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -39,6 +40,18 @@ def test_compose_commands_name_real_entry_points():
     from keisei_site.celery import app
 
     assert app.main == "keisei_site"
+
+
+def test_production_daphne_has_the_launchers_websocket_message_limits():
+    """Under the limit a too-big message is closed with 4009; over it Daphne drops it (1006)."""
+    from keisei_site.launcher import WEBSOCKET_MAX_MESSAGE_BYTES, daphne_args
+
+    limits = daphne_args("h", "1")[7:11]
+    assert limits[1] == limits[3] == str(WEBSOCKET_MAX_MESSAGE_BYTES)
+    assert " ".join(limits) in " ".join(compose()["services"]["web"]["command"])
+    cmd = re.search(r"^CMD (\[.*?\])$", DOCKERFILE.read_text(), flags=re.M | re.S)
+    assert cmd is not None
+    assert " ".join(limits) in " ".join(json.loads(cmd[1].replace("\\\n", "")))
 
 
 def test_dockerfile_copies_only_what_exists():

@@ -1,4 +1,5 @@
-"""``/ws/runs/`` (the dashboard) and the connection caps, in process on the real Redis layer."""
+"""``/ws/runs/`` (the dashboard), in process on the real Redis layer; refusals at the handshake and
+the caps are tested through the real Daphne (test_run_consumer.py, test_connection_caps.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from keisei_site.asgi import application
-from monitoring.connection_caps import caps as connection_caps
 from runs.models import Run
 from runs.services.lifecycle import status_event_record
-from tests.support.waiting import until
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.django_db(transaction=True)]
 
@@ -131,82 +130,3 @@ async def test_dashboard_speaks_the_shared_protocol(owner, runs):
     await sync_to_async(status_change)(runs["olivia"], "paused")
     assert (await ws.receive_json_from(timeout=5))["data"]["status"] == "paused"
     await ws.disconnect()
-
-
-async def test_anonymous_is_refused_at_every_endpoint(runs):
-    for path in ("/ws/runs/", "/ws/system/", f"/ws/runs/{runs['olivia'].pk}/"):
-        ws = await connect_as(None, path)
-        connected, _ = await ws.connect()
-        assert not connected, path
-        await ws.disconnect()
-
-
-async def test_a_connection_over_the_per_user_cap_is_closed_with_1008(owner, outsider, settings):
-    settings.KEISEI_WS_MAX_PER_USER = 2
-    first, _ = await open_dashboard(owner)
-    second = await connect_as(owner, "/ws/system/")  # the cap counts every endpoint
-    assert (await second.connect())[0]
-    await second.receive_json_from(timeout=5)
-
-    extra = await connect_as(owner)
-    assert (await extra.connect())[0]  # accepted, so the client can read why it is closed
-    closed = await extra.receive_output(timeout=5)
-    assert (closed["type"], closed["code"]) == ("websocket.close", 1008)
-    assert "too many connections for this user" in closed["reason"]
-    await extra.disconnect()
-
-    other, _ = await open_dashboard(outsider)  # another user is not held back by Olivia's
-    await first.disconnect()
-    again, _ = await open_dashboard(owner)  # a closed connection gives its place back
-    for ws in (second, other, again):
-        await ws.disconnect()
-
-
-async def test_a_connection_over_the_per_process_cap_is_closed_with_1008(owner, settings):
-    settings.KEISEI_WS_MAX_PER_PROCESS = connection_caps.process_count + 1
-    first, _ = await open_dashboard(owner)
-    extra = await connect_as(owner)
-    assert (await extra.connect())[0]
-    closed = await extra.receive_output(timeout=5)
-    assert (closed["code"], "too many connections to this server" in closed["reason"]) == (
-        1008,
-        True,
-    )
-    await extra.disconnect()
-    await first.disconnect()
-    assert connection_caps.process_count == settings.KEISEI_WS_MAX_PER_PROCESS - 1
-
-
-async def redis_score_above(redis, key: str, member: str, score: float) -> bool:
-    return (await redis.zscore(key, member) or 0) > score
-
-
-async def test_leases_are_renewed_and_a_dead_process_does_not_lock_a_user_out(
-    owner, settings, monkeypatch
-):
-    import time
-
-    caps = connection_caps
-    settings.KEISEI_WS_MAX_PER_USER = 1
-    monkeypatch.setattr(caps, "LEASE_SECONDS", 1.5)
-    monkeypatch.setattr(caps, "_refresher", None)  # start one that renews on the short lease
-    redis, key = caps.redis(), caps.key(owner.pk)
-    # A connection of a Daphne process that was killed: its lease ran out, nobody renews it.
-    await redis.zadd(key, {"specific.dead-process!1": time.time() - 1})
-
-    ws, _ = await open_dashboard(owner)  # not counted against Olivia
-    (member,) = caps.members[owner.pk]
-    granted = await redis.zscore(key, member)
-    await until(
-        lambda: redis_score_above(redis, key, member, granted),
-        timeout=10,
-        what="the lease to be renewed before it runs out",
-    )
-    # Past the first lease's expiry, only renewal can have kept the place.
-    await until(lambda: time.time() > granted + 0.5, timeout=10, what="the first lease to expire")
-    extra = await connect_as(owner)
-    assert (await extra.connect())[0]
-    assert (await extra.receive_output(timeout=5))["code"] == 1008
-    await extra.disconnect()
-    await ws.disconnect()
-    assert await redis.zcard(key) == 0
