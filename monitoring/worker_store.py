@@ -13,6 +13,9 @@ import time
 from typing import Any
 
 LOST_AFTER_INTERVALS = 3
+# All a lost worker is shown with: who it is and when it last reported. Its run, CPU, memory
+# and GPUs are from that last report, no longer true, so they are not shown at all.
+LOST_WORKER_FIELDS = ("worker", "worker_id", "host", "pid", "interval", "ts")
 STATS_TTL_SECONDS = 600  # a silent worker leaves the list after this long
 REDIS_TIMEOUT_SECONDS = 3.0
 
@@ -62,7 +65,8 @@ def forget(worker_id: str) -> None:
 
 
 def workers_latest(now: float | None = None) -> list[dict[str, Any]]:
-    """Every worker's latest statistics with ``age`` (s) and ``lost``, by worker name.
+    """Every worker's latest statistics with ``age`` (s) and ``lost``, by worker name. A lost
+    worker's entry keeps only ``LOST_WORKER_FIELDS``: ``ts`` says since when it is silent.
 
     Entries older than ``STATS_TTL_SECONDS`` are removed here (a hash field has no TTL of its
     own in Redis 6).
@@ -81,8 +85,11 @@ def workers_latest(now: float | None = None) -> list[dict[str, Any]]:
             stale.append(field)
             continue
         interval = float(stats.get("interval") or interval_seconds())
+        lost = age > LOST_AFTER_INTERVALS * interval
+        if lost:
+            stats = {key: stats[key] for key in LOST_WORKER_FIELDS if key in stats}
         stats["age"] = round(max(age, 0.0), 3)
-        stats["lost"] = age > LOST_AFTER_INTERVALS * interval
+        stats["lost"] = lost
         workers.append(stats)
     if stale:
         client.hdel(_hash_key(), *stale)

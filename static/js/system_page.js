@@ -41,13 +41,23 @@ function render() {
     (a, b) => a.stats.worker.localeCompare(b.stats.worker) || a.stats.pid - b.stats.pid);
   for (const entry of entries) {
     const s = entry.stats;
-    const lost = isLost(entry);
     const row = body.insertRow();
     row.dataset.worker = s.worker_id;
     cell(row, `${s.worker} (pid ${s.pid})`);
     const badge = document.createElement("span");
-    badge.className = `status ${lost ? "status-failed" : s.busy ? "status-running" : ""}`;
-    badge.textContent = lost ? "lost" : s.busy ? "training" : "idle";
+    if (isLost(entry)) {
+      // Its last report's run and figures are no longer true: only when it was last heard.
+      badge.className = "status status-failed";
+      badge.textContent = "lost";
+      const since = document.createElement("span");
+      since.className = "muted";
+      since.textContent = ` since ${new Date(s.ts * 1000).toLocaleTimeString()}`;
+      cell(row, badge).append(since);
+      cell(row, "—").colSpan = 6;
+      continue;
+    }
+    badge.className = `status ${s.busy ? "status-running" : ""}`;
+    badge.textContent = s.busy ? "training" : "idle";
     cell(row, badge);
     cell(row, runCell(s));
     cell(row, `${Math.round(s.cpu_percent)}%`);

@@ -20,6 +20,7 @@ from rest_framework.authtoken.models import Token
 from keisei_site.asgi import application
 from monitoring import queues, worker_stats, worker_store
 from runs.models import Run
+from tests.support.sockets import connect, receive_type
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -136,6 +137,46 @@ def test_a_worker_silent_for_three_intervals_is_lost(api_client, owner, stored):
     assert reported_by(workers, "silent@")["lost"] is True
     assert reported_by(workers, "gone@") is None  # past the TTL: removed, not listed
     assert forgotten["worker_id"] not in {w["worker_id"] for w in worker_store.workers_latest()}
+
+
+def test_a_lost_worker_shows_only_that_it_is_lost_and_since_when(daphne_server, owner, stored):
+    """Through Daphne, in the API and in ``/ws/system/``'s snapshot: a worker silent past the
+    threshold, whose last report named a run and 88% CPU, shows neither (nor any other figure
+    of that report), only who it is, that it is lost, and its last report's time."""
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    silent = stats_for("silent@test", run=run.pk, age=worker_store.LOST_AFTER_INTERVALS * 2.0 + 1)
+    silent["cpu_percent"] = 88.0
+    stored(silent)
+    stored(stats_for("alive@test", run=run.pk))
+    token = Token.objects.create(user=owner).key
+
+    status, body = get_json(f"{daphne_server}/api/v1/system/", token)
+
+    async def snapshot() -> dict:
+        async with connect(daphne_server, "/ws/system/", token) as ws:
+            return (await receive_type(ws, "connected"))["data"]
+
+    seen = {"api": body["workers"], "socket": asyncio.run(snapshot())["workers"]}
+    assert status == 200
+    for where, workers in seen.items():
+        lost = reported_by(workers, "silent@")
+        assert lost == {
+            "worker": "silent@test",
+            "worker_id": "silent@test:1",
+            "host": silent["host"],
+            "pid": silent["pid"],
+            "interval": 2.0,
+            "ts": silent["ts"],  # since when: its last report
+            "age": pytest.approx(silent_age(silent), abs=30),
+            "lost": True,
+        }, where
+        alive = reported_by(workers, "alive@")  # a live worker still shows everything
+        assert (alive["lost"], alive["run"], alive["busy"]) == (False, run.pk, True), where
+        assert "cpu_percent" in alive and "memory" in alive, where
+
+
+def silent_age(stats: dict) -> float:
+    return time.time() - stats["ts"]
 
 
 def test_the_api_names_a_workers_run_only_to_those_who_may_see_it(
