@@ -8,6 +8,11 @@ object as its last line: ``minutes``, ``win_rate_vs_random`` (at the end of the 
 
     .venv/bin/python bench/learning.py --minutes 20
     .venv/bin/python bench/learning.py --quick      # under a minute: the plumbing, not the goal
+    .venv/bin/python bench/learning.py --anchors 400  # the league anchors against each other
+
+``--anchors N`` trains nothing: it plays the built-in players against each other (greedy vs
+random, two_ply vs greedy, N games each, colours alternating, 256-ply cap) and prints their
+scores and Elo differences, the measurement behind the league's fixed anchor ratings.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from keisei.interfaces import CommandRequest, NullCallbacks  # noqa: E402
+from keisei.shogi.evaluate import play_match  # noqa: E402
+from keisei.shogi.players import builtin_player  # noqa: E402
 from keisei.shogi.trainer import ShogiPPOTrainer  # noqa: E402
 
 
@@ -97,6 +104,24 @@ class ProgressPrinter(NullCallbacks):
         print(f"step {step} {shown} pos/s={metrics['time/positions_per_s']:.0f}", flush=True)
 
 
+def anchor_figures(games: int) -> dict[str, Any]:
+    """Each built-in player against the one below it: W/D/L, score and Elo difference."""
+    figures: dict[str, Any] = {"anchor_games": games}
+    for strong, weak in (("greedy", "random"), ("two_ply", "greedy")):
+        started = time.perf_counter()
+        match = play_match(builtin_player(strong, 11), builtin_player(weak, 12), games, 256)
+        result = match.result
+        figures[f"anchor_{strong}_vs_{weak}"] = {
+            "wins": result.wins,
+            "draws": result.draws,
+            "losses": result.losses,
+            "score": result.score,
+            "elo": round(result.elo, 1),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=20.0, help="training-time budget")
@@ -106,7 +131,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--workdir", help="keep checkpoints here (default: a temporary folder)")
+    parser.add_argument(
+        "--anchors", type=int, metavar="GAMES", help="only play the built-in players' matches"
+    )
     args = parser.parse_args()
+    if args.anchors:
+        print(json.dumps(anchor_figures(args.anchors)))
+        return
     if args.quick:
         args.minutes, args.every, args.games = 0.5, 0.25, 20
 

@@ -61,6 +61,9 @@ class Trainer(abc.ABC, Generic[ConfigT]):
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     # Names of the built-in players ``play_checkpoints`` accepts as an opponent ("random").
     builtin_opponents: ClassVar[frozenset[str]] = frozenset()
+    # Built-in players that sit in a league at a fixed Elo (name -> rating), so that ratings
+    # mean the same across the site's lifetime; each name is one of ``builtin_opponents``.
+    anchor_ratings: ClassVar[Mapping[str, float]] = {}
 
     def __init__(
         self,

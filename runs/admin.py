@@ -162,10 +162,29 @@ class PresetAdmin(admin.ModelAdmin):
 
 @admin.register(LeagueEntry)
 class LeagueEntryAdmin(admin.ModelAdmin):
-    list_display = ["id", "checkpoint", "rating", "games", "wins", "draws", "losses", "is_active"]
+    list_display = [
+        "id",
+        "checkpoint",
+        "builtin",
+        "rating",
+        "games",
+        "wins",
+        "draws",
+        "losses",
+        "is_active",
+    ]
     list_filter = ["is_active"]
-    search_fields = ["checkpoint__run__name", "checkpoint__run__owner__username"]
-    readonly_fields = ["checkpoint", "games", "wins", "draws", "losses", "entered_at"]
+    search_fields = ["checkpoint__run__name", "checkpoint__run__owner__username", "builtin"]
+    readonly_fields = [
+        "checkpoint",
+        "trainer",
+        "builtin",
+        "games",
+        "wins",
+        "draws",
+        "losses",
+        "entered_at",
+    ]
     list_select_related = ["checkpoint"]
 
 

@@ -319,16 +319,24 @@ class Preset(models.Model):
 
 
 class LeagueEntry(models.Model):
-    """A checkpoint in the league: its Elo rating and record over every league match.
+    """A player in the league: its Elo rating and record over every league match.
 
-    Best and final shogi-ppo checkpoints enter on their own (``services.league_consider``);
-    an entry whose file cannot be played any more is retired with the reason.
+    Either a checkpoint (best and final checkpoints of trainers that play games enter on their
+    own, ``services.league_consider``; an entry whose file cannot be played any more is retired
+    with the reason) or an **anchor**: one of a trainer's built-in players (``builtin``) at the
+    fixed rating the trainer states (``Trainer.anchor_ratings``), which matches never move.
     """
 
     checkpoint = models.OneToOneField(
-        Checkpoint, on_delete=models.CASCADE, related_name="league_entry"
+        Checkpoint, on_delete=models.CASCADE, related_name="league_entry", null=True, blank=True
     )
-    rating = models.FloatField(default=1000.0, help_text="Elo; every entry starts at 1000")
+    trainer = models.CharField(max_length=64, blank=True, help_text="an anchor's trainer")
+    builtin = models.CharField(
+        max_length=64, blank=True, help_text="an anchor's built-in player (e.g. greedy)"
+    )
+    rating = models.FloatField(
+        default=1000.0, help_text="Elo; a checkpoint starts at 1000, an anchor stays fixed"
+    )
     games = models.PositiveIntegerField(default=0)
     wins = models.PositiveIntegerField(default=0)
     draws = models.PositiveIntegerField(default=0)
@@ -342,9 +350,33 @@ class LeagueEntry(models.Model):
         ordering = ["-rating", "id"]
         verbose_name_plural = "league entries"
         indexes = [models.Index(fields=["is_active", "-rating"], name="league_entry_rating")]
+        constraints = [
+            # A checkpoint or an anchor, never both nor neither.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(checkpoint__isnull=False, builtin="", trainer="")
+                    | (
+                        models.Q(checkpoint__isnull=True)
+                        & ~models.Q(builtin="")
+                        & ~models.Q(trainer="")
+                    )
+                ),
+                name="league_entry_checkpoint_or_anchor",
+            ),
+            models.UniqueConstraint(
+                fields=["trainer", "builtin"],
+                condition=~models.Q(builtin=""),
+                name="league_entry_one_anchor_per_player",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"checkpoint {self.checkpoint_id}: {self.rating:.0f}"
+        who = f"anchor {self.builtin}" if self.is_anchor else f"checkpoint {self.checkpoint_id}"
+        return f"{who}: {self.rating:.0f}"
+
+    @property
+    def is_anchor(self) -> bool:
+        return bool(self.builtin)
 
 
 class LeagueMatch(models.Model):

@@ -172,23 +172,27 @@ HIDDEN_RUN = "hidden run"
 
 def league_standings(*, user: Any) -> list[dict[str, Any]]:
     """Every entry, strongest first. Ratings are for everyone; which run (and checkpoint) an
-    entry is, only for people who may see that run: for others it is a "hidden run"."""
+    entry is, only for people who may see that run: for others it is a "hidden run". Anchors
+    (built-in players at a fixed rating) are named for everyone, with ``anchor`` set."""
     entries = list(
         LeagueEntry.objects.select_related("checkpoint__run__owner").order_by(
             "-is_active", "-rating", "id"
         )
     )
-    visible = access.run_ids_visible(user=user, run_ids={e.checkpoint.run_id for e in entries})
+    run_ids = {e.checkpoint.run_id for e in entries if e.checkpoint is not None}
+    visible = access.run_ids_visible(user=user, run_ids=run_ids)
     return [
-        _standing(rank, entry, shown=entry.checkpoint.run_id in visible)
+        _standing(
+            rank,
+            entry,
+            shown=entry.checkpoint is not None and entry.checkpoint.run_id in visible,
+        )
         for rank, entry in enumerate(entries, start=1)
     ]
 
 
 def _standing(rank: int, entry: LeagueEntry, *, shown: bool) -> dict[str, Any]:
-    checkpoint = entry.checkpoint
-    run = checkpoint.run
-    return {
+    common = {
         "rank": rank,
         "id": entry.pk,
         "rating": round(entry.rating, 1),
@@ -197,9 +201,24 @@ def _standing(rank: int, entry: LeagueEntry, *, shown: bool) -> dict[str, Any]:
         "draws": entry.draws,
         "losses": entry.losses,
         "is_active": entry.is_active,
-        "retired_reason": entry.retired_reason if shown else "",
         "entered_at": entry.entered_at.isoformat(),
         "last_played_at": entry.last_played_at.isoformat() if entry.last_played_at else None,
+    }
+    checkpoint = entry.checkpoint
+    if checkpoint is None:
+        return {
+            **common,
+            "anchor": entry.builtin,
+            "retired_reason": entry.retired_reason,
+            "label": f"anchor: {entry.builtin} ({entry.trainer}, fixed rating)",
+            "run": None,
+            "checkpoint": None,
+        }
+    run = checkpoint.run
+    return {
+        **common,
+        "anchor": None,
+        "retired_reason": entry.retired_reason if shown else "",
         "label": f"{run.display_name} @ step {checkpoint.step}" if shown else HIDDEN_RUN,
         "run": {"id": run.pk, "name": run.display_name, "owner": run.owner.get_username()}
         if shown

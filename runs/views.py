@@ -131,6 +131,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             "queue_position": queue_position,
             "commands": selectors.run_commands_recent(run),
             "supported_commands": supported_commands(run.trainer),
+            "builtin_opponents": builtin_opponents(run.trainer),
             "board_expected": run.trainer == "shogi-ppo",
             **selectors.run_artifacts(run),
         },
@@ -175,6 +176,14 @@ def supported_commands(trainer: str) -> frozenset[str]:
         return get_trainer(trainer).supported_commands()
     except UnknownTrainer:
         return frozenset()
+
+
+def builtin_opponents(trainer: str) -> list[str]:
+    """The trainer's built-in players, for the opponent field (sorted)."""
+    try:
+        return sorted(get_trainer(trainer).builtin_opponents)
+    except UnknownTrainer:
+        return []
 
 
 @login_required

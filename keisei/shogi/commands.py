@@ -24,7 +24,8 @@ class SampleParams(BaseModel):
         "self",
         min_length=1,
         max_length=1000,
-        description="self (the policy on both sides), random, latest (this run's newest "
+        description="self (the policy on both sides), a built-in player (random, greedy: "
+        "1-ply material, two_ply: 2-ply material minimax), latest (this run's newest "
         "checkpoint), or a checkpoint file path",
     )
     agent_color: Literal["black", "white"] = Field(
@@ -45,7 +46,8 @@ class EvaluateParams(BaseModel):
         "random",
         min_length=1,
         max_length=1000,
-        description="random, latest (this run's newest checkpoint), or a checkpoint file path "
+        description="a built-in player (random, greedy: 1-ply material, two_ply: 2-ply "
+        "material minimax), latest (this run's newest checkpoint), or a checkpoint file path "
         "(absolute, or relative to the workdir)",
     )
     games: int = Field(100, ge=2, le=2000, description="Games in the match (colours alternate)")

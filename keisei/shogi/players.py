@@ -12,10 +12,23 @@ from pathlib import Path
 from keisei.shogi.checkpoint import read_network
 from keisei.shogi.config import ShogiPPOConfig
 from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer
+from keisei.shogi.material import GreedyPlayer, TwoPlyPlayer
 from keisei.shogi.network import Precision
 
 RANDOM = "random"
-BUILTIN_OPPONENTS = frozenset({RANDOM})
+GREEDY = "greedy"  # 1-ply material (keisei.shogi.material)
+TWO_PLY = "two_ply"  # 2-ply material minimax
+_BUILTIN: dict[str, type[RandomPlayer | GreedyPlayer | TwoPlyPlayer]] = {
+    RANDOM: RandomPlayer,
+    GREEDY: GreedyPlayer,
+    TWO_PLY: TwoPlyPlayer,
+}
+BUILTIN_OPPONENTS = frozenset(_BUILTIN)
+# League anchors (docs/engine.md, "League anchors"): random at the league's starting rating (an
+# untrained network plays about as well as a random mover), then one step of 1000 per player:
+# each beat the one below it in 398-399 of 400 games (bench/learning.py --anchors prints it),
+# a score that pins the difference only to "about 1000".
+ANCHOR_RATINGS = {RANDOM: 1000.0, GREEDY: 2000.0, TWO_PLY: 3000.0}
 
 
 def player_from_checkpoint(
@@ -55,7 +68,7 @@ def load_player(
 
 def builtin_player(name: str, seed: int) -> Player:
     """A built-in player by name (``BUILTIN_OPPONENTS``); ValueError names the known ones."""
-    if name != RANDOM:
+    if name not in _BUILTIN:
         known = ", ".join(sorted(BUILTIN_OPPONENTS))
         raise ValueError(f"unknown built-in opponent '{name}' (known: {known})")
-    return RandomPlayer(seed)
+    return _BUILTIN[name](seed)

@@ -36,6 +36,7 @@ from keisei.shogi.env import FinishedGame, SelfPlayEnvs
 from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer, play_game, play_match
 from keisei.shogi.network import Precision, build_network
 from keisei.shogi.players import (
+    ANCHOR_RATINGS,
     BUILTIN_OPPONENTS,
     builtin_player,
     load_player,
@@ -58,6 +59,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
     extra_commands = frozenset({"sample", "evaluate", "backup"})
     capabilities = frozenset({Capability.PLAYS_GAMES, Capability.HAS_BOARD})
     builtin_opponents = BUILTIN_OPPONENTS
+    anchor_ratings = ANCHOR_RATINGS
 
     def __init__(self, config: ShogiPPOConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)

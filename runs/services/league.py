@@ -1,14 +1,19 @@
 """The league: Elo ratings of checkpoints across every run, kept by matches between neighbours.
 
 Best and final checkpoints of trainers that play games enter on their own
-(``league_consider``) at 1000. Beat calls ``league_round`` every ``KEISEI_LEAGUE_SECONDS``: the
-entries with the fewest games are paired with their nearest neighbours in the rating list,
-and each pair plays a short match.
+(``league_consider``) at 1000. Beside them sit **anchors**: the built-in players a trainer
+states a fixed rating for (``Trainer.anchor_ratings``: shogi-ppo's random 1000, greedy 2000,
+two_ply 3000), so that a rating means the same thing across the site's lifetime. Beat calls
+``league_round`` every ``KEISEI_LEAGUE_SECONDS``: the checkpoint entries with the fewest games
+are paired with their nearest neighbours of the same trainer in the rating list (an anchor or
+another checkpoint; anchors never meet each other), and each pair plays a short match.
 
 Elo: the whole match is one rating period. With ``E = 1 / (1 + 10 ** ((R_b - R_a) / 400))``
 the expected score of A per game, A gains ``K * (S - n * E)`` where S is A's score (a win 1, a
 draw 1/2) over n games, and B loses the same; K = 16 per game. Both ratings are read before
-the match, so the order of games within it does not matter.
+the match, so the order of games within it does not matter. An anchor's rating never moves:
+its opponent gains or loses as against any player of that rating, and the anchor only counts
+the games.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from keisei.registry import available_trainers, get_trainer
 from runs.locks import AdvisoryLock, advisory_lock_try
 from runs.models import Checkpoint, CheckpointKind, GameSource, LeagueEntry, LeagueMatch
 from runs.services.matches import MatchUnplayable, Opponent, match_play, trainer_plays_games
@@ -76,6 +82,28 @@ def league_enter(*, checkpoint: Checkpoint) -> LeagueEntry:
     return entry
 
 
+def league_anchors_ensure() -> list[LeagueEntry]:
+    """Every anchor the installed trainers state, present and at its stated rating.
+
+    Idempotent (called before each round). A rating changed in a trainer's code is adopted
+    here: it is a fixed point of the scale, not a result of matches.
+    """
+    anchors = []
+    for trainer in available_trainers():
+        if not trainer_plays_games(trainer):
+            continue
+        for builtin, rating in get_trainer(trainer).anchor_ratings.items():
+            try:
+                with transaction.atomic():
+                    entry, _ = LeagueEntry.objects.update_or_create(
+                        trainer=trainer, builtin=builtin, defaults={"rating": float(rating)}
+                    )
+            except IntegrityError:  # created by a concurrent caller: it wrote the same rating
+                entry = LeagueEntry.objects.get(trainer=trainer, builtin=builtin)
+            anchors.append(entry)
+    return anchors
+
+
 # ----- pairing ----------------------------------------------------------------------------------
 
 
@@ -84,30 +112,36 @@ class Contender:
     id: int
     rating: float
     games: int
+    trainer: str = ""
+    is_anchor: bool = False  # a fixed-rating built-in player: it is chosen, never chooses
 
 
 def league_pairings(contenders: Sequence[Contender], *, max_matches: int) -> list[tuple[int, int]]:
     """Pairs of entry ids for one round, at most ``max_matches``, nobody twice.
 
-    Entries with the fewest games choose first (ties: the older entry); each takes its nearest
-    unpaired neighbour in the rating list, above or below (ties: fewer games, then the closer
-    rating, then the older entry).
+    Checkpoint entries with the fewest games choose first (ties: the older entry); each takes
+    its nearest unpaired neighbour of the same trainer in the rating list, above or below
+    (ties: fewer games, then the closer rating, then the older entry). Anchors only answer:
+    they never choose, so two anchors (whose ratings cannot move) never meet.
     """
-    ranked = sorted(contenders, key=lambda c: (-c.rating, c.id))
-    position = {c.id: i for i, c in enumerate(ranked)}
+    # One rating list per trainer: entries of different trainers cannot play each other.
+    ranked: dict[str, list[Contender]] = {}
+    for contender in sorted(contenders, key=lambda c: (-c.rating, c.id)):
+        ranked.setdefault(contender.trainer, []).append(contender)
+    position = {c.id: i for field in ranked.values() for i, c in enumerate(field)}
     paired: set[int] = set()
     pairs: list[tuple[int, int]] = []
     for chooser in sorted(contenders, key=lambda c: (c.games, c.id)):
         if len(pairs) >= max_matches:
             break
-        if chooser.id in paired:
+        if chooser.id in paired or chooser.is_anchor:
             continue
-        i = position[chooser.id]
-        for distance in range(1, len(ranked)):
+        field, i = ranked[chooser.trainer], position[chooser.id]
+        for distance in range(1, len(field)):
             near = [
-                ranked[j]
+                field[j]
                 for j in (i - distance, i + distance)
-                if 0 <= j < len(ranked) and ranked[j].id not in paired
+                if 0 <= j < len(field) and field[j].id not in paired
             ]
             if near:
                 rival = min(near, key=lambda c: (c.games, abs(c.rating - chooser.rating), c.id))
@@ -123,7 +157,8 @@ def league_pairings(contenders: Sequence[Contender], *, max_matches: int) -> lis
 def league_record_match(
     *, first_id: int, second_id: int, wins: int, draws: int, losses: int
 ) -> LeagueMatch:
-    """Store a match (``first``'s W/D/L) and move both ratings by the Elo change."""
+    """Store a match (``first``'s W/D/L) and move both ratings by the Elo change; an anchor's
+    rating stays where it is (its games are counted)."""
     games = wins + draws + losses
     now = dt.datetime.now(dt.UTC)
     with transaction.atomic():
@@ -149,12 +184,12 @@ def league_record_match(
             second_rating_before=second.rating,
             rating_change=change,
         )
-        for entry_id, delta, won, lost in (
-            (first_id, change, wins, losses),
-            (second_id, -change, losses, wins),
+        for entry, delta, won, lost in (
+            (first, change, wins, losses),
+            (second, -change, losses, wins),
         ):
-            LeagueEntry.objects.filter(pk=entry_id).update(
-                rating=F("rating") + delta,
+            LeagueEntry.objects.filter(pk=entry.pk).update(
+                rating=F("rating") + (0.0 if entry.is_anchor else delta),
                 games=F("games") + games,
                 wins=F("wins") + won,
                 draws=F("draws") + draws,
@@ -175,9 +210,16 @@ def league_round(*, matches: int | None = None, games: int | None = None) -> lis
         if not taken:
             log.info("a league round is still playing; this one is skipped")
             return []
+        league_anchors_ensure()
         contenders = [
-            Contender(id=e.pk, rating=e.rating, games=e.games)
-            for e in LeagueEntry.objects.filter(is_active=True)
+            Contender(
+                id=e.pk,
+                rating=e.rating,
+                games=e.games,
+                trainer=e.checkpoint.run.trainer if e.checkpoint else e.trainer,
+                is_anchor=e.is_anchor,
+            )
+            for e in LeagueEntry.objects.filter(is_active=True).select_related("checkpoint__run")
         ]
         played = []
         for first_id, second_id in league_pairings(contenders, max_matches=matches):
@@ -188,13 +230,21 @@ def league_round(*, matches: int | None = None, games: int | None = None) -> lis
 
 
 def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | None:
-    """One match; an entry whose file cannot be played is retired with the reason."""
+    """One match; an entry whose file cannot be played is retired with the reason. The first
+    entry is the chooser, a checkpoint (anchors never choose): it plays as the agent."""
     entries = LeagueEntry.objects.select_related("checkpoint__run").in_bulk([first_id, second_id])
     first, second = entries[first_id], entries[second_id]
+    if first.checkpoint is None:
+        raise ValueError(f"league entry {first_id} is an anchor: anchors never choose")
+    rival = (
+        Opponent(name=second.builtin)
+        if second.checkpoint is None
+        else Opponent.of_checkpoint(second.checkpoint)
+    )
     try:
         outcome = match_play(
             agent=first.checkpoint,
-            opponent=Opponent.of_checkpoint(second.checkpoint),
+            opponent=rival,
             games=games,
             seed=first_id * 7919 + second_id + (first.games + second.games),
             record_games=LEAGUE_RECORDED_GAMES,
@@ -212,11 +262,11 @@ def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | 
             draws=result["draws"],
             losses=result["losses"],
         )
-        for entry in _distinct_runs(first, second):
+        for checkpoint in _distinct_runs(first, second):
             for record in outcome.records:
                 game_record_store(
-                    run_id=entry.checkpoint.run_id,
-                    record={**record, "step": entry.checkpoint.step},
+                    run_id=checkpoint.run_id,
+                    record={**record, "step": checkpoint.step},
                     source=GameSource.LEAGUE,
                 )
     return match
@@ -224,15 +274,17 @@ def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | 
 
 def league_player_name(entry: LeagueEntry) -> str:
     """How an entry is named in game records: its public league id, never its run (the
-    other side's owner may not be allowed to see that run)."""
-    return f"league entry {entry.pk}"
+    other side's owner may not be allowed to see that run); an anchor by its player."""
+    return f"anchor {entry.builtin}" if entry.is_anchor else f"league entry {entry.pk}"
 
 
-def _distinct_runs(*entries: LeagueEntry) -> list[LeagueEntry]:
-    """One entry per run: a run that plays itself gets its records once."""
-    seen: dict[int, LeagueEntry] = {}
+def _distinct_runs(*entries: LeagueEntry) -> list[Checkpoint]:
+    """The entries' checkpoints, one per run: a run that plays itself gets its records once
+    (anchors have no run and get none)."""
+    seen: dict[int, Checkpoint] = {}
     for entry in entries:
-        seen.setdefault(entry.checkpoint.run_id, entry)
+        if entry.checkpoint is not None:
+            seen.setdefault(entry.checkpoint.run_id, entry.checkpoint)
     return list(seen.values())
 
 

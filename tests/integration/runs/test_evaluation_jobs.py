@@ -136,7 +136,7 @@ def test_opponents_the_user_may_not_see_and_bad_counts_are_refused_by_field(
     for opponent in ("self", theirs[0].pk, "/etc/passwd"):
         refused = client.post(url, {"opponent": opponent, "games": 2}, format="json")
         assert fields(refused).keys() == {"opponent"}
-        assert "random or checkpoint:<id>" in fields(refused)["opponent"][0]
+        assert "greedy, random, two_ply or checkpoint:<id>" in fields(refused)["opponent"][0]
     for games in (1, 401):
         response = client.post(url, {"opponent": "random", "games": games}, format="json")
         assert response.status_code == 400 and "games" in fields(response)

@@ -10,11 +10,12 @@ from celery import current_app
 from django.conf import settings
 
 from keisei.interfaces import CheckpointInfo
+from keisei.shogi.trainer import ShogiPPOTrainer
 from monitoring.queues import DEFAULT_QUEUE
 from runs import services
 from runs.execution import run_execute
 from runs.models import Checkpoint, GameRecord, LeagueEntry, LeagueMatch, Run, RunStatus
-from runs.services.league import LEAGUE_RECORDED_GAMES, Contender
+from runs.services.league import LEAGUE_RECORDED_GAMES, Contender, league_anchors_ensure
 from tests.support.shogi import TINY_SHOGI, train_tiny_shogi
 from tests.support.waiting import wait_for
 
@@ -36,6 +37,12 @@ def entered(user, info: CheckpointInfo, name: str = "") -> LeagueEntry:
     entry = services.league_consider(checkpoint)
     assert entry is not None
     return entry
+
+
+def without_anchors() -> None:
+    """Retire the anchors (as staff may in the admin): rounds then pair checkpoints only."""
+    league_anchors_ensure()
+    LeagueEntry.objects.filter(checkpoint__isnull=True).update(is_active=False)
 
 
 # ----- Elo and pairing: known answers -------------------------------------------------------
@@ -94,6 +101,15 @@ def test_entries_with_fewest_games_pair_with_their_rating_neighbours():
         max_matches=4,
     ) == [(1, 2)]
     spread = [Contender(id=i, rating=1000 - 10 * i, games=5) for i in range(1, 5)]
+    # Anchors answer but never choose, so they never meet each other; nobody meets another
+    # trainer's entry.
+    anchored = [
+        Contender(id=1, rating=1000, games=50, is_anchor=True),
+        Contender(id=2, rating=2000, games=50, is_anchor=True),
+        Contender(id=3, rating=1900, games=0),
+        Contender(id=4, rating=1950, games=0, trainer="other"),
+    ]
+    assert services.league_pairings(anchored, max_matches=4) == [(3, 2)]
     assert services.league_pairings(spread, max_matches=4) == [(1, 2), (3, 4)]
     assert services.league_pairings(field[:1], max_matches=4) == []
     assert services.league_pairings([], max_matches=4) == []
@@ -154,6 +170,7 @@ def test_beat_schedules_league_rounds_on_the_default_queue():
 def test_round_on_a_worker_plays_neighbours_and_keeps_the_rating_sum(
     celery_worker, owner, outsider, tiny_files
 ):
+    without_anchors()
     entries = [
         entered(owner, tiny_files[-1]),
         entered(owner, tiny_files[0]),
@@ -165,7 +182,7 @@ def test_round_on_a_worker_plays_neighbours_and_keeps_the_rating_sum(
     assert match.wins + match.draws + match.losses == match.games
     assert {match.first_id, match.second_id} <= {e.pk for e in entries}
     assert LeagueMatch.objects.count() == 1  # three entries make one pair
-    ratings = list(LeagueEntry.objects.values_list("rating", flat=True))
+    ratings = list(LeagueEntry.objects.filter(is_active=True).values_list("rating", flat=True))
     assert sum(ratings) == pytest.approx(3000.0)
     played = LeagueEntry.objects.filter(pk__in=[match.first_id, match.second_id])
     assert all(e.games == match.games and e.last_played_at for e in played)
@@ -179,6 +196,7 @@ def test_round_on_a_worker_plays_neighbours_and_keeps_the_rating_sum(
 
 
 def test_an_entry_whose_file_is_corrupt_is_retired_not_played(owner, tiny_files):
+    without_anchors()
     good = entered(owner, tiny_files[-1])
     bad = entered(owner, tiny_files[0])
     with bad.checkpoint.file.storage.open(bad.checkpoint.file.name, "wb") as fh:
@@ -191,6 +209,33 @@ def test_an_entry_whose_file_is_corrupt_is_retired_not_played(owner, tiny_files)
     assert not LeagueMatch.objects.exists()
 
 
+def test_a_round_pairs_a_checkpoint_with_an_anchor_whose_rating_stays_fixed(owner, tiny_files):
+    entry = entered(owner, tiny_files[-1])
+    # Seated just under the greedy anchor: its nearest neighbour is that anchor.
+    LeagueEntry.objects.filter(pk=entry.pk).update(rating=1990.0)
+    played = services.league_round(matches=4, games=4)
+    assert len(played) == 1  # one checkpoint: one match; anchors never play each other
+    match = LeagueMatch.objects.get(pk=played[0])
+    greedy = LeagueEntry.objects.get(builtin="greedy", trainer="shogi-ppo")
+    assert (match.first_id, match.second_id) == (entry.pk, greedy.pk)
+    greedy_rating = ShogiPPOTrainer.anchor_ratings["greedy"]
+    assert match.second_rating_before == greedy_rating
+    greedy.refresh_from_db()
+    entry.refresh_from_db()
+    assert greedy.rating == greedy_rating and greedy.games == 4  # counted, never moved
+    assert entry.rating == pytest.approx(1990.0 + match.rating_change)
+    assert match.rating_change != 0.0  # a tiny net against greedy: it loses points
+    # The checkpoint's run keeps the first games, the anchor named as itself.
+    records = GameRecord.objects.filter(run_id=entry.checkpoint.run_id, source="league")
+    assert records.count() == LEAGUE_RECORDED_GAMES
+    assert all({r.black, r.white} == {f"league entry {entry.pk}", "anchor greedy"} for r in records)
+    # Every anchor the trainer states is in the league at its rating, once.
+    anchors = LeagueEntry.objects.filter(checkpoint__isnull=True)
+    assert {a.builtin: a.rating for a in anchors} == dict(ShogiPPOTrainer.anchor_ratings)
+    league_anchors_ensure()
+    assert LeagueEntry.objects.filter(checkpoint__isnull=True).count() == len(anchors)
+
+
 # ----- standings ----------------------------------------------------------------------------
 
 
@@ -201,10 +246,15 @@ def test_standings_name_only_the_runs_a_user_may_see(
     theirs = entered(outsider, tiny_files[0], name="oscars-agent")
     LeagueEntry.objects.filter(pk=mine.pk).update(rating=1100.0)
 
+    anchor = LeagueEntry.objects.create(trainer="shogi-ppo", builtin="greedy", rating=2000.0)
+
     seen = api_client(outsider).get("/api/v1/league/")
     assert seen.status_code == 200
     rows = {row["id"]: row for row in seen.data["entries"]}
-    assert [row["id"] for row in seen.data["entries"]] == [mine.pk, theirs.pk]  # by rating
+    assert [row["id"] for row in seen.data["entries"]] == [anchor.pk, mine.pk, theirs.pk]
+    assert rows[anchor.pk]["anchor"] == "greedy" and rows[anchor.pk]["run"] is None
+    assert rows[anchor.pk]["label"] == "anchor: greedy (shogi-ppo, fixed rating)"
+    assert rows[mine.pk]["anchor"] is None
     assert rows[mine.pk]["rating"] == 1100.0
     assert rows[mine.pk]["label"] == "hidden run"
     assert rows[mine.pk]["run"] is None and rows[mine.pk]["checkpoint"] is None
@@ -212,7 +262,9 @@ def test_standings_name_only_the_runs_a_user_may_see(
     assert "olivias-secret-agent" not in str(seen.data)
 
     for user in (owner, staff):
-        row = next(r for r in api_client(user).get("/api/v1/league/").data["entries"])
+        row = next(
+            r for r in api_client(user).get("/api/v1/league/").data["entries"] if not r["anchor"]
+        )
         assert row["run"] == {
             "id": mine.checkpoint.run_id,
             "name": "olivias-secret-agent",
@@ -225,5 +277,6 @@ def test_standings_name_only_the_runs_a_user_may_see(
     assert page.status_code == 200
     html = page.content.decode()
     assert "hidden run" in html and "oscars-agent" in html
+    assert "anchor: greedy (shogi-ppo, fixed rating)" in html
     assert "olivias-secret-agent" not in html
     assert 'href="/runs/league/"' in html  # in the navigation

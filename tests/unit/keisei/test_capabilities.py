@@ -10,7 +10,7 @@ from keisei import Capability, get_trainer
 def test_shogi_ppo_plays_games_and_has_a_board():
     shogi = get_trainer("shogi-ppo")
     assert shogi.can(Capability.PLAYS_GAMES) and shogi.can(Capability.HAS_BOARD)
-    assert shogi.builtin_opponents == frozenset({"random"})
+    assert shogi.builtin_opponents == frozenset({"random", "greedy", "two_ply"})
 
 
 def test_a_trainer_that_does_not_declare_plays_games_refuses_a_match(tmp_path):

@@ -136,3 +136,12 @@ def test_an_unknown_builtin_opponent_or_no_games_is_a_value_error(checkpoints):
         shogi.play_checkpoints(checkpoints[0], "gnugo", games=2, max_plies=8, seed=1)
     with pytest.raises(ValueError, match="games must be at least 1"):
         shogi.play_checkpoints(checkpoints[0], "random", games=0, max_plies=8, seed=1)
+
+
+@pytest.mark.parametrize("opponent", ["greedy", "two_ply"])
+def test_a_checkpoint_plays_the_material_players_by_name(checkpoints, opponent):
+    outcome = ShogiPPOTrainer.play_checkpoints(
+        checkpoints[-1], opponent, games=2, max_plies=40, seed=5, record_games=1
+    )
+    assert outcome.result["games"] == 2
+    assert outcome.records[0]["white"] == "opponent"
