@@ -169,3 +169,69 @@ def test_an_opponent_file_without_a_model_fails_the_command_naming_the_opponent(
     command = CommandRequest(id="c", kind=kind, params={"opponent": "no-model.pt", "seed": 1})
     with pytest.raises(CommandError, match="^opponent: .*no-model.pt.*'model'"):
         trainer.handle_command(command)
+
+
+class MinibatchClock:
+    """A ``Control`` that notes, at every poll, how many gradient steps the optimizer has taken,
+    and asks for a save and a pause at the first poll inside the first update (one minibatch
+    done, more to come), then a resume; the answers are noted the same way."""
+
+    def __init__(self) -> None:
+        self.trainer: ShogiPPOTrainer | None = None
+        self.polls: list[int] = []
+        self.answers: list[tuple[str, str, int]] = []
+        self.metrics_at: list[int] = []
+        self.asked = False
+
+    def steps(self) -> int:
+        state = self.trainer.optimizer.state
+        return int(next(iter(state.values()))["step"]) if state else 0
+
+    def poll(self):
+        steps = self.steps()
+        self.polls.append(steps)
+        if steps == 1 and not self.asked:
+            self.asked = True
+            return [CommandRequest(id="save", kind="save"), CommandRequest(id="p", kind="pause")]
+        if self.asked and any(a[0] == "p" for a in self.answers) and len(self.answers) < 6:
+            return [CommandRequest(id="r", kind="resume")]
+        return []
+
+    def acknowledge(self, command):
+        self.answers.append((command.id, "ack", self.steps()))
+
+    def complete(self, command, result=None):
+        self.answers.append((command.id, "done", self.steps()))
+
+    def fail(self, command, error):
+        raise AssertionError(f"{command.kind} failed: {error}")
+
+
+def test_commands_are_answered_between_minibatches_without_changing_the_run(
+    tmp_path, tiny_config, run, make_callbacks
+):
+    config = tiny_config()  # 2 passes of 2 minibatches: 4 gradient steps an update
+    _, unbroken, _ = run(tmp_path / "a", config)
+
+    clock = MinibatchClock()
+    callbacks = make_callbacks()
+    trainer = ShogiPPOTrainer(config, workdir=tmp_path / "b", callbacks=callbacks, control=clock)
+    clock.trainer = trainer
+    trainer.train()
+    # Polled before every minibatch: after 0, 1, 2 and 3 gradient steps of the first update.
+    assert {0, 1, 2, 3} <= set(clock.polls)
+    # Save, pause and resume were each acknowledged and done after one gradient step of the
+    # four, i.e. inside the update, not at its end.
+    assert [(who, what) for who, what, _ in clock.answers] == [
+        ("save", "ack"),
+        ("save", "done"),
+        ("p", "ack"),
+        ("p", "done"),
+        ("r", "ack"),
+        ("r", "done"),
+    ]
+    assert {steps for _, _, steps in clock.answers} == {1}
+    assert callbacks.statuses == ["running", "paused", "running"]
+    # The save mid-update wrote the last boundary (the start), and the run is unchanged.
+    assert [(c.kind, c.step) for c in callbacks.checkpoints][0] == ("manual", 0)
+    assert deterministic(callbacks.metrics) == deterministic(unbroken.metrics)
