@@ -38,6 +38,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.subscribed: set[str] = set(live.ALL_TYPES)
         self.joined: list[str] = []
         self.sent_seqs: set[int] = set()  # durable events this connection has had
+        self.last_seq = 0  # the highest seq this connection has had (or its snapshot named)
         self.counted_for: int | None = None  # the user this connection is counted against
 
     async def admit(self) -> bool:
@@ -128,9 +129,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
             # A replay may already have sent it (the group is joined before the replay runs).
             if seq in self.sent_seqs:
                 return
+            if await self.fill_gap_before(seq):
+                return  # the replay sent it, in order
             self.sent_seqs.add(seq)
+            self.last_seq = max(self.last_seq, seq)
         if msg.get("type") in self.subscribed:
             await self.send_json(msg)
+
+    async def fill_gap_before(self, seq: int) -> bool:
+        """Durable events that never arrived live (lost while Redis was away): none here."""
+        return False
 
 
 class RunConsumer(LiveConsumer):
@@ -149,7 +157,11 @@ class RunConsumer(LiveConsumer):
             return
         # Join before reading the snapshot and the replay, so nothing falls between them.
         await self.join([live.run_group(self.run_id)])
-        await self.send_json(await self.snapshot())
+        snapshot = await self.snapshot()
+        # The page or client holds the history up to the snapshot's seq; a gap after it is
+        # the server's to fill, not the client's.
+        self.last_seq = snapshot["data"]["last_seq"]
+        await self.send_json(snapshot)
         if after_seq is not None:
             if not after_seq.isdigit():
                 await self.send_error("invalid", "after_seq must be a non-negative integer")
@@ -177,11 +189,23 @@ class RunConsumer(LiveConsumer):
                 return
             for event in events:
                 cursor = event.seq
+                self.last_seq = max(self.last_seq, event.seq)
                 if event.seq in self.sent_seqs:
                     continue
                 self.sent_seqs.add(event.seq)
                 if event.type in self.subscribed:
                     await self.send_json(selectors.event_as_message(event))
+
+    async def fill_gap_before(self, seq: int) -> bool:
+        """A live durable event beyond the next one expected means some never arrived live
+        (published while Redis was away, so lost to pub/sub; PostgreSQL has them): send them
+        from the store, in order, with this one. Events are visible in seq order (see
+        ``event_record``), so the store has every seq up to this one."""
+        if seq <= self.last_seq + 1:
+            return False
+        log.info("run %s: seq %s after %s; replaying the gap", self.run_id, seq, self.last_seq)
+        await self.replay(self.last_seq)
+        return seq in self.sent_seqs
 
     def run_id_or_none(self) -> int | None:
         return self.run_id
