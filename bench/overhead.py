@@ -1,24 +1,28 @@
-"""What does watching cost training? shogi-ppo headless against the full live path on.
+"""What does watching cost training? shogi-ppo headless against a worker's real monitored path.
 
 Both sides train the ``shogi-ppo`` ``quick`` preset for the same fixed budget with the same
-seed, in this process, alternating (headless, monitored, headless, monitored, ...) so both
-share the machine's noise:
+seed, in this process, in pairs whose order alternates (headless first, then monitored first,
+...) so both share the machine's noise and neither always runs second:
 
-- headless: ``NullCallbacks``, no board snapshots (``spectate`` off), as ``python -m keisei
-  train`` runs;
-- monitored: the worker-side reporter (``monitoring.reporter.Reporter`` on a Run row made here,
-  as ``runs.execution.RunCallbacks`` uses it): metric points COPYed to PostgreSQL about once a
-  second (with their rollups), timeline events, live metrics, progress and board snapshots
-  (``spectate`` on) published through the channel layer to a real Daphne, with 50 WebSocket
-  clients (a separate process, ``bench/fanout.py --watch``) watching the run.
+- headless: ``NullCallbacks`` and ``NullControl``, no board snapshots (``spectate`` off), as
+  ``python -m keisei train`` runs;
+- monitored: what ``runs.execution.run_execute`` gives a trainer on a worker. A Run queued with
+  ``run_queue`` and claimed with ``run_claim_next`` (a real lease on a real row in the bench's
+  own PostgreSQL), a real ``runs.leases.Heartbeat`` renewing it, ``RunCallbacks`` (metric
+  points COPYed about once a second with their rollups, timeline events, progress written to
+  the Run row once a second, live metrics, progress and boards (``spectate`` on) through the
+  channel layer to a real Daphne) and ``CommandControl`` (the lease check at every poll, the
+  Command table read at most every 0.2 s). 50 WebSocket clients (a separate process,
+  ``bench/fanout.py --watch``) watch the run.
 
-Throughput is positions over the wall time of ``train()`` (the reporter's final flush
-included). Prints one JSON object as its last line: ``headless_positions_per_s``,
-``monitored_positions_per_s`` (each the median of its rounds), ``ratio`` (the median of the
-rounds' monitored/headless ratios; goal >= 0.97). ``--quick`` trains 64 games instead of 256.
+Throughput is positions over the wall time of ``train()`` (the callbacks' final flush
+included). Prints one JSON object as its last line: ``ratio`` (the median over the pairs of
+monitored/headless; goal >= 0.99), ``ratio_min``, ``ratio_max``, ``pair_ratios``,
+``headless_positions_per_s`` and ``monitored_positions_per_s`` (medians). ``--quick`` trains
+64 games with 16-ply rollouts and fewer pairs.
 
-    .venv/bin/python bench/overhead.py
-    .venv/bin/python bench/overhead.py --quick      # under a minute or two
+    .venv/bin/python bench/overhead.py              # 5 pairs, about 4-5 minutes when idle
+    .venv/bin/python bench/overhead.py --quick      # about a minute
 """
 
 from __future__ import annotations
@@ -41,16 +45,16 @@ from _stack import bench_user, django_stack  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 WATCHERS = 50
+WORKER = "bench-overhead:1"
 
 
-def train_once(config, callbacks) -> float:
-    """Positions per second of one ``train()`` with ``callbacks``."""
-    from keisei.interfaces import NullControl
+def train_once(config, callbacks, control) -> float:
+    """Positions per second of one ``train()``, the callbacks' close included."""
     from keisei.shogi.trainer import ShogiPPOTrainer
 
     with tempfile.TemporaryDirectory() as workdir:
         trainer = ShogiPPOTrainer(
-            config, workdir=Path(workdir), callbacks=callbacks, control=NullControl()
+            config, workdir=Path(workdir), callbacks=callbacks, control=control
         )
         started = time.perf_counter()
         trainer.train()
@@ -58,6 +62,41 @@ def train_once(config, callbacks) -> float:
             callbacks.close()
         elapsed = time.perf_counter() - started
     return config.total_steps / elapsed
+
+
+def headless(config) -> float:
+    from keisei.interfaces import NullCallbacks, NullControl
+
+    return train_once(config, NullCallbacks(), NullControl())
+
+
+def monitored(config, preset: dict, owner, token: str, ws_base: str) -> tuple[float, dict]:
+    """One training as a worker runs it: a claimed run, its lease, callbacks and control."""
+    from runs import services
+    from runs.execution import CommandControl, RunCallbacks
+    from runs.leases import Heartbeat
+    from runs.models import RunStatus
+
+    services.run_queue(owner=owner, trainer="shogi-ppo", config=preset)
+    run = services.run_claim_next(worker=WORKER)
+    if run is None:
+        raise SystemExit("the queued run could not be claimed")
+    watchers = start_watchers(os.environ.copy(), f"{ws_base}/ws/runs/{run.pk}/", token)
+    try:
+        callbacks = RunCallbacks(run, WORKER)
+        with (
+            tempfile.TemporaryDirectory() as workdir,
+            Heartbeat(
+                lambda: services.run_heartbeat(run_id=run.pk, worker=WORKER),
+                name=f"lease-run-{run.pk}",
+            ) as heartbeat,
+        ):
+            control = CommandControl(run.pk, heartbeat, Path(workdir), callbacks)
+            speed = train_once(config, callbacks, control)
+    finally:
+        seen = stop_watchers(watchers)
+    services.run_finish(run_id=run.pk, worker=WORKER, status=RunStatus.COMPLETED)
+    return speed, seen
 
 
 def start_watchers(env: dict[str, str], url: str, token: str) -> subprocess.Popen:
@@ -88,77 +127,94 @@ def start_watchers(env: dict[str, str], url: str, token: str) -> subprocess.Pope
     return watchers
 
 
+def stop_watchers(watchers: subprocess.Popen) -> dict:
+    assert watchers.stdin is not None and watchers.stdout is not None
+    watchers.stdin.close()
+    tail = watchers.stdout.read().strip().splitlines()
+    watchers.wait(60)
+    return json.loads(tail[-1]) if tail else {"error": "no report"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer games, shorter rollouts")
-    parser.add_argument("--rounds", type=int, help="headless/monitored pairs (default 4)")
-    parser.add_argument("--updates", type=int, default=3, help="PPO updates per training")
+    parser.add_argument("--pairs", type=int, help="headless/monitored pairs (default 5; quick 3)")
+    parser.add_argument("--updates", type=int, help="PPO updates per training (default 2)")
     opts = parser.parse_args()
-    rounds = opts.rounds or 4
+    pairs = opts.pairs or (3 if opts.quick else 5)
+    updates = opts.updates or 2
 
     with django_stack() as env:
         import torch
         from fanout import start_daphne
 
-        from keisei.interfaces import NullCallbacks
         from keisei.shogi.trainer import ShogiPPOTrainer
-        from monitoring.reporter import Reporter
+        from monitoring.models import MetricPoint
         from runs.models import Run
 
         torch.set_num_threads(2)
         preset = {**ShogiPPOTrainer.presets["quick"], "checkpoint_every": 0, "seed": 1}
         if opts.quick:
-            # Same network; fewer games and shorter rollouts, so a round takes seconds.
+            # Same network; fewer games and shorter rollouts, so a training takes seconds.
             preset.update(num_envs=64, num_steps=16, minibatch_size=512)
         base = ShogiPPOTrainer.parse_config(preset)
-        budget = base.num_envs * base.num_steps * opts.updates
+        budget = base.num_envs * base.num_steps * updates
+        preset.update(total_steps=budget, spectate=True)
         headless_cfg = base.model_copy(update={"total_steps": budget, "spectate": False})
         monitored_cfg = base.model_copy(update={"total_steps": budget, "spectate": True})
 
         owner, token = bench_user("bench-overhead")
-        run = Run.objects.create(owner=owner, trainer="shogi-ppo", config=preset)
         daphne, ws_base = start_daphne(env)
-        watchers = start_watchers(env, f"{ws_base}/ws/runs/{run.pk}/", token)
-        headless, monitored = [], []
+        headless_speeds, monitored_speeds, seen = [], [], []
         try:
-            train_once(headless_cfg, NullCallbacks())  # warm-up: allocator, kernels, caches
-            for _ in range(rounds):
-                headless.append(train_once(headless_cfg, NullCallbacks()))
-                reporter = Reporter(run_id=run.pk, owner_id=owner.pk, actor="worker:bench")
-                monitored.append(train_once(monitored_cfg, reporter))
+            headless(headless_cfg)  # warm-up: allocator, kernels, caches
+            for pair in range(pairs):
+                # Alternate which side goes first: a trend in the machine's load (a
+                # neighbour's job starting) then favours neither side.
+                order = ("headless", "monitored") if pair % 2 == 0 else ("monitored", "headless")
+                for side in order:
+                    if side == "headless":
+                        headless_speeds.append(headless(headless_cfg))
+                    else:
+                        speed, watched = monitored(monitored_cfg, preset, owner, token, ws_base)
+                        monitored_speeds.append(speed)
+                        seen.append(watched)
                 print(
-                    f"round: headless {headless[-1]:.1f}/s, monitored {monitored[-1]:.1f}/s",
+                    f"pair {pair + 1} ({order[0]} first): headless {headless_speeds[-1]:.1f}/s,"
+                    f" monitored {monitored_speeds[-1]:.1f}/s",
                     file=sys.stderr,
                     flush=True,
                 )
                 daphne.ensure_alive()
         finally:
-            assert watchers.stdin is not None and watchers.stdout is not None
-            watchers.stdin.close()
-            tail = watchers.stdout.read().strip().splitlines()
-            watchers.wait(60)
-            seen = json.loads(tail[-1]) if tail else {"error": "no report"}
             daphne.stop()
-        from monitoring.models import MetricPoint
+        points = MetricPoint.objects.count()
+        runs = Run.objects.filter(status="completed").count()
 
-        points = MetricPoint.objects.filter(run=run).count()
-
-    # Medians: on shared cores one round can lose half its speed to a neighbour's job. The
-    # ratio is the median of each round's monitored/headless pair, measured back to back.
-    h, m = statistics.median(headless), statistics.median(monitored)
-    pairs = [mon / head for head, mon in zip(headless, monitored, strict=True)]
+    # Medians: on shared cores one training can lose half its speed to a neighbour's job. The
+    # ratio is the median of the pairs' monitored/headless ratios, each measured back to back.
+    ratios = [m / h for h, m in zip(headless_speeds, monitored_speeds, strict=True)]
     print(
         json.dumps(
             {
-                "headless_positions_per_s": round(h, 1),
-                "monitored_positions_per_s": round(m, 1),
-                "ratio": round(statistics.median(pairs), 3),
-                "pair_ratios": [round(r, 3) for r in pairs],
-                "headless_rounds": [round(r, 1) for r in headless],
-                "monitored_rounds": [round(r, 1) for r in monitored],
+                "ratio": round(statistics.median(ratios), 3),
+                "ratio_min": round(min(ratios), 3),
+                "ratio_max": round(max(ratios), 3),
+                "pair_ratios": [round(r, 3) for r in ratios],
+                "headless_positions_per_s": round(statistics.median(headless_speeds), 1),
+                "monitored_positions_per_s": round(statistics.median(monitored_speeds), 1),
+                "headless_rounds": [round(r, 1) for r in headless_speeds],
+                "monitored_rounds": [round(r, 1) for r in monitored_speeds],
+                "pairs": pairs,
                 "positions_per_training": budget,
+                "monitored_runs_completed": runs,
                 "metric_points_stored": points,
-                "watchers": seen,
+                "watchers": {
+                    "connected": sum(s.get("connected", 0) for s in seen),
+                    "failed": sum(s.get("failed", 0) for s in seen),
+                    "closes": sum(s.get("closes", 0) for s in seen),
+                    "messages": sum(s.get("messages", 0) for s in seen),
+                },
                 "quick": opts.quick,
             }
         )
