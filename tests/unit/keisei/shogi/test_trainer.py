@@ -28,11 +28,12 @@ def run(make_callbacks):
     return train
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16: CPU autocast, as presets use
 @pytest.mark.parametrize("stop_at_poll", [20, 37])  # mid-rollout, and mid-update
 def test_stopped_and_resumed_run_matches_an_unbroken_run(
-    tmp_path, tiny_config, run, make_control, stop_at_poll
+    tmp_path, tiny_config, run, make_control, stop_at_poll, precision
 ):
-    config = tiny_config()
+    config = tiny_config(precision=precision)
     outcome, unbroken, _ = run(tmp_path / "a", config)
     assert outcome == RunOutcome.COMPLETED
     assert len(unbroken.metrics) == 5
