@@ -20,6 +20,7 @@ class Capability(enum.StrEnum):
 
     PLAYS_GAMES = "plays_games"  # its checkpoints can play matches: evaluation jobs, sample, league
     HAS_BOARD = "has_board"  # it reports a live board through Callbacks.on_board
+    ANALYSES_POSITIONS = "analyses_positions"  # Trainer.analyse_position: a checkpoint's view
 
 
 class CheckpointError(Exception):

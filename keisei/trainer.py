@@ -120,6 +120,23 @@ class Trainer(abc.ABC, Generic[ConfigT]):
         """
         raise NotImplementedError(f"{cls.name} does not play games")
 
+    @classmethod
+    def analyse_position(
+        cls, checkpoint: Path, sfen: str, *, top_k: int = 5, device: str | None = None
+    ) -> dict[str, Any]:
+        """What the checkpoint makes of a position, for trainers that can
+        ``ANALYSES_POSITIONS``: ``value`` (the value head, -1..1, for the side to move),
+        ``win_probability`` ((value + 1) / 2: the expected score, a draw counting half),
+        ``top_moves`` (the ``top_k`` likeliest legal moves: ``usi``, ``probability``),
+        ``square_mass`` (81 numbers: the policy's probability summed by destination square,
+        index ``(file - 1) * 9 + (rank - 1)``, 0 = 1a, 8 = 1i, 80 = 9i), ``legal_moves``,
+        ``side_to_move`` and the normalised ``sfen``.
+
+        ``ValueError`` naming the SFEN for a bad position, ``CheckpointError`` for an unusable
+        file.
+        """
+        raise NotImplementedError(f"{cls.name} does not analyse positions")
+
     # ----- shared machinery -----------------------------------------------------------------
 
     @classmethod

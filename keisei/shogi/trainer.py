@@ -29,6 +29,7 @@ from keisei.interfaces import (
     MatchOutcome,
     RunOutcome,
 )
+from keisei.shogi.analysis import analyse_position
 from keisei.shogi.checkpoint import read_checkpoint, write_checkpoint
 from keisei.shogi.commands import EvaluateParams, SampleParams, parse_params
 from keisei.shogi.config import PRESETS, ShogiPPOConfig
@@ -57,7 +58,9 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
     Config = ShogiPPOConfig
     presets = PRESETS
     extra_commands = frozenset({"sample", "evaluate", "backup"})
-    capabilities = frozenset({Capability.PLAYS_GAMES, Capability.HAS_BOARD})
+    capabilities = frozenset(
+        {Capability.PLAYS_GAMES, Capability.HAS_BOARD, Capability.ANALYSES_POSITIONS}
+    )
     builtin_opponents = BUILTIN_OPPONENTS
     anchor_ratings = ANCHOR_RATINGS
 
@@ -257,6 +260,12 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         )
         match = play_match(player, rival, games, max_plies or cfg.max_plies)
         return MatchOutcome(match.result.as_dict(), match.records(record_games, names))
+
+    @classmethod
+    def analyse_position(
+        cls, checkpoint: Path, sfen: str, *, top_k: int = 5, device: str | None = None
+    ) -> dict[str, Any]:
+        return analyse_position(checkpoint, sfen, top_k=top_k, device=device)
 
     # ----- commands ------------------------------------------------------------------------
 
