@@ -243,9 +243,28 @@ def _rollups_merge(cursor: Any, run_id: int, new: list[tuple[str, int, float]]) 
 
 # Rebuilds a run's rollups (or every run's) from the stored points, level by level: level 1
 # from the points, each coarser level from the one below. For data written before rollups
-# existed, or written around ``metrics_record`` (bulk SQL loads, the history bench).
+# existed, or written around ``metrics_record`` (bulk SQL loads, the history bench). With
+# ``from`` set, only the blocks holding steps >= ``from`` are rebuilt (at every level, the
+# block of ``from`` and those after it), from the points and finer blocks that remain.
+_RUN = "(%(run)s::bigint IS NULL OR run_id = %(run)s)"
+
+
+def _from_block(column: str, shift: int) -> str:
+    """``column`` (a block number at ``shift``) is the block of step ``from`` or a later one."""
+    return f"(%(from)s::bigint IS NULL OR {column} >= %(from)s::bigint >> {shift})"
+
+
+def _coarser(level: int) -> str:
+    """A level ``level - 1`` block's number at ``level``."""
+    return f"block >> {ROLLUP_SHIFTS[level] - ROLLUP_SHIFTS[level - 1]}"
+
+
 ROLLUP_REBUILD_SQL = [
-    f"DELETE FROM {_ROLLUP_TABLE} WHERE (%(run)s::bigint IS NULL OR run_id = %(run)s)",
+    *(
+        f"DELETE FROM {_ROLLUP_TABLE} "
+        f"WHERE level = {level} AND {_RUN} AND {_from_block('block', shift)}"
+        for level, shift in sorted(ROLLUP_SHIFTS.items())
+    ),
     f"""
 INSERT INTO {_ROLLUP_TABLE}
     (run_id, key, level, block, first_step, first_value, last_step, last_value,
@@ -253,7 +272,7 @@ INSERT INTO {_ROLLUP_TABLE}
 SELECT run_id, key, 1, step >> {ROLLUP_SHIFTS[1]}, min(step), (array_agg(value ORDER BY step))[1],
        max(step), (array_agg(value ORDER BY step DESC))[1], min(value), max(value), count(*)
 FROM {MetricPoint._meta.db_table}
-WHERE (%(run)s::bigint IS NULL OR run_id = %(run)s)
+WHERE {_RUN} AND {_from_block(f"step >> {ROLLUP_SHIFTS[1]}", ROLLUP_SHIFTS[1])}
 GROUP BY run_id, key, step >> {ROLLUP_SHIFTS[1]}
 """,
     *(
@@ -261,21 +280,36 @@ GROUP BY run_id, key, step >> {ROLLUP_SHIFTS[1]}
 INSERT INTO {_ROLLUP_TABLE}
     (run_id, key, level, block, first_step, first_value, last_step, last_value,
      min_value, max_value, count)
-SELECT run_id, key, {level}, block >> {ROLLUP_SHIFTS[level] - ROLLUP_SHIFTS[level - 1]},
+SELECT run_id, key, {level}, {_coarser(level)},
        min(first_step), (array_agg(first_value ORDER BY first_step))[1],
        max(last_step), (array_agg(last_value ORDER BY last_step DESC))[1],
        min(min_value), max(max_value), sum(count)
 FROM {_ROLLUP_TABLE}
-WHERE level = {level - 1} AND (%(run)s::bigint IS NULL OR run_id = %(run)s)
-GROUP BY run_id, key, block >> {ROLLUP_SHIFTS[level] - ROLLUP_SHIFTS[level - 1]}
+WHERE level = {level - 1} AND {_RUN} AND {_from_block(_coarser(level), ROLLUP_SHIFTS[level])}
+GROUP BY run_id, key, {_coarser(level)}
 """
         for level in sorted(ROLLUP_SHIFTS)[1:]
     ),
 ]
 
 
-def metrics_rollups_rebuild(*, run_id: int | None = None) -> None:
-    """Recompute the rollups of one run (or of every run) from its stored points."""
+def metrics_rollups_rebuild(*, run_id: int | None = None, from_step: int | None = None) -> None:
+    """Recompute the rollups of one run (or of every run) from its stored points; with
+    ``from_step``, only the blocks that hold that step or later ones."""
     with transaction.atomic(), connection.cursor() as cursor:
         for statement in ROLLUP_REBUILD_SQL:
-            cursor.execute(statement, {"run": run_id})
+            cursor.execute(statement, {"run": run_id, "from": from_step})
+
+
+def metrics_supersede_after(*, run_id: int, step: int) -> int:
+    """Delete the run's points after ``step`` and correct the rollups they were in, in one
+    transaction. For a run that resumes from its checkpoint at ``step``: the points a lost
+    attempt wrote beyond it describe a trajectory that no longer exists, and the new attempt
+    writes its own (``metrics_record`` keeps the first point of a step, so the old ones must
+    go first). Returns the number of points deleted.
+    """
+    with transaction.atomic():
+        deleted, _ = MetricPoint.objects.filter(run_id=run_id, step__gt=step).delete()
+        if deleted:
+            metrics_rollups_rebuild(run_id=run_id, from_step=step + 1)
+    return deleted

@@ -257,7 +257,7 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
                 name=f"lease-run-{run.pk}",
             ) as heartbeat,
         ):
-            resume_from = _fetch_resume_checkpoint(run, workdir, callbacks)
+            resume_from = _fetch_resume_checkpoint(run, workdir, worker)
             trainer_cls = get_trainer(run.trainer)
             trainer = trainer_cls(
                 trainer_cls.parse_config(run.config),
@@ -298,16 +298,13 @@ def without_game_text(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("kif", "csa", "moves")}
 
 
-def _fetch_resume_checkpoint(run: Run, workdir: Path, callbacks: RunCallbacks) -> Path | None:
+def _fetch_resume_checkpoint(run: Run, workdir: Path, worker: str) -> Path | None:
     checkpoint = selectors.checkpoint_to_resume(run)
     if checkpoint is None:
         return None
     path = services.checkpoint_fetch(checkpoint, workdir / "resume")
-    callbacks.on_event(
-        EventType.LOG,
-        f"resuming from the {checkpoint.kind} checkpoint at step {checkpoint.step}",
-        {"checkpoint": checkpoint.pk, "step": checkpoint.step, "attempt": run.attempts},
-    )
+    # Before the trainer reports anything: points after the checkpoint are recomputed.
+    services.run_resume_from(run_id=run.pk, worker=worker, checkpoint=checkpoint)
     return path
 
 

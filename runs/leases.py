@@ -83,9 +83,9 @@ class LeaseTerms(Generic[L]):
         return self.rows(pk).filter(**{f"{self.state_field}__in": self.held}, lease_owner=worker)
 
 
-def worker_id() -> str:
-    """This process, as leases name it: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_id(pid: int | None = None) -> str:
+    """This process (or process ``pid`` of this host), as leases name it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 def lease_expiry() -> dt.datetime:
@@ -152,26 +152,65 @@ def leases_reap(
     ``gave_up(row, error)`` record (events, wake-ups after commit) land together or not at all.
     """
     now = now or timezone.now()
-    reaped = []
     expired = terms.model._default_manager.filter(
         **{f"{terms.state_field}__in": terms.held}, lease_expires_at__lt=now
     )
+    reaped = []
     for row in expired:
-        with transaction.atomic():
-            # The holder and the expiry are matched too: a worker that renewed meanwhile keeps
-            # its work, and a row another reaper took is left alone.
-            still_expired = terms.held_by(row.pk, row.lease_owner).filter(lease_expires_at__lt=now)
-            lost = f"the worker {row.lease_owner} stopped renewing its lease"
-            if row.attempts >= settings.KEISEI_MAX_ATTEMPTS:
-                error = f"{lost}; gave up after {row.attempts} attempts"
-                changes = {terms.state_field: terms.failed, "error": error, "finished_at": now}
-                if still_expired.update(**changes, **LEASE_CLEARED):
-                    gave_up(row, error)
-                    reaped.append(row.pk)
-            elif still_expired.update(**{terms.state_field: terms.requeued}, **LEASE_CLEARED):
-                requeued(row, lost)
-                reaped.append(row.pk)
+        # The holder and the expiry are matched too: a worker that renewed meanwhile keeps
+        # its work, and a row another reaper took is left alone.
+        still_expired = terms.held_by(row.pk, row.lease_owner).filter(lease_expires_at__lt=now)
+        lost = f"the worker {row.lease_owner} stopped renewing its lease"
+        if _take_back(terms, row, still_expired, lost, now, requeued, gave_up):
+            reaped.append(row.pk)
     return reaped
+
+
+def leases_take_back(
+    terms: LeaseTerms[L],
+    *,
+    worker: str,
+    reason: str,
+    requeued: Callable[[L, str], None],
+    gave_up: Callable[[L, str], None],
+) -> list[int]:
+    """Take back at once every piece of work ``worker`` holds, whatever its expiry: for a
+    worker process known to be dead (its parent saw it exit), so nobody waits for the lease
+    to run out. The same outcomes as ``leases_reap``; work other workers hold is untouched.
+    """
+    now = timezone.now()
+    taken = []
+    held = terms.model._default_manager.filter(
+        **{f"{terms.state_field}__in": terms.held}, lease_owner=worker
+    )
+    for row in held:
+        if _take_back(terms, row, terms.held_by(row.pk, worker), reason, now, requeued, gave_up):
+            taken.append(row.pk)
+    return taken
+
+
+def _take_back(
+    terms: LeaseTerms[L],
+    row: L,
+    still_held: QuerySet[L],
+    lost: str,
+    now: dt.datetime,
+    requeued: Callable[[L, str], None],
+    gave_up: Callable[[L, str], None],
+) -> bool:
+    """Requeue ``row`` or fail it out of attempts, if ``still_held`` still finds it: one
+    transaction with what the callbacks record."""
+    with transaction.atomic():
+        if row.attempts >= settings.KEISEI_MAX_ATTEMPTS:
+            error = f"{lost}; gave up after {row.attempts} attempts"
+            changes = {terms.state_field: terms.failed, "error": error, "finished_at": now}
+            if still_held.update(**changes, **LEASE_CLEARED):
+                gave_up(row, error)
+                return True
+        elif still_held.update(**{terms.state_field: terms.requeued}, **LEASE_CLEARED):
+            requeued(row, lost)
+            return True
+    return False
 
 
 class Heartbeat:

@@ -4,9 +4,13 @@ from celery import shared_task
 
 from runs import services
 from runs.execution import run_execute
+from runs.worker_lost import TrainingTask
 
 
-@shared_task(name="runs.train_next_run", acks_late=True, reject_on_worker_lost=True)
+# base: a lost pool process hands its run back at once, not after the lease (worker_lost.py).
+@shared_task(
+    name="runs.train_next_run", acks_late=True, reject_on_worker_lost=True, base=TrainingTask
+)
 def train_next_run(woken_by: int) -> str:
     """Train the queued run that should go next (``services.run_claim_next``): not always
     ``woken_by``, the run whose queueing (or end) sent this wake-up."""

@@ -22,8 +22,15 @@ from keisei.trainer import config_errors
 from monitoring.models import EventType
 from monitoring.queues import TRAINING_QUEUE, queue_depths
 from monitoring.reporter import progress_fraction
-from monitoring.services import event_record
-from runs.leases import lease_claim, lease_end, lease_renew, leases_reap
+from monitoring.services import event_record, metrics_supersede_after
+from runs.leases import (
+    lease_claim,
+    lease_end,
+    lease_hold,
+    lease_renew,
+    leases_reap,
+    leases_take_back,
+)
 from runs.locks import AdvisoryLock, advisory_xact_lock
 from runs.models import ACTIVE_STATUSES, RUN_LEASE, Checkpoint, CommandState, Run, RunStatus
 from runs.services.errors import RunConfigError
@@ -256,6 +263,56 @@ def _claim(run_id: int, worker: str) -> Run | None:
     return run
 
 
+def run_resume_from(*, run_id: int, worker: str, checkpoint: Checkpoint) -> int:
+    """Before an attempt resumes from ``checkpoint``: the points an earlier attempt stored
+    after its step are deleted and their rollups corrected, and the timeline says why the
+    run resumes, in one transaction under the lease. Returns how many points were superseded.
+
+    The trainer recomputes every step after the checkpoint; the earlier attempt's points for
+    them belong to a trajectory that no longer exists. A checkpoint row is stored only after
+    the points reported before it, so every point up to its step is there and stays.
+    """
+    with transaction.atomic():
+        lease_hold(
+            RUN_LEASE, pk=run_id, worker=worker
+        )  # a worker that lost the run deletes nothing
+        superseded = metrics_supersede_after(run_id=run_id, step=checkpoint.step)
+        run = Run.objects.get(pk=run_id)
+        why = _why_requeued(run)
+        event_record(
+            run_id=run_id,
+            type=EventType.LOG,
+            message=f"resuming from the {checkpoint.kind} checkpoint at step {checkpoint.step}"
+            + (f" {why}" if why else "")
+            + (
+                f"; {superseded} points it had stored after step {checkpoint.step} superseded"
+                if superseded
+                else ""
+            ),
+            data={
+                "checkpoint": checkpoint.pk,
+                "step": checkpoint.step,
+                "attempt": run.attempts,
+                "superseded_points": superseded,
+            },
+            actor=f"worker:{worker}",
+            owner_id=run.owner_id,
+        )
+    return superseded
+
+
+def _why_requeued(run: Run) -> str:
+    """Why the run's last attempt ended, from its last requeue event ("" for a fork's first)."""
+    last = run.events.filter(type=EventType.STATUS, data__requeued=True).order_by("-seq").first()
+    if last is None:
+        return ""
+    if last.data.get("released"):
+        return "after its worker shut down"
+    if last.actor == "system":
+        return "after the worker was lost"
+    return "after it was requeued by hand"
+
+
 def run_heartbeat(*, run_id: int, worker: str) -> bool:
     """Renew the lease; False means the worker has lost the run and must stop training."""
     return lease_renew(RUN_LEASE, pk=run_id, worker=worker)
@@ -349,14 +406,31 @@ def runs_reap_expired(*, now: dt.datetime | None = None) -> list[int]:
     return leases_reap(RUN_LEASE, now=now, requeued=_run_requeued, gave_up=_run_gave_up)
 
 
-def _run_requeued(run: Run, reason: str) -> None:
+def run_worker_process_lost(*, worker: str) -> list[int]:
+    """Hand back at once the runs that ``worker`` (a pool process that died: SIGKILL, OOM)
+    held: queued with the attempt counted, or failed once out of attempts. Returns their ids.
+
+    Called from the Celery worker's main process, which sees its pool child exit; matched on
+    the dead child's lease owner, so a run another process holds is never touched. Beat's
+    lease reaper stays the backstop for a whole host that vanished.
+    """
+    return leases_take_back(
+        RUN_LEASE,
+        worker=worker,
+        reason=f"the worker's process {worker} was lost",
+        requeued=lambda run, reason: _run_requeued(run, reason, lost_process=worker),
+        gave_up=_run_gave_up,
+    )
+
+
+def _run_requeued(run: Run, reason: str, **data: Any) -> None:
     status_event_record(
         run,
         RunStatus.QUEUED,
         actor="system",
         message=f"run requeued: {reason} (attempt {run.attempts} of "
         f"{settings.KEISEI_MAX_ATTEMPTS})",
-        data={"requeued": True, "attempt": run.attempts},
+        data={"requeued": True, "attempt": run.attempts, **data},
     )
     run.commands.filter(state=CommandState.ACKNOWLEDGED).update(
         state=CommandState.FAILED, error="the worker was lost", finished_at=timezone.now()

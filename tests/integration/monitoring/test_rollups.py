@@ -10,7 +10,7 @@ import pytest
 
 from monitoring import history
 from monitoring.models import ROLLUP_SHIFTS, MetricPoint, MetricRollup
-from monitoring.services import metrics_record, metrics_rollups_rebuild
+from monitoring.services import metrics_record, metrics_rollups_rebuild, metrics_supersede_after
 from runs.models import Run
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +155,33 @@ def test_a_spike_survives_every_level(owner):
         assert series.step[spike] <= 1_234_567 <= series.last_step[spike]
         assert len(series.step) <= max_points
         assert series.points == 200_001
+
+
+def test_superseding_a_resumed_tail_leaves_rollups_equal_to_the_surviving_points(owner):
+    """A resume from step C deletes the lost attempt's points after C and corrects the blocks
+    they were in; the new attempt then writes its own. Seen to fail with the
+    ``metrics_rollups_rebuild`` call removed from ``metrics_supersede_after`` (blocks after C
+    kept the lost points' counts and extremes)."""
+    rng = random.Random(11)
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    steps = list(range(0, 600_000, 3))
+    _write_randomly(run, rng, steps)
+    resumed_at = 300_001  # inside a block at every level, and past a level-3 boundary
+    assert metrics_supersede_after(run_id=run.pk, step=resumed_at) == sum(
+        1 for s in steps if s > resumed_at
+    )
+    assert not MetricPoint.objects.filter(run=run, step__gt=resumed_at).exists()
+    # The surviving attempt: other values for the same steps, and a spike to be seen.
+    tail = [(KEY, s, 1000.0 + s, T0) for s in steps if s > resumed_at]
+    metrics_record(run_id=run.pk, points=tail)
+
+    written = _rollup_rows(run)
+    metrics_rollups_rebuild(run_id=run.pk)
+    rebuilt = _rollup_rows(run)
+    assert len(written) == len(rebuilt)
+    for mine, theirs in zip(written, rebuilt, strict=True):
+        assert all(_same(a, b) for a, b in zip(mine, theirs, strict=True)), (mine, theirs)
+    top = [row for row in written if row[1] == max(ROLLUP_SHIFTS)]
+    assert sum(row[-1] for row in top) == len(steps)
+    after = [row for row in written if row[1] == 1 and row[3] > resumed_at]
+    assert after and all(row[7] >= 1000.0 for row in after)  # min_value: only the new tail
