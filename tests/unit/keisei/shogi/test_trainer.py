@@ -1,6 +1,12 @@
 """Training end to end on a tiny config: resume equivalence, commands, live board."""
 
+import json
 import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +14,7 @@ import torch
 from keisei.interfaces import CommandRequest, RunOutcome
 from keisei.shogi.trainer import ShogiPPOTrainer
 from keisei.trainer import CommandError
+from tests.unit.keisei.shogi.conftest import TINY
 
 
 def deterministic(metrics):
@@ -236,3 +243,49 @@ def test_commands_are_answered_between_minibatches_without_changing_the_run(
     # The save mid-update wrote the last boundary (the start), and the run is unchanged.
     assert [(c.kind, c.step) for c in callbacks.checkpoints][0] == ("manual", 0)
     assert deterministic(callbacks.metrics) == deterministic(unbroken.metrics)
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint_exactly(tmp_path, tiny_config, run):
+    """SIGKILL a headless training process after its second periodic checkpoint (no graceful
+    stop: whatever it was doing is lost); resuming from the newest checkpoint file on disk
+    reproduces the unbroken run's metrics from that checkpoint on."""
+    fields = {**TINY, "total_steps": 4 * 8 * 12, "checkpoint_every": 1}
+    config = tiny_config(**fields)
+    _, unbroken, _ = run(tmp_path / "unbroken", config)
+    assert len(unbroken.metrics) == 12
+
+    toml = tmp_path / "tiny.toml"
+    toml.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in fields.items()))
+    workdir = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keisei", "train", "--trainer", "shogi-ppo", "--json"]
+        + ["--config", str(toml), "--workdir", str(workdir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+    )
+    killed_metrics = []
+    try:
+        for line in process.stdout:
+            message = json.loads(line) if line.startswith("{") else {}
+            if message.get("type") == "metrics":
+                killed_metrics.append((message["step"], message["metrics"]))
+            if message.get("type") == "checkpoint" and message["step"] == 2 * 32:
+                process.send_signal(signal.SIGKILL)  # mid-run, with no chance to save
+                break
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    files = sorted((workdir / "checkpoints").glob("shogi-ppo-*.pt"))
+    assert files and not any("final" in f.name for f in files)
+    last = files[-1]
+    resumed_from = int(last.name.split("-")[2])
+    assert resumed_from >= 2 * 32
+
+    _, resumed, _ = run(tmp_path / "resumed", config, resume_from=last)
+    after = [(s, m) for s, m in deterministic(unbroken.metrics) if s > resumed_from]
+    assert deterministic(resumed.metrics) == after and after
+    # The killed process trained the same trajectory up to its checkpoint (another process).
+    upto = [(s, m) for s, m in deterministic(unbroken.metrics) if s <= 2 * 32]
+    assert deterministic(killed_metrics)[: len(upto)] == upto
