@@ -1,7 +1,10 @@
-"""Waiting on runs in integration tests."""
+"""Waiting on runs, and checking their timelines, in integration tests."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+from monitoring.models import EventType
 from runs.models import Run, RunStatus
 from tests.support.waiting import wait_for
 
@@ -15,3 +18,14 @@ def wait_run_finished(run: Run, *, timeout: float, what: str) -> Run:
 
     wait_for(finished, timeout=timeout, what=what)
     return run
+
+
+def assert_one_checkpoint_per_step_and_kind(run: Run) -> None:
+    """Retention prunes old periodic rows, so the timeline, which keeps every checkpoint's
+    event, is counted as well as the rows."""
+    recorded = Counter(
+        (e.data["step"], e.data["kind"]) for e in run.events.filter(type=EventType.CHECKPOINT)
+    )
+    assert recorded and max(recorded.values()) == 1, recorded
+    rows = Counter(run.checkpoints.values_list("step", "kind"))
+    assert rows and max(rows.values()) == 1, rows

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections import Counter
 
 import pytest
 
@@ -17,17 +16,17 @@ from monitoring.models import MetricPoint, MetricRollup, RunEvent
 from monitoring.services import metrics_rollups_rebuild
 from runs import services
 from runs.models import Checkpoint, RunStatus
-from tests.support.runs import wait_run_finished
+from tests.support.runs import assert_one_checkpoint_per_step_and_kind, wait_run_finished
 from tests.support.shogi import TINY_SHOGI
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 UPDATE = TINY_SHOGI["num_envs"] * TINY_SHOGI["num_steps"]  # positions, the unit of steps
-CHECKPOINT_EVERY = 10  # updates: room to pause between the first checkpoint and the next
+CHECKPOINT_EVERY = 20  # updates: room to kill between the first checkpoint and the next
 CONFIG = {
     **TINY_SHOGI,
-    "total_steps": UPDATE * 30,
+    "total_steps": UPDATE * 50,
     "checkpoint_every": CHECKPOINT_EVERY,
     "record_selfplay_every": 0,
 }
@@ -75,12 +74,12 @@ def test_killed_shogi_run_resumes_and_keeps_only_the_surviving_trajectory(
         what="points two updates past the checkpoint",
     )
     run.refresh_from_db()
-    # Killed well before the next checkpoint: the one to resume from is still the first.
-    assert list(run.checkpoints.values_list("step", flat=True)) == [resumed_at]
     lost = run.lease_owner
     pid = int(lost.rsplit(":", 1)[1])
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30, what="the process to die")
+    # Killed well before the next checkpoint (20 updates on): the one to resume from.
+    resumed_at = run.checkpoints.order_by("-step").values_list("step", flat=True)[0]
     lost_points = MetricPoint.objects.filter(run=run, step__gt=resumed_at).count()
     assert lost_points > 0  # the lost attempt had written past its checkpoint
 
@@ -133,7 +132,6 @@ def test_killed_shogi_run_resumes_and_keeps_only_the_surviving_trajectory(
     metrics_rollups_rebuild(run_id=run.pk)
     assert kept == rollups()
 
-    # One checkpoint row per step and kind: the resumed attempt does not record its
-    # starting checkpoint again.
-    checkpoints = Counter(run.checkpoints.values_list("step", "kind"))
-    assert checkpoints and max(checkpoints.values()) == 1, checkpoints
+    # One checkpoint per step and kind: the resumed attempt does not record its starting
+    # checkpoint again (test_recovery shows this check failing for such a trainer).
+    assert_one_checkpoint_per_step_and_kind(run)
