@@ -405,8 +405,8 @@ def serve_clients() -> None:
         while time.monotonic() < end and any(got < expect[str(run)] for run, got in progress):
             await asyncio.sleep(0.05)
         stopping.set()
-        for ws in opened:
-            await ws.close()
+        # All at once: behind a backlog each close waits for the server's close frame.
+        await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
         await asyncio.gather(*tasks, return_exceptions=True)
         report["expected"] = sum(expect[str(run)] for run, _ in progress)
         report["received"] = len(latencies)
