@@ -4,7 +4,8 @@ A real Celery worker (the same command line as ``make run``'s) trains on embedde
 and Redis; commands go in through the service the page and the API use
 (``runs.services.command_request``). Two runs, one after the other on the same worker:
 
-- ``digits``, a long run (500 epochs, batch 8): many small steps;
+- ``digits``, a long run (500 epochs, batch 8): many small steps; each command after a
+  random pause of 0-0.5 s;
 - ``shogi-ppo`` with the ``quick`` preset (256 games x 32 plies, minibatches of 1024, 2
   passes), the budget raised so that it trains throughout. A command can only be seen where
   the trainer polls its control, so each command is asked after a random pause (0-1.5 s):
@@ -101,8 +102,10 @@ def main() -> None:
         worker = start_celery_worker(env, "bench-worker")
         try:
             user = get_user_model().objects.create_user("bench", password="x-bench-password")
+            # A random pause before each command: asked right after the previous one finished,
+            # every command would meet the control's 0.2 s poll throttle at the same phase.
             acks, dones = train_and_command(
-                user, "digits", {"epochs": 500, "batch_size": 8}, count, 0.0, 30
+                user, "digits", {"epochs": 500, "batch_size": 8}, count, 0.5, 30
             )
             # A save of shogi-ppo may wait for a whole update before it is even seen: up
             # to tens of seconds on shared cores, hence the long timeout.
