@@ -59,7 +59,9 @@ def train_once(config, callbacks, control) -> float:
         started = time.perf_counter()
         trainer.train()
         if hasattr(callbacks, "close"):
+            closing = time.perf_counter()
             callbacks.close()
+            callbacks.close_s = time.perf_counter() - closing
         elapsed = time.perf_counter() - started
     return config.total_steps / elapsed
 
@@ -71,11 +73,25 @@ def headless(config) -> float:
 
 
 def monitored(config, preset: dict, owner, token: str, ws_base: str) -> tuple[float, dict]:
-    """One training as a worker runs it: a claimed run, its lease, callbacks and control."""
+    """One training as a worker runs it: a claimed run, its lease, callbacks and control.
+
+    The report also gives the seconds spent storing the final checkpoint and in the
+    callbacks' close: once per run in production, but a visible share of a short training."""
     from runs import services
     from runs.execution import CommandControl, RunCallbacks
     from runs.leases import Heartbeat
     from runs.models import RunStatus
+
+    class TimedRunCallbacks(RunCallbacks):
+        """RunCallbacks unchanged, with the time of each checkpoint it stores noted."""
+
+        checkpoint_s = 0.0
+        close_s = 0.0
+
+        def on_checkpoint(self, info) -> None:
+            started = time.perf_counter()
+            super().on_checkpoint(info)
+            self.checkpoint_s += time.perf_counter() - started
 
     services.run_queue(owner=owner, trainer="shogi-ppo", config=preset)
     run = services.run_claim_next(worker=WORKER)
@@ -83,7 +99,7 @@ def monitored(config, preset: dict, owner, token: str, ws_base: str) -> tuple[fl
         raise SystemExit("the queued run could not be claimed")
     watchers = start_watchers(os.environ.copy(), f"{ws_base}/ws/runs/{run.pk}/", token)
     try:
-        callbacks = RunCallbacks(run, WORKER)
+        callbacks = TimedRunCallbacks(run, WORKER)
         with (
             tempfile.TemporaryDirectory() as workdir,
             Heartbeat(
@@ -96,6 +112,7 @@ def monitored(config, preset: dict, owner, token: str, ws_base: str) -> tuple[fl
     finally:
         seen = stop_watchers(watchers)
     services.run_finish(run_id=run.pk, worker=WORKER, status=RunStatus.COMPLETED)
+    seen["end_s"] = callbacks.checkpoint_s + callbacks.close_s
     return speed, seen
 
 
@@ -209,6 +226,9 @@ def main() -> None:
                 "positions_per_training": budget,
                 "monitored_runs_completed": runs,
                 "metric_points_stored": points,
+                # The final checkpoint's storing plus the callbacks' close, per training:
+                # a one-off per run, part of the monitored side's wall time.
+                "monitored_end_s": round(statistics.median(s["end_s"] for s in seen), 3),
                 "watchers": {
                     "connected": sum(s.get("connected", 0) for s in seen),
                     "failed": sum(s.get("failed", 0) for s in seen),
