@@ -106,8 +106,8 @@ def monitored(config, preset: dict, owner, token: str, ws_base: str) -> tuple[fl
                 lambda: services.run_heartbeat(run_id=run.pk, worker=WORKER),
                 name=f"lease-run-{run.pk}",
             ) as heartbeat,
+            CommandControl(run.pk, heartbeat, Path(workdir), callbacks) as control,
         ):
-            control = CommandControl(run.pk, heartbeat, Path(workdir), callbacks)
             speed = train_once(config, callbacks, control)
     finally:
         seen = stop_watchers(watchers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import shutil
 import signal
 import threading
@@ -26,13 +27,13 @@ from monitoring.models import EventType
 from monitoring.reporter import Reporter, Throttle, database_unavailable
 from monitoring.worker_stats import current_run
 from runs import selectors, services
+from runs.command_wakeups import CommandListener
 from runs.leases import Heartbeat, LeaseLost, worker_id
-from runs.models import Checkpoint, GameSource, Run, RunStatus
+from runs.models import Checkpoint, Command, GameSource, Run, RunStatus
 from runs.services.matches import CHECKPOINT_PREFIX
 
 log = logging.getLogger(__name__)
 
-COMMAND_POLL_SECONDS = 0.2  # commands are acknowledged well within a second
 SHUTDOWN_COMMAND_ID = "worker-shutdown"
 SELF_PLAY_EVENT = "selfplay"  # a sampled self-play game (shogi-ppo's record_selfplay_every)
 # Set when this worker process is asked to stop (SIGTERM): the run checkpoints and goes back
@@ -156,7 +157,10 @@ class RunCallbacks(Reporter):
 
 
 class CommandControl:
-    """``keisei.Control`` over the Command table, polled at most every 0.2 s."""
+    """``keisei.Control`` over the Command table. A ``CommandListener`` thread hears of new
+    commands (PostgreSQL NOTIFY) and queues them; ``poll``, called by the trainer between
+    steps, only drains that queue, so polling often costs training nothing. Use it as a
+    context manager: the listener runs while the run trains."""
 
     def __init__(
         self, run_id: int, lease: Heartbeat, workdir: Path, callbacks: RunCallbacks
@@ -165,26 +169,24 @@ class CommandControl:
         self.lease = lease
         self.workdir = workdir
         self.callbacks = callbacks
-        self._throttle = Throttle(COMMAND_POLL_SECONDS)
+        self.listener = CommandListener(run_id)
         self._shutdown_sent = False
         self._named_opponents: dict[str, str] = {}  # command id -> checkpoint:<id> as asked
 
+    def __enter__(self) -> CommandControl:
+        self.listener.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.listener.__exit__(*exc)
+
     def poll(self) -> list[CommandRequest]:
         self.lease.check()  # another worker holds the run now: stop training at once
-        if not self._throttle.ready():
-            return []
         if shutdown_requested.is_set() and not self._shutdown_sent:
             self._shutdown_sent = True
             return [CommandRequest(id=SHUTDOWN_COMMAND_ID, kind="stop")]
-        try:
-            pending = selectors.commands_pending(run_id=self.run_id)
-        except Exception as exc:  # the database is away: ask again at the next poll
-            if not database_unavailable(exc):
-                raise
-            connection.close()
-            return []
         requests = []
-        for command in pending:
+        for command in _drain(self.listener.commands):
             try:
                 params = self._resolve(str(command.pk), command.params)
             except services.CheckpointUnusable as exc:
@@ -234,6 +236,15 @@ class CommandControl:
             services.command_finish(command_id=int(command.id), ok=False, error=error)
 
 
+def _drain(commands: queue.SimpleQueue[Command]) -> list[Command]:
+    drained = []
+    while True:
+        try:
+            drained.append(commands.get_nowait())
+        except queue.Empty:
+            return drained
+
+
 def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> str:
     """Claim the run that should train next and train it; 'idle' if there is none.
 
@@ -256,6 +267,7 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
                 lambda: services.run_heartbeat(run_id=run.pk, worker=worker),
                 name=f"lease-run-{run.pk}",
             ) as heartbeat,
+            CommandControl(run.pk, heartbeat, workdir, callbacks) as control,
         ):
             resume_from = _fetch_resume_checkpoint(run, workdir, worker)
             trainer_cls = get_trainer(run.trainer)
@@ -263,7 +275,7 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
                 trainer_cls.parse_config(run.config),
                 workdir=workdir,
                 callbacks=callbacks,
-                control=CommandControl(run.pk, heartbeat, workdir, callbacks),
+                control=control,
             )
             outcome = trainer.train(resume_from=resume_from)
             status = RunStatus.COMPLETED if outcome == RunOutcome.COMPLETED else RunStatus.STOPPED

@@ -11,6 +11,7 @@ from django.utils import timezone
 from keisei.registry import get_trainer
 from monitoring.models import EventType
 from monitoring.services import event_record
+from runs.command_wakeups import command_notify
 from runs.models import (
     ACTIVE_STATUSES,
     Command,
@@ -93,6 +94,8 @@ def command_request(
         if not reason and kind == CommandKind.CANCEL:
             _cancel_queued(run, command, actor=actor)
             command.refresh_from_db()
+        elif not reason:
+            command_notify(run_id=run.pk)  # the worker hears of it at commit
     if reason:
         raise CommandRejected(reason)
     return command

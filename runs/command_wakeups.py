@@ -1,0 +1,102 @@
+"""Commands reach a training worker the moment they are asked, without polling the table.
+
+``command_request`` NOTIFYs the run's channel inside its transaction, so PostgreSQL delivers
+the notification at commit, never for a command that was rolled back. On the worker, a
+``CommandListener`` thread LISTENs on that channel and fetches the run's pending commands into
+a queue that the training thread drains between steps at the cost of a queue read. The thread
+also fetches every ``FALLBACK_SECONDS`` on its own: a notification sent while its connection
+was down (PostgreSQL restarting) is never lost for longer than that.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from types import TracebackType
+
+from django.db import connection
+
+from runs import selectors
+from runs.models import Command
+
+log = logging.getLogger(__name__)
+
+FALLBACK_SECONDS = 1.0
+RETRY_SECONDS = 1.0  # after the database went away
+WAIT_SECONDS = 0.25  # the longest the thread waits before it looks at its stop flag
+
+
+def command_channel(run_id: int) -> str:
+    """The NOTIFY channel of one run's commands (an identifier of our own making)."""
+    return f"keisei_run_{int(run_id)}_commands"
+
+
+def command_notify(*, run_id: int) -> None:
+    """Wake the worker of ``run_id`` when the current transaction commits."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [command_channel(run_id)])
+
+
+class CommandListener:
+    """A thread that hands each pending command of one run to ``commands`` exactly once."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._handed: set[int] = set()
+        # Set once the thread listens (and has fetched what was asked before).
+        self.listening = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._listen, name=f"commands-run-{run_id}", daemon=True
+        )
+
+    def __enter__(self) -> CommandListener:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=WAIT_SECONDS + 10)
+
+    def _listen(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._listen_until_stopped()
+                except Exception:  # the database is away: listen again once it is back
+                    log.warning("command listener of run %s lost its connection", self.run_id)
+                    connection.close()
+                    self._stop.wait(RETRY_SECONDS)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _listen_until_stopped(self) -> None:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute(f'LISTEN "{command_channel(self.run_id)}"')
+        pg = connection.connection  # psycopg's own connection: Django has no LISTEN API
+        assert pg is not None
+        self._fetch()  # whatever was asked before we listened
+        self.listening.set()
+        fetched = time.monotonic()
+        while not self._stop.is_set():
+            # Returns at the first notification, or after a short wait without one.
+            notified = any(True for _ in pg.notifies(timeout=WAIT_SECONDS, stop_after=1))
+            if notified or time.monotonic() - fetched >= FALLBACK_SECONDS:
+                self._fetch()
+                fetched = time.monotonic()
+
+    def _fetch(self) -> None:
+        for command in selectors.commands_pending(run_id=self.run_id):
+            # A command stays pending until the training thread acknowledges it: hand it once.
+            if command.pk not in self._handed:
+                self._handed.add(command.pk)
+                self.commands.put(command)

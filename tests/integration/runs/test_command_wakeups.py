@@ -1,0 +1,58 @@
+"""A worker hears of a command at the commit that records it (PostgreSQL NOTIFY), not at its
+next poll of the table; a command it was not told about is still picked up by the fallback
+fetch. Shown to fail by removing ``command_notify`` from ``command_request`` (the first test
+then waits out its deadline)."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import pytest
+from django.utils import timezone
+
+from runs import command_wakeups, services
+from runs.leases import lease_expiry
+from runs.models import Command, Run, RunStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def running_run(owner) -> Run:
+    return Run.objects.create(
+        owner=owner,
+        trainer="digits",
+        config={},
+        status=RunStatus.RUNNING,
+        started_at=timezone.now(),
+        lease_owner="host:1",
+        lease_expires_at=lease_expiry(),
+    )
+
+
+def next_command(listener: command_wakeups.CommandListener, timeout: float) -> Command:
+    return listener.commands.get(timeout=timeout)
+
+
+def test_a_command_reaches_the_listener_at_commit(owner, monkeypatch):
+    # A fallback longer than the deadline: only the notification can deliver in time.
+    monkeypatch.setattr(command_wakeups, "FALLBACK_SECONDS", 60.0)
+    run = running_run(owner)
+    with command_wakeups.CommandListener(run.pk) as listener:
+        # Listening first: otherwise its first fetch, not the notification, would find it.
+        assert listener.listening.wait(10)
+        asked = time.monotonic()
+        command = services.command_request(run=run, user=owner, kind="save")
+        heard = next_command(listener, timeout=10)
+        assert heard.pk == command.pk
+        assert time.monotonic() - asked < 5
+        with pytest.raises(queue.Empty):  # handed once, though still pending
+            next_command(listener, timeout=1.5)
+
+
+def test_a_command_without_a_notification_is_fetched_anyway(owner, monkeypatch):
+    monkeypatch.setattr(command_wakeups, "FALLBACK_SECONDS", 0.5)
+    run = running_run(owner)
+    with command_wakeups.CommandListener(run.pk) as listener:
+        quiet = Command.objects.create(run=run, kind="save")  # no NOTIFY: written by hand
+        assert next_command(listener, timeout=10).pk == quiet.pk
