@@ -41,6 +41,22 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.last_seq = 0  # the highest seq this connection has had (or its snapshot named)
         self.counted_for: int | None = None  # the user this connection is counted against
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Relay a live message without Channels' old-connection check.
+
+        ``AsyncConsumer.dispatch`` runs ``close_old_connections`` in a thread before every
+        handler: a hop through the one thread ``sync_to_async`` shares, per message per client,
+        the largest cost in a profile of Daphne under bench/fanout.py. Skipping it is safe here:
+        the relay itself does no ORM work, and where it does reach the database (a gap's
+        replay, a run's visibility) it goes through ``database_sync_to_async``, which closes
+        old connections around the call itself. Every other handler (connect, receive,
+        disconnect) keeps Channels' check.
+        """
+        if message["type"] == live.LAYER_EVENT:
+            await self.live_message(message)
+        else:
+            await super().dispatch(message)
+
     async def admit(self) -> bool:
         """Accept the handshake, then close with 4008 and the reason if a cap is reached.
 
@@ -123,8 +139,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.close(code=close_code, reason=detail)
 
     async def live_message(self, event: dict[str, Any]) -> None:
-        msg = event["message"]
-        seq = msg.get("seq")
+        kind, seq, text = live.relayed(event)
         if seq is not None:
             # A replay may already have sent it (the group is joined before the replay runs).
             if seq in self.sent_seqs:
@@ -133,8 +148,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 return  # the replay sent it, in order
             self.sent_seqs.add(seq)
             self.last_seq = max(self.last_seq, seq)
-        if msg.get("type") in self.subscribed:
-            await self.send_json(msg)
+        if kind in self.subscribed:
+            await self.send(text_data=text)  # serialized once, by the publisher
 
     async def fill_gap_before(self, seq: int) -> bool:
         """Durable events that never arrived live (lost while Redis was away): none here."""
@@ -244,9 +259,9 @@ class DashboardConsumer(LiveConsumer):
     async def live_message(self, event: dict[str, Any]) -> None:
         # Sequence numbers are per run, so the run consumer's de-duplication by seq does not
         # apply here; one group per connection means nothing arrives twice.
-        msg = event["message"]
-        if msg.get("type") in self.subscribed:
-            await self.send_json(msg)
+        kind, _, text = live.relayed(event)
+        if kind in self.subscribed:
+            await self.send(text_data=text)
 
 
 class SystemConsumer(LiveConsumer):
@@ -287,9 +302,12 @@ class SystemConsumer(LiveConsumer):
         return selectors.strip_run(stats, visible=self.run_answers[run_id])
 
     async def live_message(self, event: dict[str, Any]) -> None:
-        msg = event["message"]
-        if msg.get("type") != "system" or "system" not in self.subscribed:
+        kind, _, text = live.relayed(event)
+        if kind != "system" or "system" not in self.subscribed:
             return
+        # Parsed per connection: what a worker's run shows depends on who watches (one report
+        # per worker every couple of seconds, so this stays cheap).
+        msg = json.loads(text)
         await self.send_json({**msg, "data": await self.as_seen(msg["data"])})
 
 

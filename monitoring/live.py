@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import threading
@@ -59,6 +60,27 @@ def message(
 ) -> dict:
     """A message as clients receive it. ``seq`` is set for durable types only."""
     return {"type": type_, "run": run_id, "seq": seq, "ts": time.time(), "data": dict(data)}
+
+
+def as_text(msg: Mapping[str, Any]) -> str:
+    """A message's JSON text, as a WebSocket frame carries it."""
+    return json.dumps(msg, default=str)
+
+
+def layer_event(msg: Mapping[str, Any]) -> dict:
+    """The channel-layer event that carries ``msg`` to the consumers: its JSON text, made once
+    here rather than once per watching client, with the type and seq they filter and
+    de-duplicate by (a string also unpacks far faster than the nested dict, once per client)."""
+    return {"type": LAYER_EVENT, "kind": msg["type"], "seq": msg.get("seq"), "text": as_text(msg)}
+
+
+def relayed(event: Mapping[str, Any]) -> tuple[str, int | None, str]:
+    """A layer event's (type, seq, JSON text). An event from a publisher older than
+    ``layer_event`` carries the message itself (a worker not yet upgraded during a deploy)."""
+    if "text" in event:
+        return event["kind"], event["seq"], event["text"]
+    msg = event["message"]
+    return msg["type"], msg.get("seq"), as_text(msg)
 
 
 class Publisher:
@@ -127,8 +149,9 @@ class Publisher:
                 try:
                     if remember_as:
                         await cache.aset(remember_as, msg["data"], BOARD_CACHE_SECONDS)
+                    event = layer_event(msg)
                     for group in groups:
-                        await layer.group_send(group, {"type": LAYER_EVENT, "message": msg})
+                        await layer.group_send(group, event)
                     self.sent += 1
                 except Exception:  # Redis down or slow: drop this one, keep the thread alive
                     self.dropped += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,6 +15,15 @@ def test_message_has_the_documented_shape():
     msg = live.message("metrics", 7, {"step": 3})
     assert set(msg) == {"type", "run", "seq", "ts", "data"}
     assert (msg["type"], msg["run"], msg["seq"], msg["data"]) == ("metrics", 7, None, {"step": 3})
+
+
+def test_a_layer_event_carries_the_message_as_the_client_receives_it():
+    msg = live.message("status", 7, {"status": "running"}, seq=4)
+    event = live.layer_event(msg)
+    assert event["type"] == live.LAYER_EVENT
+    assert live.relayed(event) == ("status", 4, json.dumps(msg))
+    # What a publisher older than ``layer_event`` sends (a worker not yet upgraded).
+    assert live.relayed({"type": live.LAYER_EVENT, "message": msg}) == live.relayed(event)
 
 
 def test_group_names():
