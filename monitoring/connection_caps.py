@@ -27,22 +27,38 @@ class ConnectionCaps:
     """
 
     LEASE_SECONDS = 90.0
+    # Redis connections per process. Hundreds of handshakes at once wait for one (up to
+    # POOL_TIMEOUT_SECONDS) rather than fail: redis-py's default pool raises "Too many
+    # connections" past 100, and a mass disconnect left hundreds of connections counted.
+    POOL_SIZE = 32
+    POOL_TIMEOUT_SECONDS = 5.0
+    RELEASE_ATTEMPTS = 3
+    RELEASE_RETRY_SECONDS = 0.2
 
     def __init__(self) -> None:
         self.process_count = 0
         self.members: dict[int, set[str]] = {}
         self._refresher: asyncio.Task | None = None
         self._client: tuple[asyncio.AbstractEventLoop, Any] | None = None
+        # Connections closed but not yet removed from Redis, and the futures their release
+        # waits on; one task removes them, a batch per pipeline (see ``release``).
+        self._releasing: dict[int, set[str]] = {}
+        self._released: list[asyncio.Future[None]] = []
+        self._releaser: asyncio.Task | None = None
 
     def redis(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client[0] is not loop:  # a client per event loop
             import redis.asyncio
 
-            client = redis.asyncio.Redis.from_url(
-                settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                settings.REDIS_URL,
+                max_connections=self.POOL_SIZE,
+                timeout=self.POOL_TIMEOUT_SECONDS,
+                socket_timeout=3,
+                socket_connect_timeout=3,
             )
-            self._client = (loop, client)
+            self._client = (loop, redis.asyncio.Redis(connection_pool=pool))
         return self._client[1]
 
     @staticmethod
@@ -77,15 +93,60 @@ class ConnectionCaps:
         return None
 
     async def release(self, user_id: int, member: str) -> None:
+        """Count a connection out; returns once Redis has it out too, or gave up. Never raises
+        (it runs in every disconnect).
+
+        When hundreds of sockets close at once, their removals go to Redis together: every
+        removal waiting when one batch leaves goes in the next pipeline, on one connection,
+        rather than one connection each. A batch that fails is tried again a few times; after
+        that its leases (``LEASE_SECONDS``) take the connections out of the count.
+        """
         self.process_count -= 1
         members = self.members.get(user_id, set())
         members.discard(member)
         if not members:
             self.members.pop(user_id, None)
-        try:
-            await self.redis().zrem(self.key(user_id), member)
-        except Exception:  # the lease runs out on its own
-            log.warning("could not remove a connection from the per-user count", exc_info=True)
+        loop = asyncio.get_running_loop()
+        self._releasing.setdefault(user_id, set()).add(member)
+        done = loop.create_future()
+        self._released.append(done)
+        if self._releaser is None or self._releaser.done() or self._releaser.get_loop() is not loop:
+            self._releaser = loop.create_task(self._remove_released())
+        await asyncio.shield(done)  # a cancelled disconnect leaves the removal running
+
+    async def _remove_released(self) -> None:
+        """Remove closed connections from Redis, a batch at a time, until none is waiting."""
+        while self._releasing:
+            batch, self._releasing = self._releasing, {}
+            waiting, self._released = self._released, []
+            try:
+                await self._remove(batch)
+            finally:  # even when cancelled (shutdown): no disconnect waits forever
+                for done in waiting:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _remove(self, batch: dict[int, set[str]]) -> None:
+        """One pipeline for the batch, tried ``RELEASE_ATTEMPTS`` times; then the leases."""
+        error: Exception | None = None
+        for attempt in range(1, self.RELEASE_ATTEMPTS + 1):
+            try:
+                async with self.redis().pipeline(transaction=False) as pipe:
+                    for user_id, members in batch.items():
+                        pipe.zrem(self.key(user_id), *members)
+                    await pipe.execute()
+                return
+            except Exception as exc:  # Redis away or slow: try again, then leave it
+                error = exc
+                if attempt < self.RELEASE_ATTEMPTS:
+                    await asyncio.sleep(self.RELEASE_RETRY_SECONDS * attempt)
+        log.warning(
+            "could not remove %d connections from the per-user count; their leases run out "
+            "within %.0f s",
+            sum(map(len, batch.values())),
+            self.LEASE_SECONDS,
+            exc_info=error,
+        )
 
     async def _renew_leases(self) -> None:
         """Renew this process's leases while it has connections; ends when it has none."""

@@ -137,3 +137,51 @@ async def test_a_processs_leases_are_renewed_while_its_connections_are_open(owne
     )
     await caps.release(owner.pk, "specific.open!1")
     assert await redis.zcard(key) == 0
+
+
+BURST = 300  # sockets closed at once: three times redis-py's default pool of 100 connections
+
+
+@pytest.fixture(scope="module")
+def burst_daphne(servers_env):
+    """A Daphne whose per-user cap is exactly BURST: one stale entry refuses the next connect."""
+    env = {
+        **servers_env,
+        "KEISEI_WS_MAX_PER_USER": str(BURST),
+        "KEISEI_WS_MAX_PER_PROCESS": str(2 * BURST),
+    }
+    daphne, base = start_daphne(env)
+    yield base
+    daphne.stop()
+
+
+def test_a_mass_disconnect_gives_every_place_back_at_once(burst_daphne, owner):
+    """Hundreds of sockets of one user close together: each is counted out of Redis (not left
+    to its 90 s lease), so the count is back to 0 and the user's next connect is let in."""
+    caps, token = ConnectionCaps(), token_for(owner)
+
+    async def scenario() -> dict:
+        redis, key = caps.redis(), caps.key(owner.pk)
+        gate = asyncio.Semaphore(50)  # handshakes in flight; the sockets all stay open
+
+        async def one(stack: AsyncExitStack):
+            async with gate:
+                return await open_socket(stack, burst_daphne, "/ws/runs/", token)
+
+        async with AsyncExitStack() as stack:
+            sockets = await asyncio.gather(*(one(stack) for _ in range(BURST)))
+            assert await redis.zcard(key) == BURST
+            await asyncio.gather(*(ws.close() for ws in sockets))
+        await until(
+            lambda: _count_is(redis, key, 0),
+            timeout=20,  # well under the lease: a count left to the lease would still be BURST
+            what="the per-user count back to 0",
+        )
+        async with connect(burst_daphne, "/ws/runs/", token) as ws:
+            return await receive(ws)  # not retried: the first try is let in
+
+    assert asyncio.run(scenario())["type"] == "connected"
+
+
+async def _count_is(redis, key: str, expected: int) -> bool:
+    return await redis.zcard(key) == expected
