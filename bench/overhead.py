@@ -12,8 +12,10 @@ seed, in this process, in pairs whose order alternates (headless first, then mon
   points COPYed about once a second with their rollups, timeline events, progress written to
   the Run row once a second, live metrics, progress and boards (``spectate`` on) through the
   channel layer to a real Daphne) and ``CommandControl`` (the lease check at every poll, the
-  Command table read at most every 0.2 s). 50 WebSocket clients (a separate process,
-  ``bench/fanout.py --watch``) watch the run.
+  commands' listener thread). ``--watchers N`` adds N WebSocket clients (a separate process,
+  ``bench/fanout.py --watch``) watching the run; the default is none, because on a machine
+  of 2 cores the clients and Daphne's fan-out to them take their CPU from training, which is
+  a cost of where Daphne runs, not of the worker's path (production serves them elsewhere).
 
 Throughput is positions over the wall time of ``train()`` (the callbacks' final flush
 included). Prints one JSON object as its last line: ``ratio`` (the median over the pairs of
@@ -44,7 +46,6 @@ from pathlib import Path
 from _stack import bench_user, django_stack  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-WATCHERS = 50
 WORKER = "bench-overhead:1"
 
 
@@ -72,7 +73,9 @@ def headless(config) -> float:
     return train_once(config, NullCallbacks(), NullControl())
 
 
-def monitored(config, preset: dict, owner, token: str, ws_base: str) -> tuple[float, dict]:
+def monitored(
+    config, preset: dict, owner, token: str, ws_base: str, count: int
+) -> tuple[float, dict]:
     """One training as a worker runs it: a claimed run, its lease, callbacks and control.
 
     The report also gives the seconds spent storing the final checkpoint and in the
@@ -97,7 +100,11 @@ def monitored(config, preset: dict, owner, token: str, ws_base: str) -> tuple[fl
     run = services.run_claim_next(worker=WORKER)
     if run is None:
         raise SystemExit("the queued run could not be claimed")
-    watchers = start_watchers(os.environ.copy(), f"{ws_base}/ws/runs/{run.pk}/", token)
+    watchers = (
+        start_watchers(os.environ.copy(), f"{ws_base}/ws/runs/{run.pk}/", token, count)
+        if count
+        else None
+    )
     try:
         callbacks = TimedRunCallbacks(run, WORKER)
         with (
@@ -110,19 +117,19 @@ def monitored(config, preset: dict, owner, token: str, ws_base: str) -> tuple[fl
         ):
             speed = train_once(config, callbacks, control)
     finally:
-        seen = stop_watchers(watchers)
+        seen = stop_watchers(watchers) if watchers else {"connected": 0}
     services.run_finish(run_id=run.pk, worker=WORKER, status=RunStatus.COMPLETED)
     seen["end_s"] = callbacks.checkpoint_s + callbacks.close_s
     return speed, seen
 
 
-def start_watchers(env: dict[str, str], url: str, token: str) -> subprocess.Popen:
+def start_watchers(env: dict[str, str], url: str, token: str, count: int) -> subprocess.Popen:
     watchers = subprocess.Popen(
         [
             sys.executable,
             str(HERE / "fanout.py"),
             "--watch",
-            str(WATCHERS),
+            str(count),
             "--url",
             url,
             "--tokens",
@@ -157,6 +164,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer games, shorter rollouts")
     parser.add_argument("--pairs", type=int, help="headless/monitored pairs (default 5; quick 3)")
     parser.add_argument("--updates", type=int, help="PPO updates per training (default 2)")
+    parser.add_argument(
+        "--watchers", type=int, default=0, help="WebSocket clients watching the monitored run"
+    )
     opts = parser.parse_args()
     pairs = opts.pairs or (3 if opts.quick else 5)
     updates = opts.updates or 2
@@ -193,7 +203,9 @@ def main() -> None:
                     if side == "headless":
                         headless_speeds.append(headless(headless_cfg))
                     else:
-                        speed, watched = monitored(monitored_cfg, preset, owner, token, ws_base)
+                        speed, watched = monitored(
+                            monitored_cfg, preset, owner, token, ws_base, opts.watchers
+                        )
                         monitored_speeds.append(speed)
                         seen.append(watched)
                 print(
@@ -229,6 +241,7 @@ def main() -> None:
                 # The final checkpoint's storing plus the callbacks' close, per training:
                 # a one-off per run, part of the monitored side's wall time.
                 "monitored_end_s": round(statistics.median(s["end_s"] for s in seen), 3),
+                "watchers_per_run": opts.watchers,
                 "watchers": {
                     "connected": sum(s.get("connected", 0) for s in seen),
                     "failed": sum(s.get("failed", 0) for s in seen),

@@ -105,6 +105,12 @@ def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
     return float("nan") if var_y == 0 else 1.0 - float(np.var(y_true - y_pred)) / var_y
 
 
+# Commands are answered at least this often within a minibatch: its gradient is accumulated
+# over chunks of this many positions (no batch normalisation in the network, so the sum is the
+# minibatch's own gradient), with a command check before each chunk.
+ANSWER_CHUNK = 256
+
+
 def ppo_update(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -116,87 +122,112 @@ def ppo_update(
 ) -> dict[str, float] | None:
     """``update_epochs`` passes of clipped PPO over ``batch`` in shuffled minibatches.
 
-    ``between_minibatches`` runs before each gradient step (the trainer answers commands there);
-    when it returns False the update is abandoned and None is returned.
+    ``between_minibatches`` runs before each gradient step and before each ``ANSWER_CHUNK``
+    positions of it (the trainer answers commands there); when it returns False the update is
+    abandoned and None is returned.
     """
     model.train()
     # Loss scaling is needed by fp16 only (CUDA without bf16); disabled it is a pass-through.
     scaler = torch.amp.GradScaler(precision.device_type, enabled=precision.name == "fp16")
     b_size = batch.actions.shape[0]
-    clipfracs: list[float] = []
-    pg_losses, v_losses, entropies, kls, grad_norms = [], [], [], [], []
-    approx_kl = torch.zeros(())
+    stats: dict[str, list[float]] = {k: [] for k in (*MINIBATCH_STATS, "grad_norm")}
+    approx_kl = 0.0
     for _epoch in range(cfg.update_epochs):
         b_inds = rng.permutation(b_size)
         for start in range(0, b_size, cfg.minibatch_size):
-            if not between_minibatches():
-                return None
             mb_inds = torch.from_numpy(b_inds[start : start + cfg.minibatch_size])
-            mb_obs = precision.prepare_input(batch.obs[mb_inds])
-            mb_masks = batch.masks[mb_inds].to(precision.device)
-            mb_actions = batch.actions[mb_inds].to(precision.device)
-            with precision.autocast():
-                logits, newvalue = model(mb_obs)
-            newlogprob, entropy = log_prob_and_entropy(logits, mb_masks, mb_actions)
-            logratio = newlogprob - batch.logprobs[mb_inds].to(precision.device)
-            ratio = logratio.exp()
-
-            with torch.no_grad():
-                # http://joschu.net/blog/kl-approx.html
-                approx_kl = ((ratio - 1) - logratio).mean()
-                clipfracs.append(((ratio - 1.0).abs() > cfg.clip_coef).float().mean().item())
-
-            mb_advantages = batch.advantages[mb_inds].to(precision.device)
-            if cfg.norm_adv and len(mb_inds) > 1:
+            mb_advantages = batch.advantages[mb_inds]
+            if cfg.norm_adv and len(mb_inds) > 1:  # over the whole minibatch, as CleanRL does
                 mb_advantages = (mb_advantages - mb_advantages.mean()) / (
                     mb_advantages.std() + 1e-8
                 )
-
-            # Clipped policy loss
-            pg_loss1 = -mb_advantages * ratio
-            pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
-            pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-
-            # Value loss
-            mb_returns = batch.returns[mb_inds].to(precision.device)
-            if cfg.clip_vloss:
-                mb_values = batch.values[mb_inds].to(precision.device)
-                v_loss_unclipped = (newvalue - mb_returns) ** 2
-                v_clipped = mb_values + torch.clamp(
-                    newvalue - mb_values, -cfg.clip_coef, cfg.clip_coef
-                )
-                v_loss_clipped = (v_clipped - mb_returns) ** 2
-                v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
-            else:
-                v_loss = 0.5 * ((newvalue - mb_returns) ** 2).mean()
-
-            entropy_loss = entropy.mean()
-            loss = pg_loss - cfg.ent_coef * entropy_loss + v_loss * cfg.vf_coef
-
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            totals = dict.fromkeys(MINIBATCH_STATS, 0.0)
+            for chunk in range(0, len(mb_inds), ANSWER_CHUNK):
+                if not between_minibatches():
+                    return None
+                part = slice(chunk, chunk + ANSWER_CHUNK)
+                share = len(mb_inds[part]) / len(mb_inds)
+                loss, chunk_stats = _chunk_loss(
+                    model, batch, mb_inds[part], mb_advantages[part], cfg, precision
+                )
+                # Means over chunks, weighted by their share: the minibatch's own means.
+                scaler.scale(loss * share).backward()
+                for key, value in chunk_stats.items():
+                    totals[key] += value * share
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             scaler.step(optimizer)
             scaler.update()
+            for key, value in totals.items():
+                stats[key].append(value)
+            stats["grad_norm"].append(float(grad_norm))
+            approx_kl = totals["approx_kl"]
 
-            pg_losses.append(pg_loss.item())
-            v_losses.append(v_loss.item())
-            entropies.append(entropy_loss.item())
-            kls.append(approx_kl.item())
-            grad_norms.append(float(grad_norm))
-
-        if cfg.target_kl and approx_kl.item() > cfg.target_kl:
+        if cfg.target_kl and approx_kl > cfg.target_kl:
             break
 
     return {
-        "losses/policy_loss": float(np.mean(pg_losses)),
-        "losses/value_loss": float(np.mean(v_losses)),
-        "losses/entropy": float(np.mean(entropies)),
-        "losses/approx_kl": float(np.mean(kls)),
-        "losses/clip_fraction": float(np.mean(clipfracs)),
-        "losses/grad_norm": float(np.mean(grad_norms)),
+        "losses/policy_loss": float(np.mean(stats["policy_loss"])),
+        "losses/value_loss": float(np.mean(stats["value_loss"])),
+        "losses/entropy": float(np.mean(stats["entropy"])),
+        "losses/approx_kl": float(np.mean(stats["approx_kl"])),
+        "losses/clip_fraction": float(np.mean(stats["clip_fraction"])),
+        "losses/grad_norm": float(np.mean(stats["grad_norm"])),
         "losses/explained_variance": explained_variance(
             batch.values.numpy(), batch.returns.numpy()
         ),
+    }
+
+
+MINIBATCH_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+
+
+def _chunk_loss(
+    model: nn.Module,
+    batch: RolloutBatch,
+    inds: torch.Tensor,
+    advantages: torch.Tensor,
+    cfg: ShogiPPOConfig,
+    precision: Precision,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The PPO loss over the positions ``inds`` (means over them), and its parts."""
+    obs = precision.prepare_input(batch.obs[inds])
+    masks = batch.masks[inds].to(precision.device)
+    actions = batch.actions[inds].to(precision.device)
+    with precision.autocast():
+        logits, newvalue = model(obs)
+    newlogprob, entropy = log_prob_and_entropy(logits, masks, actions)
+    logratio = newlogprob - batch.logprobs[inds].to(precision.device)
+    ratio = logratio.exp()
+    with torch.no_grad():
+        # http://joschu.net/blog/kl-approx.html
+        approx_kl = ((ratio - 1) - logratio).mean()
+        clip_fraction = ((ratio - 1.0).abs() > cfg.clip_coef).float().mean()
+
+    advantages = advantages.to(precision.device)
+    # Clipped policy loss
+    pg_loss1 = -advantages * ratio
+    pg_loss2 = -advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
+    pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+
+    # Value loss
+    returns = batch.returns[inds].to(precision.device)
+    if cfg.clip_vloss:
+        values = batch.values[inds].to(precision.device)
+        v_loss_unclipped = (newvalue - returns) ** 2
+        v_clipped = values + torch.clamp(newvalue - values, -cfg.clip_coef, cfg.clip_coef)
+        v_loss_clipped = (v_clipped - returns) ** 2
+        v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
+    else:
+        v_loss = 0.5 * ((newvalue - returns) ** 2).mean()
+
+    entropy_loss = entropy.mean()
+    loss = pg_loss - cfg.ent_coef * entropy_loss + v_loss * cfg.vf_coef
+    return loss, {
+        "policy_loss": pg_loss.item(),
+        "value_loss": v_loss.item(),
+        "entropy": entropy_loss.item(),
+        "approx_kl": approx_kl.item(),
+        "clip_fraction": clip_fraction.item(),
     }

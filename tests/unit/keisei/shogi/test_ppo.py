@@ -56,3 +56,65 @@ def test_explained_variance():
     assert explained_variance(y, y) == 1.0
     assert explained_variance(np.zeros(3), y) == pytest.approx(0.0)
     assert np.isnan(explained_variance(y, np.ones(3)))
+
+
+def _random_batch(size: int, seed: int):
+    import torch
+
+    from keisei.shogi.features import NUM_ACTIONS, NUM_FEATURES
+    from keisei.shogi.ppo import RolloutBatch
+
+    g = torch.Generator().manual_seed(seed)
+    masks = torch.rand(size, NUM_ACTIONS, generator=g) < 0.05
+    actions = torch.randint(0, NUM_ACTIONS, (size,), generator=g)
+    masks[torch.arange(size), actions] = True  # the played move is legal
+    return RolloutBatch(
+        obs=(torch.rand(size, NUM_FEATURES, 9, 9, generator=g) < 0.1).to(torch.uint8),
+        masks=masks,
+        actions=actions,
+        logprobs=-torch.rand(size, generator=g) * 5,
+        values=torch.rand(size, generator=g) * 2 - 1,
+        advantages=torch.randn(size, generator=g),
+        returns=torch.rand(size, generator=g) * 2 - 1,
+    )
+
+
+def _update(tiny_config, monkeypatch, chunk: int):
+    import numpy as np
+    import torch
+
+    from keisei.shogi import ppo
+    from keisei.shogi.network import Precision, build_network
+
+    monkeypatch.setattr(ppo, "ANSWER_CHUNK", chunk)
+    cfg = tiny_config(num_envs=128, minibatch_size=512, update_epochs=1, target_kl=0.0)
+    torch.manual_seed(0)
+    model = build_network(cfg.blocks, cfg.channels, cfg.squeeze_excitation, cfg.value_hidden)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    polls = []
+    losses = ppo.ppo_update(
+        model,
+        optimizer,
+        _random_batch(1024, seed=1),
+        cfg,
+        Precision("fp32", "cpu"),
+        np.random.default_rng(0),
+        lambda: polls.append(1) or True,
+    )
+    return model, losses, len(polls)
+
+
+def test_a_minibatch_answers_commands_every_chunk_and_learns_the_same(tiny_config, monkeypatch):
+    """Commands are checked before every ANSWER_CHUNK positions of a minibatch, and the
+    accumulated gradient is the whole minibatch's: parameters and losses match an update
+    that checks only between minibatches. (Fails with the share weighting removed.)"""
+    import torch
+
+    whole, whole_losses, whole_polls = _update(tiny_config, monkeypatch, chunk=512)
+    chunked, chunked_losses, chunked_polls = _update(tiny_config, monkeypatch, chunk=128)
+    assert (whole_polls, chunked_polls) == (2, 8)  # 2 minibatches of 512: 1 or 4 checks each
+    for a, b in zip(whole.parameters(), chunked.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    for key, value in whole_losses.items():
+        if key != "losses/explained_variance":
+            assert chunked_losses[key] == pytest.approx(value, rel=1e-4, abs=1e-7), key
