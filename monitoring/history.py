@@ -50,6 +50,12 @@ SELECT max(step) FROM {_TABLE}
 WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end)s
 """
 
+# The first and last step of the range: two index probes.
+_RANGE_SQL = f"""
+SELECT min(step), max(step) FROM {_TABLE}
+WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end)s
+"""
+
 # One aggregate per bucket over an index range scan (run_id, key, step): the plan cannot
 # fall back to the run_id index and a sort, whatever the statistics say. Buckets are
 # [first + b * width, first + (b + 1) * width) within [start, end], ``first`` a multiple of
@@ -212,34 +218,73 @@ def metric_series_downsampled(
             )
         cursor.execute(_LAST_STEP_SQL, params)
         (last_step,) = cursor.fetchone()
-        first_step = head[0][0]
-        width = bucket_width(first_step, last_step, max_points, 1)
-        level = rollup_level(width)
-        if level is None:
-            origin = first_step // width * width
-            cursor.execute(
-                _BUCKETS_SQL,
-                {
-                    **params,
-                    "first": origin,
-                    "width": width,
-                    "buckets": last_step // width - first_step // width + 1,
-                },
-            )
-        else:
-            width = bucket_width(first_step, last_step, max_points, 1 << ROLLUP_SHIFTS[level])
-            cursor.execute(
-                _ROLLUP_BUCKETS_SQL,
-                {
-                    **params,
-                    **rollup_pieces(first_step, last_step, level),
-                    "origin": first_step // width * width,
-                    "width": width,
-                },
-            )
-        rows = cursor.fetchall()
+        width, level = bucket_plan(head[0][0], last_step, max_points)
+        return _bucketed(cursor, params, head[0][0], last_step, width, level)
+
+
+def series_in_buckets(
+    *,
+    run_id: int,
+    key: str,
+    start: int | None = None,
+    end: int | None = None,
+    width: int,
+    level: int | None,
+) -> Series:
+    """The range in buckets of ``width`` steps aligned to multiples of ``width``, computed from
+    rollup ``level`` (whose block size must divide ``width``) or from the raw points (None).
+
+    Every level that can serve a width gives the same answer (tests hold them to it);
+    ``metric_series_downsampled`` picks the width and the cheapest level (``bucket_plan``).
+    """
+    if level is not None and width % (1 << ROLLUP_SHIFTS[level]):
+        raise ValueError(f"level {level} blocks do not divide a bucket of {width} steps")
+    params: dict[str, Any] = {
+        "run": run_id,
+        "key": key,
+        "start": STEP_MIN if start is None else start,
+        "end": STEP_MAX if end is None else end,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RANGE_SQL, params)
+        first_step, last_step = cursor.fetchone()
+        if first_step is None:
+            return Series(downsampled=True)
+        return _bucketed(cursor, params, first_step, last_step, width, level)
+
+
+def _bucketed(
+    cursor: Any,
+    params: dict[str, Any],
+    first_step: int,
+    last_step: int,
+    width: int,
+    level: int | None,
+) -> Series:
+    """The buckets of [first_step, last_step] (the range's first and last stored points)."""
+    origin = first_step // width * width
+    if level is None:
+        cursor.execute(
+            _BUCKETS_SQL,
+            {
+                **params,
+                "first": origin,
+                "width": width,
+                "buckets": last_step // width - first_step // width + 1,
+            },
+        )
+    else:
+        cursor.execute(
+            _ROLLUP_BUCKETS_SQL,
+            {
+                **params,
+                **rollup_pieces(first_step, last_step, level),
+                "origin": origin,
+                "width": width,
+            },
+        )
     series = Series(downsampled=True)
-    for first, first_value, last, last_value, low, high, count in rows:
+    for first, first_value, last, last_value, low, high, count in cursor.fetchall():
         series.step.append(first)
         series.value.append(first_value)
         series.last_step.append(last)
@@ -268,6 +313,25 @@ def rollup_level(width: int) -> int | None:
     """The coarsest rollup level whose blocks fit in a bucket ``width`` steps wide, if any."""
     fitting = [level for level, shift in ROLLUP_SHIFTS.items() if 1 << shift <= width]
     return max(fitting) if fitting else None
+
+
+def bucket_plan(first: int, last: int, max_points: int) -> tuple[int, int | None]:
+    """The bucket width for [first, last] in at most ``max_points`` buckets, and the rollup
+    level that serves it (None: the raw points).
+
+    The smallest width that fits, rounded up to a multiple of the coarsest block no wider
+    than it; then the coarsest level whose block divides the rounded width, so a request
+    reads as few blocks per bucket as the width allows (500 steps -> 512: one level-2 block
+    per bucket, not eight level-1 blocks).
+    """
+    width = bucket_width(first, last, max_points, 1)
+    level = rollup_level(width)
+    if level is None:
+        return width, None
+    width = bucket_width(first, last, max_points, 1 << ROLLUP_SHIFTS[level])
+    while level + 1 in ROLLUP_SHIFTS and width % (1 << ROLLUP_SHIFTS[level + 1]) == 0:
+        level += 1
+    return width, level
 
 
 def rollup_pieces(first: int, last: int, level: int) -> dict[str, list[int]]:

@@ -68,9 +68,12 @@ class RunEventSequence(models.Model):
         return f"run {self.run_id}: {self.last_seq}"
 
 
-# Rollup levels: level -> block size in steps. Powers of two, each 64 times the one below, so
-# a block of one level is exactly 64 blocks of the level below and ``block = step >> shift``.
-ROLLUP_SHIFTS = {1: 6, 2: 12, 3: 18}
+# Rollup levels: level -> block size in steps (64, 512, 4,096, 32,768, 262,144). Powers of
+# two, each 8 times the one below, so a block of one level is exactly 8 blocks of the level
+# below and ``block = step >> shift``. A factor of 8, not more: history reads blocks of the
+# coarsest level that divides its bucket width, so the finer the spacing, the fewer blocks
+# per bucket (docs/metrics-api.md). Migration 0003 moved from 64, 4,096, 262,144.
+ROLLUP_SHIFTS = {1: 6, 2: 9, 3: 12, 4: 15, 5: 18}
 ROLLUP_BLOCK_STEPS = {level: 1 << shift for level, shift in ROLLUP_SHIFTS.items()}
 
 

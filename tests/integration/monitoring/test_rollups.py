@@ -99,13 +99,9 @@ def test_rollup_buckets_equal_raw_buckets_on_random_data(owner):
         lo = steps[0] if start is None else start
         hi = steps[-1] if end is None else end
         inside = [s for s in steps if lo <= s <= hi]
-        width = history.bucket_width(inside[0], inside[-1], max_points, 1)
-        level = history.rollup_level(width)
+        width, level = history.bucket_plan(inside[0], inside[-1], max_points)
         if level is not None:
             checked_levels.add(level)
-            width = history.bucket_width(
-                inside[0], inside[-1], max_points, 1 << ROLLUP_SHIFTS[level]
-            )
         expected = _raw_buckets(run, lo, hi, width)
 
         assert series.downsampled
@@ -123,7 +119,7 @@ def test_rollup_buckets_equal_raw_buckets_on_random_data(owner):
         for mine, theirs in zip(got, expected, strict=True):
             assert all(_same(a, b) for a, b in zip(mine, theirs, strict=True)), (mine, theirs)
         assert series.points == len(inside)
-    assert checked_levels == {1, 2, 3}
+    assert checked_levels == set(ROLLUP_SHIFTS)
 
 
 def test_resume_repeats_are_not_counted_twice_in_rollups(owner):
@@ -185,3 +181,133 @@ def test_superseding_a_resumed_tail_leaves_rollups_equal_to_the_surviving_points
     assert sum(row[-1] for row in top) == len(steps)
     after = [row for row in written if row[1] == 1 and row[3] > resumed_at]
     assert after and all(row[7] >= 1000.0 for row in after)  # min_value: only the new tail
+
+
+def _blocks_of_the_points(run: Run, shifts: dict[int, int] = ROLLUP_SHIFTS) -> list[tuple]:
+    """Every level's blocks computed straight from the stored points (not level by level)."""
+    stored = MetricPoint.objects.filter(run=run).order_by("key", "step")
+    rows = list(stored.values_list("key", "step", "value"))
+    expected = []
+    for level, shift in sorted(shifts.items()):
+        blocks: dict[tuple[str, int], list] = {}
+        for key, step, value in rows:
+            b = blocks.setdefault((key, step >> shift), [step, value, step, value, value, value, 0])
+            b[2], b[3] = step, value
+            b[4] = min(b[4], value, key=_pg_key)
+            b[5] = max(b[5], value, key=_pg_key)
+            b[6] += 1
+        expected += [(key, level, block, *b) for (key, block), b in sorted(blocks.items())]
+    return sorted(expected, key=lambda row: row[:3])
+
+
+def _assert_same_rows(mine: list[tuple], theirs: list[tuple]) -> None:
+    assert len(mine) == len(theirs)
+    for a, b in zip(mine, theirs, strict=True):
+        assert all(_same(x, y) for x, y in zip(a, b, strict=True)), (a, b)
+
+
+def test_every_level_holds_the_blocks_of_the_raw_points(owner):
+    """Written batch by batch (with repeats), superseded after a resume, and rebuilt: each
+    level's rows are the raw points grouped by ``step >> shift``, whatever built them."""
+    rng = random.Random(13)
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    steps = sorted(rng.sample(range(-70_000, 1_200_000), 40_000))
+    _write_randomly(run, rng, steps)
+    assert {row[1] for row in _rollup_rows(run)} == set(ROLLUP_SHIFTS)
+    _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run))
+
+    metrics_supersede_after(run_id=run.pk, step=300_001)
+    metrics_record(run_id=run.pk, points=[(KEY, s, -float(s), T0) for s in steps if s > 300_001])
+    _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run))
+
+    MetricRollup.objects.filter(run=run).delete()
+    metrics_rollups_rebuild(run_id=run.pk)
+    _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run))
+
+
+def test_a_bucketing_is_the_same_whichever_level_serves_it(owner):
+    """For a given width, the raw points and every level whose block divides it give one
+    answer, equal to grouping the raw points in Python; partial blocks at both ends."""
+    rng = random.Random(17)
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    steps = sorted(rng.sample(range(-300_000, 3_000_000), 25_000))
+    _write_randomly(run, rng, steps)
+    largest = 1 << max(ROLLUP_SHIFTS.values())
+    served_by = set()
+
+    for start, end, width in [
+        (None, None, largest),
+        (None, None, 3 * 32_768),
+        (12_345, 2_567_891, 4096),
+        (-5, 1_000_000, 5 * 512),
+        (700_001, 1_900_003, 2 * largest),
+        (-299_999, 5, 64 * 7),
+    ]:
+        lo = steps[0] if start is None else start
+        hi = steps[-1] if end is None else end
+        expected = _raw_buckets(run, lo, hi, width)
+        levels = [None] + [lv for lv, sh in ROLLUP_SHIFTS.items() if width % (1 << sh) == 0]
+        for level in levels:
+            series = history.series_in_buckets(
+                run_id=run.pk, key=KEY, start=start, end=end, width=width, level=level
+            )
+            got = list(
+                zip(
+                    series.step,
+                    series.value,
+                    series.last_step,
+                    series.last,
+                    series.min,
+                    series.max,
+                    series.count,
+                    strict=True,
+                )
+            )
+            _assert_same_rows(got, expected)
+            served_by.add(level)
+    assert served_by == {None, *ROLLUP_SHIFTS}
+
+
+def test_a_level_that_does_not_divide_the_width_is_refused(owner):
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    with pytest.raises(ValueError, match="do not divide"):
+        history.series_in_buckets(run_id=run.pk, key=KEY, width=1000, level=2)
+
+
+def test_bucket_plan_reads_one_block_per_bucket_when_the_width_allows():
+    # 1M steps in 2000 buckets: 500 steps, rounded to 512, one level-2 block per bucket.
+    assert history.bucket_plan(0, 999_999, 2000) == (512, 2)
+    # 10M steps: 5000 -> 8192, a multiple of the coarsest block within 5000 (4,096 steps).
+    assert history.bucket_plan(0, 9_999_999, 2000) == (8192, 3)
+    assert history.bucket_plan(0, 999, 100) == (10, None)
+    for first, last, max_points in [(0, 999_999, 2000), (-5, 7_000_003, 10), (3, 70_000, 999)]:
+        width, level = history.bucket_plan(first, last, max_points)
+        assert last // width - first // width + 1 <= max_points
+        if level is not None:
+            assert width % (1 << ROLLUP_SHIFTS[level]) == 0
+            assert level == max(ROLLUP_SHIFTS) or width % (1 << ROLLUP_SHIFTS[level + 1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0003_builds_the_new_levels_from_the_old_ones(owner):
+    """Back to 0002 (levels of 64, 4,096 and 262,144 steps), then forward: every level of the
+    factor-8 layout holds the blocks of the raw points, the new ones built from below."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    rng = random.Random(19)
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    steps = sorted(rng.sample(range(-70_000, 1_500_000), 30_000))
+    _write_randomly(run, rng, steps)
+
+    def migrate(target: tuple[str, str] | None) -> None:
+        executor = MigrationExecutor(connection)
+        executor.migrate([target] if target else executor.loader.graph.leaf_nodes())
+
+    try:
+        migrate(("monitoring", "0002_metric_rollup"))
+        _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run, {1: 6, 2: 12, 3: 18}))
+        migrate(("monitoring", "0003_rollup_levels_by_8"))
+        _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run))
+    finally:
+        migrate(None)
