@@ -448,6 +448,52 @@ def metric_keys(*, run_id: int) -> list[dict[str, Any]]:
 
 
 CSV_HEADER = "key,step,value,wall_time"
+# Lines per chunk of the CSV export: about 300 KiB at typical key lengths, at most about
+# 700 KiB (100-character keys), so memory stays bounded while Python, Daphne and the socket
+# handle a few hundred chunks for 1M points instead of a million rows.
+CSV_CHUNK_ROWS = 4096
+
+# One CSV line per point, as ``COPY ... (FORMAT csv)`` writes it: the key already quoted by
+# ``_csv_field`` (in ``prefix``), then step, value (PostgreSQL's shortest exact form: NaN,
+# Infinity, -Infinity) and the wall time in UTC, none of which ever needs quoting.
+_CSV_CHUNK = f"""
+SELECT max(step) AS last_step, count(*) AS lines, string_agg(line, '' ORDER BY step) AS body
+FROM (
+    SELECT step, %(prefix)s || step || ',' || value || ',' ||
+           to_char(wall_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || E'\\n'
+           AS line
+    FROM {_TABLE}
+    WHERE run_id = %(run)s AND key = %(key)s AND {{after}} AND step <= %(end)s
+    ORDER BY step LIMIT %(rows)s
+) AS p
+"""
+
+# A key's lines in chunks of ``rows``, each chunk the next index range scan after the last
+# step of the one before (a recursive query: one statement, streamed as it is computed).
+# Sent as a binary COPY of one text column: a chunk arrives as one message, its newlines
+# unescaped, so Python handles one message per chunk instead of one per line, and
+# PostgreSQL builds the next chunk while Python sends the last.
+_CSV_COPY = f"""
+COPY (
+    WITH RECURSIVE chunk(last_step, lines, body) AS (
+        {_CSV_CHUNK.format(after="step >= %(start)s")}
+        UNION ALL
+        SELECT next.* FROM chunk CROSS JOIN LATERAL (
+            {_CSV_CHUNK.format(after="step > chunk.last_step")}
+        ) AS next
+        WHERE chunk.lines = %(rows)s
+    )
+    SELECT body FROM chunk WHERE lines > 0
+) TO STDOUT (FORMAT BINARY)
+"""
+
+
+def _csv_field(text: str) -> str:
+    """``text`` as PostgreSQL's CSV output writes a non-null field: quoted when empty or when
+    it holds a comma, a double quote, CR or LF, with double quotes doubled."""
+    if text and not any(c in text for c in ',"\r\n'):
+        return text
+    return '"' + text.replace('"', '""') + '"'
 
 
 def metric_csv_chunks(
@@ -459,38 +505,30 @@ def metric_csv_chunks(
 ) -> Iterator[bytes]:
     """The full series as CSV (``key,step,value,wall_time``, ordered by key then step), in chunks.
 
-    PostgreSQL writes the CSV itself (``COPY (SELECT ...) TO STDOUT``) and the chunks are
-    passed on as they arrive, so memory stays flat whatever the size. Values keep full
-    precision (``NaN`` and ``Infinity`` as PostgreSQL spells them); times are ISO 8601 UTC.
+    PostgreSQL writes the CSV lines itself, ``CSV_CHUNK_ROWS`` at a time, exactly as
+    ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` would, and the chunks are passed on as they
+    arrive, so memory stays flat whatever the size. Values keep full precision (``NaN`` and
+    ``Infinity`` as PostgreSQL spells them); times are ISO 8601 UTC.
     """
-    conditions = ["run_id = %(run)s"]
-    params: dict[str, Any] = {"run": run_id}
-    if keys:
-        conditions.append("key = ANY(%(keys)s)")
-        params["keys"] = list(keys)
-    if start is not None:
-        conditions.append("step >= %(start)s")
-        params["start"] = start
-    if end is not None:
-        conditions.append("step <= %(end)s")
-        params["end"] = end
-    statement = (
-        "COPY (SELECT key, step, value, "
-        """to_char(wall_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') """
-        f"FROM {_TABLE} WHERE {' AND '.join(conditions)} ORDER BY key, step) "
-        "TO STDOUT WITH (FORMAT csv)"
-    )
     yield (CSV_HEADER + "\n").encode()
+    wanted = None if not keys else set(keys)
+    # The run's keys in the database's order (its collation), as ORDER BY key would have them.
+    run_keys = [entry["key"] for entry in metric_keys(run_id=run_id)]
+    params: dict[str, Any] = {
+        "run": run_id,
+        "start": STEP_MIN if start is None else start,
+        "end": STEP_MAX if end is None else end,
+        "rows": CSV_CHUNK_ROWS,
+    }
     connection.ensure_connection()
     # The raw psycopg cursor: Django's wrapper has no copy(). Parameters are bound client-side
     # by psycopg (COPY takes no server-side parameters).
-    with connection.connection.cursor() as cursor, cursor.copy(statement, params) as copy:
-        buffer = bytearray()
-        for block in copy:
-            buffer += block
-            # PostgreSQL sends one row per block; pass on ~64 KiB at a time instead.
-            if len(buffer) >= 65536:
-                yield bytes(buffer)
-                buffer.clear()
-        if buffer:
-            yield bytes(buffer)
+    with connection.connection.cursor() as cursor:
+        for key in run_keys:
+            if wanted is not None and key not in wanted:
+                continue
+            params.update(key=key, prefix=_csv_field(key) + ",")
+            with cursor.copy(_CSV_COPY, params) as copy:
+                copy.set_types(["bytea"])  # the text's bytes as they are: no decoding
+                for (body,) in copy.rows():
+                    yield body

@@ -276,6 +276,45 @@ def test_csv_export_accepts_a_csv_accept_header(owner, api_client):
     assert _csv_rows(response)[1][:3] == [LOSS, "1", "1"]
 
 
+def _copy_csv(run: Run, where: str = "") -> bytes:
+    """What PostgreSQL's own ``COPY ... (FORMAT csv)`` writes for the run's points."""
+    statement = (
+        "COPY (SELECT key, step, value, "
+        """to_char(wall_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') """
+        f"FROM monitoring_metricpoint WHERE run_id = {run.pk} {where} ORDER BY key, step) "
+        "TO STDOUT (FORMAT csv)"
+    )
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
+        return b"".join(bytes(block) for block in copy)
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 10, 4096])
+def test_csv_export_is_byte_for_byte_what_copy_csv_writes(owner, monkeypatch, chunk_rows):
+    """Keys that need quoting, NaN and infinities, sparse and negative steps, series that end
+    exactly on a chunk boundary (10 and 20 points with chunks of 10) and ones that do not."""
+    monkeypatch.setattr(history, "CSV_CHUNK_ROWS", chunk_rows)
+    run = _run(owner)
+    _record(run, "plain", {step: step / 3.0 for step in range(-5, 15)})
+    _record(run, 'say "hi", twice', {1: math.nan, 2: math.inf, 3: -math.inf, 4: -0.0})
+    _record(run, "two\nlines", {step: 1e-300 * step for step in range(0, 10_000, 1000)})
+    _record(run, "", {7: 7.0})
+    _record(run, "z/last", {step: 0.1 for step in range(23)})
+    points = [("z/last", 99, 1.5, dt.datetime(2026, 11, 1, 0, 0, 0, 120, tzinfo=dt.UTC))]
+    metrics_record(run_id=run.pk, points=points)
+
+    whole = b"".join(history.metric_csv_chunks(run_id=run.pk))
+    some = b"".join(
+        history.metric_csv_chunks(run_id=run.pk, keys=["z/last", "plain", "none"], start=0, end=20)
+    )
+
+    header = b"key,step,value,wall_time\n"
+    assert whole == header + _copy_csv(run)
+    assert some == header + _copy_csv(
+        run, "AND key IN ('plain', 'z/last') AND step BETWEEN 0 AND 20"
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_csv_export_streams_through_daphne(owner, daphne_server):
     """Under ASGI the export is an async stream (a sync one would be read whole first)."""
