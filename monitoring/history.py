@@ -88,7 +88,10 @@ ORDER BY b
 # range scan: ``OFFSET 0`` keeps each subquery from being pulled up into a join, which on a
 # large table let the planner scan the whole series once instead). Every piece lies inside
 # one bucket (block sizes divide the width), so grouping pieces by bucket gives what grouping
-# the raw points would.
+# the raw points would. Pieces do not overlap, so the last piece by first step is also the
+# last by last step: both ordered aggregates share one order, and PostgreSQL sorts the pieces
+# once by (bucket, first step) instead of once per bucket and aggregate; buckets come out in
+# step order without another sort.
 _ROLLUP_BUCKETS_SQL = f"""
 WITH pieces AS (
     SELECT p.step AS first_step, p.value AS first_value, p.step AS last_step,
@@ -112,11 +115,11 @@ WITH pieces AS (
     ) AS u
 )
 SELECT min(first_step), (array_agg(first_value ORDER BY first_step))[1],
-       max(last_step), (array_agg(last_value ORDER BY last_step DESC))[1],
+       max(last_step), (array_agg(last_value ORDER BY first_step))[count(*)::int],
        min(min_value), max(max_value), sum(points)::bigint
 FROM pieces
 GROUP BY (first_step - %(origin)s) / %(width)s
-ORDER BY 1
+ORDER BY (first_step - %(origin)s) / %(width)s
 """
 
 # Every distinct key of a run without reading every row: a loose index scan (one probe per
@@ -283,16 +286,23 @@ def _bucketed(
                 "width": width,
             },
         )
-    series = Series(downsampled=True)
-    for first, first_value, last, last_value, low, high, count in cursor.fetchall():
-        series.step.append(first)
-        series.value.append(first_value)
-        series.last_step.append(last)
-        series.last.append(last_value)
-        series.min.append(low)
-        series.max.append(high)
-        series.count.append(count)
-    return series
+    rows = cursor.fetchall()
+    if not rows:
+        return Series(downsampled=True)
+    # Rows to columns in C (zip), not one append per value.
+    firsts, values, lasts, last_values, lows, highs, counts = (
+        list(column) for column in zip(*rows, strict=True)
+    )
+    return Series(
+        downsampled=True,
+        step=firsts,
+        value=values,
+        last_step=lasts,
+        last=last_values,
+        min=lows,
+        max=highs,
+        count=counts,
+    )
 
 
 def bucket_width(first: int, last: int, max_points: int, unit: int) -> int:
