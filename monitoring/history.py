@@ -10,11 +10,12 @@ data). Buckets are computed in PostgreSQL, so no row of the series travels to Py
 - when ``w`` is at least a rollup block (64 steps), from ``MetricRollup`` blocks of the coarsest
   level whose block size divides ``w``, with finer levels and raw points for the partial blocks
   at the two ends of the range, so the answer is exactly that of the raw points but reads at
-  most about 64 rows per bucket plus a few hundred at the ends, whatever the series length;
+  most 7 blocks per bucket (levels are 8 times apart) plus at most 63 points and 7 blocks of
+  each finer level at each end, whatever the series length;
 - otherwise (short ranges) from the raw points, one index range scan per bucket.
 
-The CSV export streams the full series with ``COPY ... TO STDOUT`` and never holds the file in
-memory.
+The CSV export streams the full series: PostgreSQL writes the CSV lines, a few thousand per
+chunk, sent with ``COPY ... TO STDOUT``; the file is never held in memory.
 """
 
 from __future__ import annotations
@@ -349,7 +350,8 @@ def rollup_pieces(first: int, last: int, level: int) -> dict[str, list[int]]:
 
     Peels off, at each end, what lies before the next boundary of the level above: raw
     points up to a level-1 boundary, level-1 blocks up to a level-2 boundary, and so on, then
-    whole blocks of ``level``. At most 63 rows of each finer level at each end.
+    whole blocks of ``level``. At most 63 raw points and 7 blocks of each finer level at each
+    end.
     """
     shifts = {0: 0, **ROLLUP_SHIFTS}
     pieces: dict[str, list[int]] = {
