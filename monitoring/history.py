@@ -37,18 +37,22 @@ MAX_POINTS_MAX = 10_000
 _TABLE = MetricPoint._meta.db_table
 _ROLLUP_TABLE = MetricRollup._meta.db_table
 
-# The first max_points + 1 points of the range: if there are no more than max_points, this
-# is the answer and nothing is downsampled (one short index range scan).
+# The first max_points + 1 points of the range (one short index range scan), each row with
+# how many there are and the range's last step (one backward index probe). If there are no
+# more than max_points, they are the answer and nothing is downsampled; otherwise only the
+# first comes back, since the buckets need no more than it and the last step.
 _HEAD_SQL = f"""
-SELECT step, value FROM {_TABLE}
-WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end)s
-ORDER BY step LIMIT %(limit)s
-"""
-
-# The last step of the range: one index probe (PostgreSQL turns max() into a backward scan).
-_LAST_STEP_SQL = f"""
-SELECT max(step) FROM {_TABLE}
-WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end)s
+WITH head AS MATERIALIZED (
+    SELECT step, value FROM {_TABLE}
+    WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end)s
+    ORDER BY step LIMIT %(limit)s
+)
+SELECT step, value, (SELECT count(*) FROM head),
+       (SELECT max(step) FROM {_TABLE}
+         WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end)s)
+FROM head
+WHERE (SELECT count(*) FROM head) < %(limit)s OR step = (SELECT min(step) FROM head)
+ORDER BY step
 """
 
 # The first and last step of the range: two index probes.
@@ -183,6 +187,10 @@ class Series:
 
 def _finite(values: list[float]) -> list[float | None]:
     isfinite = math.isfinite
+    # A finite sum means every value is finite (NaN and infinities carry through a sum): one
+    # pass in C for the common case. A sum that overflows only takes the long way.
+    if isfinite(sum(values)):
+        return list(values)
     return [v if v is not None and isfinite(v) else None for v in values]
 
 
@@ -207,7 +215,7 @@ def metric_series_downsampled(
     with connection.cursor() as cursor:
         cursor.execute(_HEAD_SQL, params)
         head = cursor.fetchall()
-        if len(head) <= max_points:
+        if not head or head[0][2] <= max_points:
             steps = [row[0] for row in head]
             values = [row[1] for row in head]
             return Series(
@@ -220,10 +228,9 @@ def metric_series_downsampled(
                 max=values,
                 count=[1] * len(head),
             )
-        cursor.execute(_LAST_STEP_SQL, params)
-        (last_step,) = cursor.fetchone()
-        width, level = bucket_plan(head[0][0], last_step, max_points)
-        return _bucketed(cursor, params, head[0][0], last_step, width, level)
+        first_step, _, _, last_step = head[0]
+        width, level = bucket_plan(first_step, last_step, max_points)
+        return _bucketed(cursor, params, first_step, last_step, width, level)
 
 
 def series_in_buckets(
