@@ -76,12 +76,15 @@ def test_killed_shogi_run_resumes_and_keeps_only_the_surviving_trajectory(
     run.refresh_from_db()
     lost = run.lease_owner
     pid = int(lost.rsplit(":", 1)[1])
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30, what="the process to die")
-    # Killed well before the next checkpoint (20 updates on): the one to resume from.
+    # Counted before the kill: the hand-back is so quick that the next attempt may have
+    # superseded them by the time the process is seen gone. More may land before the kill.
     resumed_at = run.checkpoints.order_by("-step").values_list("step", flat=True)[0]
     lost_points = MetricPoint.objects.filter(run=run, step__gt=resumed_at).count()
     assert lost_points > 0  # the lost attempt had written past its checkpoint
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30, what="the process to die")
+    # Killed well before the next checkpoint (20 updates on): the one to resume from.
+    assert run.checkpoints.order_by("-step").values_list("step", flat=True)[0] == resumed_at
 
     wait_run_finished(run, timeout=300, what="the resumed run to finish")
     assert run.status == RunStatus.COMPLETED, run.error
@@ -97,7 +100,7 @@ def test_killed_shogi_run_resumes_and_keeps_only_the_surviving_trajectory(
     assert resumed.message.startswith(
         f"resuming from the periodic checkpoint at step {resumed_at} after the worker was lost"
     )
-    assert resumed.data["superseded_points"] == lost_points
+    assert resumed.data["superseded_points"] >= lost_points
     requeued = RunEvent.objects.get(run=run, type="status", data__requeued=True)
     assert requeued.data["lost_process"] == lost and requeued.seq < resumed.seq
 
