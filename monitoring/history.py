@@ -194,6 +194,15 @@ def _finite(values: list[float]) -> list[float | None]:
     return [v if v is not None and isfinite(v) else None for v in values]
 
 
+def _range(run_id: int, start: int | None, end: int | None) -> dict[str, Any]:
+    """The query parameters of a run's steps from ``start`` to ``end`` (open ends: all)."""
+    return {
+        "run": run_id,
+        "start": STEP_MIN if start is None else start,
+        "end": STEP_MAX if end is None else end,
+    }
+
+
 def metric_series_downsampled(
     *,
     run_id: int,
@@ -205,13 +214,7 @@ def metric_series_downsampled(
     """One key of one run between ``start`` and ``end`` (inclusive), in at most ``max_points``."""
     if not MAX_POINTS_MIN <= max_points <= MAX_POINTS_MAX:
         raise ValueError(f"max_points must be between {MAX_POINTS_MIN} and {MAX_POINTS_MAX}")
-    params: dict[str, Any] = {
-        "run": run_id,
-        "key": key,
-        "start": STEP_MIN if start is None else start,
-        "end": STEP_MAX if end is None else end,
-        "limit": max_points + 1,
-    }
+    params = {**_range(run_id, start, end), "key": key, "limit": max_points + 1}
     with connection.cursor() as cursor:
         cursor.execute(_HEAD_SQL, params)
         head = cursor.fetchall()
@@ -250,12 +253,7 @@ def series_in_buckets(
     """
     if level is not None and width % (1 << ROLLUP_SHIFTS[level]):
         raise ValueError(f"level {level} blocks do not divide a bucket of {width} steps")
-    params: dict[str, Any] = {
-        "run": run_id,
-        "key": key,
-        "start": STEP_MIN if start is None else start,
-        "end": STEP_MAX if end is None else end,
-    }
+    params = {**_range(run_id, start, end), "key": key}
     with connection.cursor() as cursor:
         cursor.execute(_RANGE_SQL, params)
         first_step, last_step = cursor.fetchone()
@@ -533,12 +531,7 @@ def metric_csv_chunks(
     wanted = None if not keys else set(keys)
     # The run's keys in the database's order (its collation), as ORDER BY key would have them.
     run_keys = [entry["key"] for entry in metric_keys(run_id=run_id)]
-    params: dict[str, Any] = {
-        "run": run_id,
-        "start": STEP_MIN if start is None else start,
-        "end": STEP_MAX if end is None else end,
-        "rows": CSV_CHUNK_ROWS,
-    }
+    params = {**_range(run_id, start, end), "rows": CSV_CHUNK_ROWS}
     connection.ensure_connection()
     # The raw psycopg cursor: Django's wrapper has no copy(). Parameters are bound client-side
     # by psycopg (COPY takes no server-side parameters).

@@ -77,6 +77,21 @@ ROLLUP_SHIFTS = {1: 6, 2: 9, 3: 12, 4: 15, 5: 18}
 ROLLUP_BLOCK_STEPS = {level: 1 << shift for level, shift in ROLLUP_SHIFTS.items()}
 
 
+# A rollup row's columns after its run, in the order of the block aggregate.
+ROLLUP_COLUMNS = (
+    "key",
+    "level",
+    "block",
+    "first_step",
+    "first_value",
+    "last_step",
+    "last_value",
+    "min_value",
+    "max_value",
+    "count",
+)
+
+
 class MetricRollup(models.Model):
     """First, last, min, max and count of one key's points in one block of steps.
 

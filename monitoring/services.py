@@ -9,7 +9,14 @@ from typing import Any
 from django.db import connection, transaction
 
 from monitoring import live
-from monitoring.models import ROLLUP_SHIFTS, EventType, MetricPoint, MetricRollup, RunEvent
+from monitoring.models import (
+    ROLLUP_COLUMNS,
+    ROLLUP_SHIFTS,
+    EventType,
+    MetricPoint,
+    MetricRollup,
+    RunEvent,
+)
 
 # One statement: bump the run's counter (its row lock orders concurrent writers until commit,
 # so events become visible in seq order and a replay after N can never skip one) and insert.
@@ -207,21 +214,7 @@ def _rollups_merge(cursor: Any, run_id: int, new: list[tuple[str, int, float]]) 
     """Fold points just inserted (and only those) into every rollup level."""
     if not new:
         return
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "key",
-            "level",
-            "block",
-            "first_step",
-            "first_value",
-            "last_step",
-            "last_value",
-            "min_value",
-            "max_value",
-            "count",
-        )
-    }
+    columns: dict[str, list[Any]] = {name: [] for name in ROLLUP_COLUMNS}
     blocks = _rollup_level1(new)
     levels = sorted(ROLLUP_SHIFTS)
     for level in levels:
