@@ -100,16 +100,22 @@ class Phase:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
+async def _open(url: str, token: str, gate: asyncio.Semaphore):
+    """A socket whose first message is ``connected``; raises for any other outcome."""
+    headers = {"Authorization": f"Token {token}"}
+    async with gate:  # only the handshakes are limited; the sockets all stay open
+        ws = await websockets.connect(url, additional_headers=headers, open_timeout=60)
+        first = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    if first["type"] != "connected":
+        raise RuntimeError(f"first message {first['type']}: {first.get('data')}")
+    return ws
+
+
 async def _client(
     url: str, token: str, phase: Phase, expect: int, ready, deadline, gate: asyncio.Semaphore
 ) -> None:
-    headers = {"Authorization": f"Token {token}"}
     try:
-        async with gate:  # only the handshakes are limited; the sockets all stay open
-            ws = await websockets.connect(url, additional_headers=headers, open_timeout=60)
-            first = json.loads(await asyncio.wait_for(ws.recv(), 30))
-        if first["type"] != "connected":
-            raise RuntimeError(f"first message {first['type']}")
+        ws = await _open(url, token, gate)
     except Exception as exc:  # refused, timed out, closed: a failed connect
         phase.failed_connects += 1
         reason = f"{type(exc).__name__}: {exc}"[:120]
@@ -363,13 +369,8 @@ def serve_clients() -> None:
             report["reasons"][reason[:120]] = report["reasons"].get(reason[:120], 0) + 1
 
         async def one(url: str, token: str) -> None:
-            headers = {"Authorization": f"Token {token}"}
             try:
-                async with gate:  # only the handshakes are limited; the sockets all stay open
-                    ws = await websockets.connect(url, additional_headers=headers, open_timeout=60)
-                    first = json.loads(await asyncio.wait_for(ws.recv(), 30))
-                if first["type"] != "connected":
-                    raise RuntimeError(f"first message {first['type']}: {first.get('data')}")
+                ws = await _open(url, token, gate)
             except Exception as exc:  # refused, timed out, closed: a failed connect
                 report["failed"] += 1
                 note(f"{type(exc).__name__}: {exc}")

@@ -29,3 +29,32 @@ def assert_one_checkpoint_per_step_and_kind(run: Run) -> None:
     assert recorded and max(recorded.values()) == 1, recorded
     rows = Counter(run.checkpoints.values_list("step", "kind"))
     assert rows and max(rows.values()) == 1, rows
+
+
+def running_run(owner, *, worker: str = "host:1") -> Run:
+    """A run as a worker holds it: running, with a live lease (no trainer behind it)."""
+    from django.utils import timezone
+
+    from runs.leases import lease_expiry
+
+    return Run.objects.create(
+        owner=owner,
+        trainer="digits",
+        config={},
+        status=RunStatus.RUNNING,
+        started_at=timezone.now(),
+        lease_owner=worker,
+        lease_expires_at=lease_expiry(),
+        attempts=1,
+    )
+
+
+def rollup_rows(run: Run) -> list[tuple]:
+    """Every rollup row of ``run``, in key, level and block order."""
+    from monitoring.models import ROLLUP_COLUMNS, MetricRollup
+
+    return list(
+        MetricRollup.objects.filter(run=run)
+        .order_by("key", "level", "block")
+        .values_list(*ROLLUP_COLUMNS)
+    )

@@ -12,6 +12,7 @@ from monitoring import history
 from monitoring.models import ROLLUP_SHIFTS, MetricPoint, MetricRollup
 from monitoring.services import metrics_record, metrics_rollups_rebuild, metrics_supersede_after
 from runs.models import Run
+from tests.support.runs import rollup_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -57,25 +58,6 @@ def _raw_buckets(run: Run, start: int, end: int, width: int) -> list[tuple]:
         b[5] = max(b[5], value, key=_pg_key)
         b[6] += 1
     return [tuple(b) for _, b in sorted(buckets.items())]
-
-
-def _rollup_rows(run: Run) -> list[tuple]:
-    return list(
-        MetricRollup.objects.filter(run=run)
-        .order_by("key", "level", "block")
-        .values_list(
-            "key",
-            "level",
-            "block",
-            "first_step",
-            "first_value",
-            "last_step",
-            "last_value",
-            "min_value",
-            "max_value",
-            "count",
-        )
-    )
 
 
 def test_rollup_buckets_equal_raw_buckets_on_random_data(owner):
@@ -126,10 +108,10 @@ def test_resume_repeats_are_not_counted_twice_in_rollups(owner):
     rng = random.Random(7)
     run = Run.objects.create(owner=owner, trainer="digits", config={})
     _write_randomly(run, rng, list(range(0, 300_000, 3)))
-    written = _rollup_rows(run)
+    written = rollup_rows(run)
 
     metrics_rollups_rebuild(run_id=run.pk)
-    rebuilt = _rollup_rows(run)
+    rebuilt = rollup_rows(run)
 
     assert len(written) == len(rebuilt)
     for mine, theirs in zip(written, rebuilt, strict=True):
@@ -171,9 +153,9 @@ def test_superseding_a_resumed_tail_leaves_rollups_equal_to_the_surviving_points
     tail = [(KEY, s, 1000.0 + s, T0) for s in steps if s > resumed_at]
     metrics_record(run_id=run.pk, points=tail)
 
-    written = _rollup_rows(run)
+    written = rollup_rows(run)
     metrics_rollups_rebuild(run_id=run.pk)
-    rebuilt = _rollup_rows(run)
+    rebuilt = rollup_rows(run)
     assert len(written) == len(rebuilt)
     for mine, theirs in zip(written, rebuilt, strict=True):
         assert all(_same(a, b) for a, b in zip(mine, theirs, strict=True)), (mine, theirs)
@@ -213,16 +195,16 @@ def test_every_level_holds_the_blocks_of_the_raw_points(owner):
     run = Run.objects.create(owner=owner, trainer="digits", config={})
     steps = sorted(rng.sample(range(-70_000, 1_200_000), 40_000))
     _write_randomly(run, rng, steps)
-    assert {row[1] for row in _rollup_rows(run)} == set(ROLLUP_SHIFTS)
-    _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run))
+    assert {row[1] for row in rollup_rows(run)} == set(ROLLUP_SHIFTS)
+    _assert_same_rows(rollup_rows(run), _blocks_of_the_points(run))
 
     metrics_supersede_after(run_id=run.pk, step=300_001)
     metrics_record(run_id=run.pk, points=[(KEY, s, -float(s), T0) for s in steps if s > 300_001])
-    _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run))
+    _assert_same_rows(rollup_rows(run), _blocks_of_the_points(run))
 
     MetricRollup.objects.filter(run=run).delete()
     metrics_rollups_rebuild(run_id=run.pk)
-    _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run))
+    _assert_same_rows(rollup_rows(run), _blocks_of_the_points(run))
 
 
 def test_a_bucketing_is_the_same_whichever_level_serves_it(owner):
@@ -306,8 +288,8 @@ def test_migration_0003_builds_the_new_levels_from_the_old_ones(owner):
 
     try:
         migrate(("monitoring", "0002_metric_rollup"))
-        _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run, {1: 6, 2: 12, 3: 18}))
+        _assert_same_rows(rollup_rows(run), _blocks_of_the_points(run, {1: 6, 2: 12, 3: 18}))
         migrate(("monitoring", "0003_rollup_levels_by_8"))
-        _assert_same_rows(_rollup_rows(run), _blocks_of_the_points(run))
+        _assert_same_rows(rollup_rows(run), _blocks_of_the_points(run))
     finally:
         migrate(None)

@@ -4,29 +4,15 @@ worker changed meanwhile, and its actions are the API's services."""
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 
 from runs import services
 from runs.admin import RunAdmin
-from runs.leases import lease_expiry
 from runs.models import Command, Run, RunStatus
+from tests.support.runs import running_run
 
 pytestmark = pytest.mark.django_db
 
 WORKER = "host:123"
-
-
-def running_run(owner) -> Run:
-    return Run.objects.create(
-        owner=owner,
-        trainer="digits",
-        config={},
-        status=RunStatus.RUNNING,
-        started_at=timezone.now(),
-        lease_owner=WORKER,
-        lease_expires_at=lease_expiry(),
-        attempts=1,
-    )
 
 
 def change_form(run: Run, **fields) -> dict:
@@ -45,7 +31,7 @@ def change_form(run: Run, **fields) -> dict:
 def test_a_priority_edit_racing_the_end_of_a_run_does_not_bring_it_back(
     client, admin_user, owner, monkeypatch
 ):
-    run = running_run(owner)
+    run = running_run(owner, worker=WORKER)
     read_object = RunAdmin.get_object
 
     def read_then_the_worker_finishes(self, request, object_id, from_field=None):
@@ -64,7 +50,7 @@ def test_a_priority_edit_racing_the_end_of_a_run_does_not_bring_it_back(
 
 
 def test_the_runs_list_edits_priority_alone(client, admin_user, owner):
-    run = running_run(owner)
+    run = running_run(owner, worker=WORKER)
     client.force_login(admin_user)
     response = client.post(
         "/admin/runs/run/",
@@ -84,7 +70,7 @@ def test_the_runs_list_edits_priority_alone(client, admin_user, owner):
 
 
 def test_a_priority_out_of_range_is_refused_by_field(owner):
-    run = running_run(owner)
+    run = running_run(owner, worker=WORKER)
     with pytest.raises(services.RunConfigError) as refused:
         services.run_edit(run_id=run.pk, priority=10_000)
     assert list(refused.value.fields) == ["priority"]
@@ -117,7 +103,7 @@ def test_admin_actions_call_the_services(client, admin_user, owner):
     stopped.refresh_from_db()
     assert (stopped.status, stopped.error) == (RunStatus.QUEUED, "")
 
-    running = running_run(owner)
+    running = running_run(owner, worker=WORKER)
     page = act("requeue_runs", running)
     assert b"cannot requeue a run that is running" in page.content
     running.refresh_from_db()

@@ -9,25 +9,12 @@ import queue
 import time
 
 import pytest
-from django.utils import timezone
 
 from runs import command_wakeups, services
-from runs.leases import lease_expiry
-from runs.models import Command, Run, RunStatus
+from runs.models import Command
+from tests.support.runs import running_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def running_run(owner) -> Run:
-    return Run.objects.create(
-        owner=owner,
-        trainer="digits",
-        config={},
-        status=RunStatus.RUNNING,
-        started_at=timezone.now(),
-        lease_owner="host:1",
-        lease_expires_at=lease_expiry(),
-    )
 
 
 def next_command(listener: command_wakeups.CommandListener, timeout: float) -> Command:

@@ -22,13 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 EPOCHS = 24
 
 
-def test_sigkilled_worker_run_resumes_elsewhere_with_no_gap(
-    celery_worker, second_worker, celery_beat, owner
-):
-    """The series has every epoch (a point can never be stored twice: the unique index sees
-    to that); checkpoints are counted per step and kind, which nothing in the database keeps
-    single. That check was seen to fail with the digits trainer saving a periodic checkpoint
-    right after it loads the one it resumes from (a line added to ``DigitsTrainer.train``)."""
+def digits_run_past_a_checkpoint(owner) -> Run:
+    """A digits run queued now, training, with a periodic checkpoint stored to resume from."""
     run = services.run_queue(
         owner=owner,
         trainer="digits",
@@ -41,6 +36,17 @@ def test_sigkilled_worker_run_resumes_elsewhere_with_no_gap(
     )
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
+    return run
+
+
+def test_sigkilled_worker_run_resumes_elsewhere_with_no_gap(
+    celery_worker, second_worker, celery_beat, owner
+):
+    """The series has every epoch (a point can never be stored twice: the unique index sees
+    to that); checkpoints are counted per step and kind, which nothing in the database keeps
+    single. That check was seen to fail with the digits trainer saving a periodic checkpoint
+    right after it loads the one it resumes from (a line added to ``DigitsTrainer.train``)."""
+    run = digits_run_past_a_checkpoint(owner)
     victim = worker_holding(run.lease_owner, [celery_worker, second_worker])
     killed_at = time.time()
     os.killpg(victim.process.pid, signal.SIGKILL)  # the worker and its child, no goodbyes
@@ -90,18 +96,7 @@ def test_sigkilled_pool_process_hands_its_run_back_long_before_the_lease_expires
         {**servers_env, "KEISEI_LEASE_SECONDS": str(LONG_LEASE_SECONDS)}, "worker-long-lease"
     )
     try:
-        run = services.run_queue(
-            owner=owner,
-            trainer="digits",
-            config={"epochs": EPOCHS, "batch_size": 32, "checkpoint_every": 4},
-        )
-        wait_for(
-            lambda: Checkpoint.objects.filter(run=run, kind="periodic").exists(),
-            timeout=120,
-            what="a periodic checkpoint",
-        )
-        run.refresh_from_db()
-        assert run.status == RunStatus.RUNNING
+        run = digits_run_past_a_checkpoint(owner)
         assert worker_holding(run.lease_owner, [worker]) is worker
         lost = run.lease_owner
         killed_at = time.time()
