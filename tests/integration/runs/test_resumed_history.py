@@ -12,21 +12,27 @@ import pytest
 
 from keisei.shogi.config import ShogiPPOConfig
 from keisei.shogi.trainer import ShogiPPOTrainer
-from monitoring.models import MetricPoint, MetricRollup, RunEvent
+from monitoring.models import MetricPoint, RunEvent
 from monitoring.services import metrics_rollups_rebuild
 from runs import services
 from runs.models import Checkpoint, RunStatus
-from tests.support.runs import assert_one_checkpoint_per_step_and_kind, wait_run_finished
+from tests.support.runs import (
+    assert_one_checkpoint_per_step_and_kind,
+    rollup_rows,
+    wait_run_finished,
+)
 from tests.support.shogi import TINY_SHOGI
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 UPDATE = TINY_SHOGI["num_envs"] * TINY_SHOGI["num_steps"]  # positions, the unit of steps
-CHECKPOINT_EVERY = 20  # updates: room to kill between the first checkpoint and the next
+# Updates: room to kill between the first checkpoint and the next. A tiny update takes tens of
+# milliseconds, so 20 updates could pass between seeing the first checkpoint and the kill.
+CHECKPOINT_EVERY = 60
 CONFIG = {
     **TINY_SHOGI,
-    "total_steps": UPDATE * 50,
+    "total_steps": UPDATE * 150,
     "checkpoint_every": CHECKPOINT_EVERY,
     "record_selfplay_every": 0,
 }
@@ -83,7 +89,7 @@ def test_killed_shogi_run_resumes_and_keeps_only_the_surviving_trajectory(
     assert lost_points > 0  # the lost attempt had written past its checkpoint
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30, what="the process to die")
-    # Killed well before the next checkpoint (20 updates on): the one to resume from.
+    # Killed well before the next checkpoint (60 updates on): the one to resume from.
     assert run.checkpoints.order_by("-step").values_list("step", flat=True)[0] == resumed_at
 
     wait_run_finished(run, timeout=300, what="the resumed run to finish")
@@ -115,25 +121,9 @@ def test_killed_shogi_run_resumes_and_keeps_only_the_surviving_trajectory(
     assert not mismatched, mismatched[:5]
 
     # The rollups the writer kept are the ones the surviving points make.
-    def rollups():
-        return sorted(
-            MetricRollup.objects.filter(run=run).values_list(
-                "key",
-                "level",
-                "block",
-                "first_step",
-                "first_value",
-                "last_step",
-                "last_value",
-                "min_value",
-                "max_value",
-                "count",
-            )
-        )
-
-    kept = rollups()
+    kept = rollup_rows(run)
     metrics_rollups_rebuild(run_id=run.pk)
-    assert kept == rollups()
+    assert kept == rollup_rows(run)
 
     # One checkpoint per step and kind: the resumed attempt does not record its starting
     # checkpoint again (test_recovery shows this check failing for such a trainer).
