@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
     "channels",
     "monitoring",
     "runs",
@@ -175,6 +178,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Every refusal, ours and DRF's, in one body: {"error": {code, message, fields}, "detail"}.
     "EXCEPTION_HANDLER": "monitoring.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # Where a worker trains: checkpoints are written here first, then copied to storage.
