@@ -1,4 +1,6 @@
-"""Headless training (``python -m keisei train --trainer NAME --config file.toml``).
+"""Headless training: ``keisei-train train --trainer NAME --config file.toml``.
+
+``python -m keisei train ...`` is the same; ``keisei`` itself is the portal's client.
 
 The same trainers the portal runs, with callbacks that print to the console. Ctrl-C asks the
 trainer to stop (it writes a final checkpoint), a second Ctrl-C aborts.
@@ -142,7 +144,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="keisei", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="keisei-train", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model headless")

@@ -1,82 +1,113 @@
-"""The connection to one portal: JSON requests to its REST API and a run's live messages."""
+"""The connection to one portal's REST API (``/api/v1/``) over httpx.
+
+Every refusal becomes a ``ClientError`` carrying the exit code for its status, and an
+unreachable server one with ``Exit.UNAVAILABLE``, so commands only shape what comes back.
+"""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-from typing import Any, TextIO
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-FINISHED = {"completed", "failed", "stopped", "cancelled"}
+import httpx
 
+from keisei_client.exits import ClientError, Exit, refusal
 
-class RemoteError(Exception):
-    """The portal refused a request; the message carries its answer."""
+FINISHED = frozenset({"completed", "failed", "stopped", "cancelled"})
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 class Portal:
-    """A portal at ``url``, spoken to with an API token."""
+    """A portal at ``url``, spoken to with an API token (or, for ``login`` alone, a password)."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str = "", *, basic: tuple[str, str] | None = None) -> None:
         self.url = url.rstrip("/")
         self.token = token
-
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """The decoded JSON answer to ``method`` on ``/api/v1{path}``; RemoteError if refused."""
-        request = urllib.request.Request(
-            f"{self.url}/api/v1{path}",
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json"},
-            method=method,
+        headers = {"Accept": "application/json", "User-Agent": "keisei-cli"}
+        if token:
+            headers["Authorization"] = f"Token {token}"
+        # httpx drops the Authorization header when a redirect leaves this origin (a checkpoint
+        # download redirected to S3), so the token is never sent to another host.
+        self.http = httpx.Client(
+            base_url=f"{self.url}/api/v1/", headers=headers, timeout=TIMEOUT, auth=basic
         )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """The decoded JSON answer (None for an empty one) to ``method`` on ``/api/v1/{path}``."""
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            answer = exc.read().decode("utf-8", "replace")
-            raise RemoteError(f"{exc.code} {exc.reason}: {refusal_text(answer)}") from None
-        except urllib.error.URLError as exc:
-            raise RemoteError(f"cannot reach {self.url}: {exc.reason}") from None
-        return json.loads(raw) if raw else None
+            response = self.http.request(method, path, json=body, params=_clean(params))
+        except httpx.HTTPError as exc:
+            raise unreachable(self.url, exc) from None
+        if response.is_error:
+            raise refusal(response.status_code, response.content)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ClientError(
+                f"{self.url} answered {path} with something other than JSON "
+                "(is this a Keisei Site portal?)",
+                exit_code=Exit.UNAVAILABLE,
+            ) from None
 
-    async def watch(self, run_id: int, out: TextIO) -> str:
-        """Print the run's live messages until it finishes; returns its final status."""
-        import websockets
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params)
 
-        ws_url = self.url.replace("http", "ws", 1) + f"/ws/runs/{run_id}/"
-        headers = {"Authorization": f"Token {self.token}"}
-        async with websockets.connect(ws_url, additional_headers=headers) as ws:
-            async for raw in ws:
-                msg = json.loads(raw)
-                print(json.dumps(msg), file=out, flush=True)
-                status = run_status(msg)
-                if status in FINISHED:
-                    return status
-        return "disconnected"
+    def pages(self, path: str, *, limit: int | None, **params: Any) -> Iterator[dict[str, Any]]:
+        """The items of a paginated list, following ``next`` until ``limit`` items (or all)."""
+        page: Any = self.get(path, **params)
+        seen = 0
+        while True:
+            items = page["results"] if isinstance(page, dict) else page
+            for item in items:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield item
+            following = page.get("next") if isinstance(page, dict) else None
+            if not following or (limit is not None and seen >= limit):
+                return
+            # The server's absolute next link carries the cursor and every filter.
+            page = self.request("GET", following)
+
+    @contextmanager
+    def stream(self, path: str) -> Iterator[httpx.Response]:
+        """A streamed GET (a checkpoint file), redirects followed; refused like ``request``."""
+        try:
+            with self.http.stream("GET", path, follow_redirects=True) as response:
+                if response.is_error:
+                    raise refusal(response.status_code, response.read())
+                yield response
+        except httpx.HTTPError as exc:
+            raise unreachable(self.url, exc) from None
+
+    def websocket_url(self, path: str) -> str:
+        """``ws://`` or ``wss://`` for a path on this portal."""
+        scheme, rest = self.url.split("://", 1)
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
 
 
-def refusal_text(body: str) -> str:
-    """A refusal as people read it: the portal's message, then each field and its reasons
-    (docs/api.md, "Refusals"); the body as it came when it is not such a refusal."""
-    try:
-        error = json.loads(body)["error"]
-        message = str(error["message"])
-        fields = error.get("fields") or {}
-    except (ValueError, KeyError, TypeError):
-        return body.strip()
-    # A message that sums the fields up already names them: only the others are added.
-    extra = {field: why for field, why in fields.items() if f"{field}:" not in message}
-    lines = [message, *(f"  {field}: {'; '.join(map(str, why))}" for field, why in extra.items())]
-    return "\n".join(lines)
+def unreachable(url: str, exc: httpx.HTTPError) -> ClientError:
+    """A transport failure as people read it, naming the portal."""
+    return ClientError(
+        f"cannot reach {url}: {exc or type(exc).__name__}", exit_code=Exit.UNAVAILABLE
+    )
 
 
-def run_status(msg: dict[str, Any]) -> str | None:
-    """The run status a live message carries, if any (``connected`` snapshots and ``status``)."""
-    if msg["type"] == "connected":
-        status = (msg["data"].get("run") or {}).get("status")
-    elif msg["type"] == "status":
-        status = msg["data"].get("status")
-    else:
+def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Query parameters without the options left unset."""
+    if params is None:
         return None
-    return str(status) if status is not None else None
+    return {key: value for key, value in params.items() if value is not None and value != ()}

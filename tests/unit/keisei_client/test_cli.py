@@ -1,78 +1,99 @@
-"""The portal's client, where no portal is needed: its refusals, its parsing, its entry points."""
+"""The ``keisei`` command line where no portal is needed: parsing, entry points, exit codes."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from keisei_client.cli import main
-from keisei_client.portal import run_status
+from keisei_client.exits import Exit
 
 # Nothing listens on the discard port of the loopback: a refused connection, at once.
 NOWHERE = "http://127.0.0.1:9"
+SCRIPTS = Path(sys.executable).parent
 
 
-def test_without_a_token_the_client_says_where_it_goes(monkeypatch):
-    monkeypatch.delenv("KEISEI_TOKEN", raising=False)
-    with pytest.raises(SystemExit, match="set KEISEI_TOKEN"):
-        main(["--url", NOWHERE, "list"])
+@pytest.fixture(autouse=True)
+def no_stored_login(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    for name in ("KEISEI_URL", "KEISEI_TOKEN", "KEISEI_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
 
 
-def test_a_malformed_field_is_refused_before_anything_is_sent(monkeypatch):
-    monkeypatch.setenv("KEISEI_TOKEN", "t")
-    with pytest.raises(SystemExit, match="--set expects key=value, got 'epochs'"):
-        main(["--url", NOWHERE, "queue", "--trainer", "digits", "--set", "epochs"])
-
-
-def test_an_unreachable_portal_is_named(monkeypatch):
-    monkeypatch.setenv("KEISEI_TOKEN", "t")
-    with pytest.raises(SystemExit, match="cannot reach http://127.0.0.1:9"):
-        main(["--url", NOWHERE, "show", "1"])
-
-
-def test_live_messages_tell_the_run_status_from_snapshots_and_status_changes():
-    assert run_status({"type": "connected", "data": {"run": {"status": "running"}}}) == "running"
-    assert run_status({"type": "connected", "data": {"run": None}}) is None
-    assert run_status({"type": "status", "data": {"status": "completed"}}) == "completed"
-    assert run_status({"type": "metrics", "data": {"status": "completed"}}) is None
-
-
-def test_python_dash_m_runs_the_client():
-    done = subprocess.run(
-        [sys.executable, "-m", "keisei_client", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+def test_without_a_token_the_client_says_how_to_log_in(capsys):
+    assert main(["--url", NOWHERE, "runs"]) == Exit.NOT_AUTHENTICATED
+    assert capsys.readouterr().err == (
+        f"error: not logged in to {NOWHERE}\n  run: keisei login URL (or set KEISEI_TOKEN)\n"
     )
-    assert done.returncode == 0 and "queue" in done.stdout
 
 
-def test_the_engines_command_line_has_no_portal_client():
-    done = subprocess.run(
+def test_a_malformed_field_is_a_usage_error_before_anything_is_sent(monkeypatch, capsys):
+    monkeypatch.setenv("KEISEI_TOKEN", "t")
+    code = main(["--url", NOWHERE, "submit", "--trainer", "digits", "--set", "epochs"])
+    assert code == Exit.USAGE
+    assert "--set expects key=value, got 'epochs'" in capsys.readouterr().err
+
+
+def test_a_run_id_must_be_a_positive_number(monkeypatch, capsys):
+    monkeypatch.setenv("KEISEI_TOKEN", "t")
+    assert main(["--url", NOWHERE, "show", "seven"]) == Exit.USAGE
+    assert "'seven' is not a valid integer" in capsys.readouterr().err
+
+
+def test_an_unknown_command_is_a_usage_error(capsys):
+    assert main(["dance"]) == Exit.USAGE
+    assert "No such command 'dance'" in capsys.readouterr().err
+
+
+def test_an_unreachable_portal_is_named_with_its_own_exit_code(monkeypatch, capsys):
+    monkeypatch.setenv("KEISEI_TOKEN", "t")
+    assert main(["--url", NOWHERE, "show", "1"]) == Exit.UNAVAILABLE
+    assert capsys.readouterr().err.startswith(f"error: cannot reach {NOWHERE}")
+
+
+def test_login_reads_the_password_from_the_environment_and_never_prompts(monkeypatch, capsys):
+    monkeypatch.setenv("KEISEI_PASSWORD", "pw")
+    code = main(["login", NOWHERE, "--username", "olivia"])
+    assert code == Exit.UNAVAILABLE  # it got as far as asking the portal, without a prompt
+    assert "Password" not in capsys.readouterr().out
+
+
+def test_every_command_of_the_issue_is_there_with_json():
+    from keisei_client.cli import keisei
+
+    wanted = {"login", "logout", "submit", "runs", "show", "watch", "stop", "pause", "resume"}
+    wanted |= {"save", "sample", "evaluate", "download", "games", "game", "compare", "tokens", "me"}
+    assert wanted <= set(keisei.commands)
+    for name in wanted - {"game"}:  # game prints a record's own text (--format json for JSON)
+        options = {
+            opt for param in keisei.commands[name].params for opt in getattr(param, "opts", [])
+        }
+        assert "--json" in options, name
+
+
+def test_the_console_script_and_python_dash_m_run_the_client():
+    for command in (
+        [str(SCRIPTS / "keisei"), "--help"],
+        [sys.executable, "-m", "keisei_client", "--help"],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "submit" in done.stdout and "download" in done.stdout
+
+
+def test_the_engines_trainer_is_keisei_train_and_python_dash_m_keisei():
+    for command in (
+        [str(SCRIPTS / "keisei-train"), "--help"],
+        [sys.executable, "-m", "keisei", "--help"],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "train" in done.stdout
+    remote = subprocess.run(
         [sys.executable, "-m", "keisei", "remote", "list"],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2 and "invalid choice: 'remote'" in done.stderr
-
-
-def test_a_refusal_is_printed_as_its_message_and_fields():
-    from keisei_client.portal import refusal_text
-
-    body = (
-        '{"error": {"code": "config_invalid", "message": "config.epochs: must be at least 1",'
-        ' "fields": {"config.epochs": ["must be at least 1"]}}, "detail": "x"}'
-    )
-    assert refusal_text(body) == "config.epochs: must be at least 1"
-    named = '{"error": {"message": "cannot pause", "fields": {"kind": ["queued"]}}}'
-    assert refusal_text(named) == "cannot pause\n  kind: queued"
-    assert refusal_text("<html>bad gateway</html>\n") == "<html>bad gateway</html>"
-
-
-def test_a_stopped_run_is_finished_for_watch():
-    from keisei_client.portal import FINISHED
-
-    assert {"completed", "failed", "stopped", "cancelled"} <= FINISHED
+    assert remote.returncode == 2 and "invalid choice: 'remote'" in remote.stderr

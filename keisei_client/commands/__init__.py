@@ -1,0 +1,1 @@
+"""The ``keisei`` commands, one module per area: sign-in, runs, watching, artifacts."""

@@ -1,0 +1,230 @@
+"""Queue runs, list and show them, and steer them with commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from keisei_client import render
+from keisei_client.commands.common import (
+    Session,
+    config_fields,
+    json_option,
+    pass_session,
+    run_argument,
+    set_option,
+)
+from keisei_client.exits import Exit
+from keisei_client.watching import watch_run
+
+STATUSES = ("queued", "running", "paused", "completed", "failed", "stopped", "cancelled")
+ORDERINGS = (
+    "created_at",
+    "-created_at",
+    "name",
+    "-name",
+    "priority",
+    "-priority",
+    "status",
+    "-status",
+)
+COMMANDS = {
+    "stop": "Stop the run after a final checkpoint.",
+    "pause": "Pause the run (its worker keeps it).",
+    "resume": "Resume a paused run.",
+    "save": "Write a checkpoint now.",
+    "sample": "Play and store a sample game (--set opponent=random ...).",
+    "evaluate": "Evaluate against an opponent (--set opponent=greedy --set games=20 ...).",
+    "cancel": "Cancel a queued run.",
+}
+
+
+@click.command()
+@click.option("--trainer", required=True, help="A trainer's name (shogi-ppo, digits, ...).")
+@click.option("--preset", help="A trainer's preset (quick) or a saved preset's id.")
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), help="A TOML file of config fields."
+)
+@set_option
+@click.option("--name", default="", help="The run's name.")
+@click.option(
+    "--priority",
+    type=click.IntRange(-100, 100),
+    default=0,
+    show_default=True,
+    help="Higher trains first.",
+)
+@click.option(
+    "--watch", is_flag=True, help="Follow the run live until it ends (exit 0 if it completed)."
+)
+@json_option
+@pass_session
+def submit(
+    session: Session,
+    trainer: str,
+    preset: str | None,
+    config_path: str | None,
+    assignments: tuple[str, ...],
+    name: str,
+    priority: int,
+    watch: bool,
+    as_json: bool,
+) -> int:
+    """Queue a run: a trainer, a preset, then a TOML file's fields, then --set fields."""
+    body: dict[str, Any] = {
+        "trainer": trainer,
+        "config": config_fields(assignments, config_path),
+        "name": name,
+        "priority": priority,
+    }
+    if preset:
+        body["preset"] = preset
+    portal = session.portal()
+    run = portal.request("POST", "runs/", body=body)
+    if as_json:
+        render.print_json(run) if not watch else render.print_json_line(
+            {"type": "run", "data": run}
+        )
+    else:
+        render.out.print(
+            f"Queued run {run['id']} ({run.get('display_name') or run.get('name')}), "
+            f"position {run.get('queue_position') or '-'}.",
+            markup=False,
+        )
+    if not watch:
+        return Exit.OK
+    return watch_run(portal, run["id"], as_json=as_json)
+
+
+@click.command("runs")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs in this state.")
+@click.option("--trainer", help="Only this trainer's runs.")
+@click.option("--tag", help="Only runs with this tag.")
+@click.option("--owner", help="Only this user's runs (staff).")
+@click.option("--search", help="Only runs whose name contains this.")
+@click.option("--created-after", metavar="ISO-DATETIME")
+@click.option("--created-before", metavar="ISO-DATETIME")
+@click.option("--ordering", type=click.Choice(ORDERINGS), help="Default: newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most this many runs (pages are followed).",
+)
+@json_option
+@pass_session
+def list_runs(session: Session, /, limit: int, as_json: bool, **filters: Any) -> int:
+    """The runs you may see, newest first, filtered."""
+    runs = list(session.portal().pages("runs/", limit=limit, page_size=min(limit, 200), **filters))
+    if as_json:
+        render.print_json(runs)
+        return Exit.OK
+    render.table(
+        ("id", "name", "trainer", "status", "progress", "owner", "tags", "created"),
+        (
+            (
+                r["id"],
+                r.get("display_name") or r.get("name"),
+                r.get("trainer"),
+                r.get("status"),
+                render.progress_text(r),
+                r.get("owner"),
+                r.get("tags"),
+                render.when(r.get("created_at")),
+            )
+            for r in runs
+        ),
+    )
+    return Exit.OK
+
+
+@click.command()
+@run_argument
+@json_option
+@pass_session
+def show(session: Session, run: int, as_json: bool) -> int:
+    """One run: its state, config and checkpoints."""
+    portal = session.portal()
+    shown = portal.request("GET", f"runs/{run}/")
+    if as_json:
+        render.print_json(shown)
+        return Exit.OK
+    render.fields(
+        [
+            ("run", f"{shown['id']} {shown.get('display_name') or shown.get('name')}"),
+            ("owner", shown.get("owner")),
+            ("trainer", shown.get("trainer")),
+            ("status", shown.get("status")),
+            (
+                "progress",
+                f"{render.progress_text(shown)} "
+                f"(step {shown.get('step')} of {shown.get('total_steps')})",
+            ),
+            ("priority", shown.get("priority")),
+            ("queue position", shown.get("queue_position")),
+            ("tags", shown.get("tags")),
+            ("created", render.when(shown.get("created_at"))),
+            ("started", render.when(shown.get("started_at"))),
+            ("finished", render.when(shown.get("finished_at"))),
+            ("error", shown.get("error")),
+            ("notes", shown.get("notes")),
+            ("config", " ".join(f"{k}={v}" for k, v in (shown.get("config") or {}).items())),
+        ]
+    )
+    checkpoints = portal.request("GET", f"runs/{run}/checkpoints/")
+    if checkpoints:
+        render.table(
+            ("checkpoint", "step", "kind", "size", "sha256", "created"),
+            (
+                (
+                    c["id"],
+                    c["step"],
+                    c["kind"],
+                    c["size"],
+                    c["sha256"][:12],
+                    render.when(c.get("created_at")),
+                )
+                for c in (checkpoints["results"] if isinstance(checkpoints, dict) else checkpoints)
+            ),
+            title="checkpoints (keisei download RUN --checkpoint ID)",
+        )
+    return Exit.OK
+
+
+def command_for(kind: str, help_text: str) -> click.Command:
+    """``keisei <kind> RUN [--set k=v]``: one command sent to the run."""
+
+    @click.command(kind, help=f"{help_text} Only the owner and staff may.")
+    @run_argument
+    @set_option
+    @json_option
+    @pass_session
+    def send(session: Session, run: int, assignments: tuple[str, ...], as_json: bool) -> int:
+        body = {"kind": kind, "params": config_fields(assignments, None)}
+        sent = session.portal().request("POST", f"runs/{run}/commands/", body=body)
+        if as_json:
+            render.print_json(sent)
+        else:
+            render.out.print(
+                f"{kind} sent to run {run}: command {sent['id']}, {sent['state']}.", markup=False
+            )
+        return Exit.OK
+
+    return send
+
+
+STEERING: list[click.Command] = [command_for(kind, text) for kind, text in COMMANDS.items()]
+
+
+@click.command()
+@run_argument
+@json_option
+@pass_session
+def watch(session: Session, run: int, as_json: bool) -> int:
+    """Follow a run live until it ends: a progress bar and its latest metrics.
+
+    Exit 0 if it completed, 1 if it failed, was stopped or cancelled. Ctrl-C stops watching
+    and leaves the run alone. With --json, every live message is one JSON line."""
+    return watch_run(session.portal(), run, as_json=as_json)
