@@ -68,10 +68,11 @@ def django_stack(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, 
 def bench_user(username: str):
     """A user with an API token (``Authorization: Token <key>``): (user, key)."""
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+
+    from accounts.services import token_create
 
     user = get_user_model().objects.create_user(username)
-    return user, Token.objects.create(user=user).key
+    return user, token_create(user=user, name="bench", expires_in_days=1)[1]
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -36,11 +36,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Kept only so accounts' migration 0002 can read the old plain tokens (then deleted).
     "rest_framework.authtoken",
     "knox",
     "django_filters",
     "drf_spectacular",
     "channels",
+    "accounts",  # after rest_framework.authtoken: its admin unregisters the plain tokens
     "monitoring",
     "runs",
 ]
@@ -168,9 +170,11 @@ STORAGES = {
 }
 
 REST_FRAMEWORK = {
+    # The token first: DRF answers a refusal with 401 (not 403) only when the first class
+    # names a WWW-Authenticate scheme. HTTP Basic is added on POST tokens/ alone (accounts.api).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -180,6 +184,13 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "monitoring.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# Personal API tokens (accounts): knox's hashed tokens, with our model (name, revocation).
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+# knox's own migrations create its AuthToken table even when the model is swapped out; an
+# unused table with a foreign key to auth_user breaks flushing it. With no migrations, knox's
+# only model (swapped) gets no table.
+MIGRATION_MODULES = {"knox": None}
 
 # Where a worker trains: checkpoints are written here first, then copied to storage.
 KEISEI_WORK_DIR = env.get("KEISEI_WORK_DIR") or str(VAR_DIR / "work")

@@ -20,5 +20,6 @@ urlpatterns = [
     path("system/", system_page, name="system"),
     path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include("monitoring.urls")),
+    path("api/v1/", include("accounts.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -2,6 +2,8 @@
 
 The token travels in the ``Authorization: Token <key>`` header of the handshake, never in the
 URL (URLs end up in logs). Without the header, the session cookie decides (AuthMiddlewareStack).
+A key is checked by ``accounts.services.user_for_token_key``, the check the REST API makes too: an
+unknown, expired or revoked token is no user, and the consumer refuses the handshake.
 """
 
 from __future__ import annotations
@@ -15,13 +17,9 @@ from django.contrib.auth.models import AnonymousUser
 
 @database_sync_to_async
 def _user_for_token(key: str) -> Any:
-    from rest_framework.authtoken.models import Token
+    from accounts.services import user_for_token_key
 
-    try:
-        token = Token.objects.select_related("user").get(key=key)
-    except Token.DoesNotExist:
-        return AnonymousUser()
-    return token.user if token.user.is_active else AnonymousUser()
+    return user_for_token_key(key=key) or AnonymousUser()
 
 
 def token_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -62,14 +62,14 @@ def staff(db):
 @pytest.fixture
 def api_client():
     """A DRF client that is authenticated with ``api_client(user)``'s API token."""
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
+
+    from tests.support.tokens import api_token
 
     def make(user=None) -> APIClient:
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
         return client
 
     return make

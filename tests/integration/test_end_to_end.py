@@ -15,10 +15,10 @@ import urllib.request
 
 import pytest
 import websockets
-from rest_framework.authtoken.models import Token
 
 from monitoring.models import MetricPoint
 from runs.models import Run
+from tests.support.tokens import api_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,7 @@ async def watch_until_finished(ws_url: str, token: str, deadline: float = 120) -
 def test_run_queued_by_api_is_trained_and_watched_live(
     celery_worker, daphne_server, owner, outsider
 ):
-    token = Token.objects.create(user=owner).key
+    token = api_token(owner)
     status, created = http(
         daphne_server,
         "/api/v1/runs/",
@@ -84,7 +84,7 @@ def test_run_queued_by_api_is_trained_and_watched_live(
     assert (status, detail["status"], detail["progress"]) == (200, "completed", 1.0)
 
     # Another user: 404 by API, 404 by page, 403 at the WebSocket handshake.
-    other = Token.objects.create(user=outsider).key
+    other = api_token(outsider)
     assert http(daphne_server, f"/api/v1/runs/{run_id}/", other)[0] == 404
     with pytest.raises(urllib.error.HTTPError) as page:
         opener = urllib.request.build_opener()
@@ -125,7 +125,7 @@ def test_idle_websocket_stays_open_past_the_redis_socket_timeout(daphne_server, 
     from monitoring.services import event_record
 
     run = Run.objects.create(owner=owner, trainer="digits", config={})
-    token = Token.objects.create(user=owner).key
+    token = api_token(owner)
     ws_url = daphne_server.replace("http", "ws") + f"/ws/runs/{run.pk}/"
 
     async def idle_then_receive() -> dict:

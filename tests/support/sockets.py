@@ -12,9 +12,10 @@ from websockets.asyncio.client import ClientConnection
 
 
 def token_for(user: Any) -> str:
-    from rest_framework.authtoken.models import Token
+    """A fresh API token's key for ``user``."""
+    from tests.support.tokens import api_token
 
-    return Token.objects.get_or_create(user=user)[0].key
+    return api_token(user)
 
 
 def ws_url(base: str, path: str) -> str:

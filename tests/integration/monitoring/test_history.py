@@ -318,14 +318,14 @@ def test_csv_export_is_byte_for_byte_what_copy_csv_writes(owner, monkeypatch, ch
 @pytest.mark.django_db(transaction=True)
 def test_csv_export_streams_through_daphne(owner, daphne_server):
     """Under ASGI the export is an async stream (a sync one would be read whole first)."""
-    from rest_framework.authtoken.models import Token
+    from tests.support.tokens import api_token
 
     run = _run(owner)
     _record(run, LOSS, {step: step / 7.0 for step in range(20_000)})
-    token = Token.objects.create(user=owner)
+    token = api_token(owner)
     request = urllib.request.Request(
         f"{daphne_server}/api/v1/runs/{run.pk}/metrics.csv",
-        headers={"Authorization": f"Token {token.key}"},
+        headers={"Authorization": f"Token {token}"},
     )
 
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -14,12 +14,12 @@ import pytest
 import websockets
 from django.db import connection
 from django.db.models import Max
-from rest_framework.authtoken.models import Token
 
 from monitoring.models import MetricPoint, RunEvent
 from runs import services
 from runs.models import Run, RunStatus
 from tests.support.outages import redis_client, stop_embedded_redis
+from tests.support.tokens import api_token
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,7 +137,7 @@ async def scenario(base: str, run_id: int, token: str) -> dict:
 def test_a_redis_restart_mid_run_loses_nothing_and_the_open_socket_gets_what_was_written_meanwhile(
     daphne_server, celery_worker, owner
 ):
-    token = Token.objects.create(user=owner).key
+    token = api_token(owner)
     run = services.run_queue(
         owner=owner,
         trainer="digits",
@@ -178,7 +178,7 @@ def test_a_socket_opened_just_after_redis_drops_every_connection_is_accepted(dap
     (monitoring/channel_layer.py) instead of answering the handshake with 500."""
     run = Run.objects.create(owner=owner, trainer="digits", config={}, status=RunStatus.COMPLETED)
     url = daphne_server.replace("http", "ws") + f"/ws/runs/{run.pk}/"
-    headers = {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
+    headers = {"Authorization": f"Token {api_token(owner)}"}
 
     async def first_message() -> str:
         async with websockets.connect(url, additional_headers=headers) as ws:

@@ -15,12 +15,12 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from rest_framework.authtoken.models import Token
 
 from keisei_site.asgi import application
 from monitoring import queues, worker_stats, worker_store
 from runs.models import Run
 from tests.support.sockets import connect, receive_type
+from tests.support.tokens import api_token
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -85,7 +85,7 @@ def stored():
 def test_a_real_worker_reports_itself_to_the_api_and_the_socket(
     celery_worker, daphne_server, owner
 ):
-    token = Token.objects.create(user=owner).key
+    token = api_token(owner)
     url = f"{daphne_server}/api/v1/system/"
 
     def fresh_report() -> dict | None:
@@ -148,7 +148,7 @@ def test_a_lost_worker_shows_only_that_it_is_lost_and_since_when(daphne_server, 
     silent["cpu_percent"] = 88.0
     stored(silent)
     stored(stats_for("alive@test", run=run.pk))
-    token = Token.objects.create(user=owner).key
+    token = api_token(owner)
 
     status, body = get_json(f"{daphne_server}/api/v1/system/", token)
 

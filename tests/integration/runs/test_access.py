@@ -13,13 +13,13 @@ import asyncio
 import pytest
 import websockets
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 
 from monitoring.access import user_may_view_run
 from monitoring.errors import NotFound
 from runs import access, selectors
 from runs.models import Checkpoint, Command, Run, RunStatus
 from tests.support.refusals import refusal
+from tests.support.tokens import api_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,12 +74,12 @@ def test_inactive_owner_cannot_steer_by_page_or_api(client, api_client, owner, r
     with ADMITS_INACTIVE:
         client.force_login(owner)
         assert client.post(f"/runs/{run.pk}/command/", {"kind": "stop"}).status_code == 404
-    # DRF's token authentication refuses an inactive user before any view runs (403, not
-    # 401: the first authentication class, the session, sends no WWW-Authenticate).
+    # The token authentication refuses an inactive user before any view runs (401: the first
+    # authentication class, the token, names its WWW-Authenticate scheme).
     response = api_client(owner).post(
         f"/api/v1/runs/{run.pk}/commands/", {"kind": "stop"}, format="json"
     )
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert refusal(response)["code"] == "authentication_failed"
     assert not Command.objects.filter(run=run).exists()
 
@@ -94,7 +94,7 @@ def test_inactive_owner_api_session_sees_no_run(owner, run):
         # DRF's session authentication treats an inactive user as nobody.
         for url in (f"/api/v1/runs/{run.pk}/", "/api/v1/runs/"):
             response = session.get(url)
-            assert response.status_code == 403, url
+            assert response.status_code == 401, url
             assert refusal(response)["code"] == "not_authenticated"
 
 
@@ -117,7 +117,7 @@ async def test_inactive_owner_is_refused_by_the_run_consumer(owner, run):
 
 
 def test_inactive_owner_is_refused_at_the_real_websocket(daphne_server, owner, run):
-    token = Token.objects.create(user=owner).key
+    token = api_token(owner)
     url = daphne_server.replace("http", "ws") + f"/ws/runs/{run.pk}/"
 
     async def hello() -> str:
