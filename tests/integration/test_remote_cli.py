@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from rest_framework.authtoken.models import Token
+
+from tests.support.tokens import api_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +28,7 @@ def client(base: str, token: str | None, *args: str) -> subprocess.CompletedProc
 
 
 def test_queue_and_watch_a_run_to_completion(daphne_server, celery_worker, owner):
-    token = Token.objects.create(user=owner).key
+    token = api_token(owner)
     done = client(
         daphne_server,
         token,
@@ -50,7 +51,7 @@ def test_queue_and_watch_a_run_to_completion(daphne_server, celery_worker, owner
 
 
 def test_bad_input_and_missing_token_are_reported(daphne_server, owner):
-    token = Token.objects.create(user=owner).key
+    token = api_token(owner)
     refused = client(daphne_server, token, "queue", "--trainer", "digits", "--set", "epochs=0")
     assert refused.returncode != 0
     assert "400" in refused.stderr and "config.epochs" in refused.stderr
@@ -72,7 +73,7 @@ def test_games_are_listed_and_fetched_as_kif(daphne_server, owner, outsider):
         record={"black": "agent", "white": "random", "moves": ["7g7f"], "kif": "KIF text"},
         source=GameSource.SAMPLE,
     )
-    token = Token.objects.create(user=owner).key
+    token = api_token(owner)
     listed = client(daphne_server, token, "games", str(run.pk), "--source", "sample")
     assert listed.returncode == 0, listed.stderr
     assert [g["id"] for g in json.loads(listed.stdout)] == [record.pk]
@@ -80,6 +81,6 @@ def test_games_are_listed_and_fetched_as_kif(daphne_server, owner, outsider):
     assert kif.returncode == 0 and kif.stdout == "KIF text\n"
     bad = client(daphne_server, token, "games", str(run.pk), "--source", "tournament")
     assert bad.returncode != 0 and "400" in bad.stderr and "source" in bad.stderr
-    theirs = Token.objects.create(user=outsider).key
+    theirs = api_token(outsider)
     hidden = client(daphne_server, theirs, "game", str(run.pk), str(record.pk))
     assert hidden.returncode != 0 and "404" in hidden.stderr
