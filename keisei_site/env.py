@@ -124,3 +124,22 @@ def celery_broker_url(url: str) -> str:
         query = f"?{parts.query}" if parts.query else ""
         return f"redis+socket://{parts.path}{query}"
     return url
+
+
+RATE_PERIODS = ("s", "sec", "m", "min", "h", "hour", "d", "day")
+
+
+def rate(name: str, default: str | None) -> str | None:
+    """A request rate as DRF reads it (``"1200/min"``: a count per s, min, hour or day), or
+    None for no limit (``off``)."""
+    raw = get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().lower() in ("off", "none", "0"):
+        return None
+    count, _, period = raw.strip().partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 1200/min (per s, min, hour or day) or off, got {raw!r}"
+        )
+    return raw.strip()

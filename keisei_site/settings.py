@@ -140,6 +140,7 @@ STATICFILES_DIRS = [
     ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
     ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
     ("vendor/shogiground", BASE_DIR / "node_modules" / "shogiground" / "esm"),
+    ("vendor/swagger-ui", BASE_DIR / "node_modules" / "swagger-ui-dist"),
     BASE_DIR / "static",
 ]
 STORAGE_BACKEND = env.get("STORAGE_BACKEND", "local")
@@ -177,12 +178,35 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 50,
+    # The runs list pages by cursor (runs.pagination); no other list is paged.
+    "DEFAULT_PAGINATION_CLASS": None,
+    # Per user; 429 "throttled" with Retry-After past KEISEI_API_RATE (monitoring.throttling).
+    "DEFAULT_THROTTLE_CLASSES": ["monitoring.throttling.ApiUserThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Every refusal, ours and DRF's, in one body: {"error": {code, message, fields}, "detail"}.
     "EXCEPTION_HANDLER": "monitoring.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# Requests per user (``N/s``, ``/min``, ``/hour``, ``/day``, or ``off``): generous, so the CLI
+# and scripts that poll never meet it; it stops a runaway loop, not a person.
+KEISEI_API_RATE = env.rate("KEISEI_API_RATE", "1200/min")
+
+# The OpenAPI schema (/api/schema/) and its docs page (/api/docs/, Swagger UI from npm).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Keisei Site API",
+    "DESCRIPTION": "Queue and steer training runs, read what they leave behind. "
+    "Every refusal has one body: {error: {code, message, fields}, detail}.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "monitoring.schema.add_common_refusals",
+    ],
+    # Served from our own static files (node_modules/swagger-ui-dist): no CDN.
+    "SWAGGER_UI_DIST": f"/{STATIC_URL.strip('/')}/vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL.strip('/')}/vendor/swagger-ui/favicon-32x32.png",
 }
 
 # Personal API tokens (accounts): knox's hashed tokens, with our model (name, revocation).

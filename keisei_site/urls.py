@@ -2,10 +2,23 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from keisei_site.health import healthz
 from monitoring.views import system_page
 from runs.urls import api_urlpatterns
+
+
+class SchemaView(SpectacularAPIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+
+class DocsView(SpectacularSwaggerView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="runs:list", permanent=False), name="home"),
@@ -20,6 +33,9 @@ urlpatterns = [
     path("system/", system_page, name="system"),
     path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include("monitoring.urls")),
-    path("api/v1/", include("accounts.urls")),
+    # The OpenAPI 3 schema (YAML; ?format=json) and its browsable docs: open to anyone, as
+    # they describe the API, not its data.
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]

@@ -14,6 +14,14 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -26,6 +34,62 @@ from monitoring.errors import NotFound
 
 MAX_KEYS = 20
 MAX_KEY_LENGTH = 100  # MetricPoint.key
+
+TAG = ["metrics"]
+
+
+def _query(name: str, kind: Any, description: str, *, required: bool = False) -> OpenApiParameter:
+    return OpenApiParameter(
+        name, kind, OpenApiParameter.QUERY, required=required, description=description
+    )
+
+
+STEP_RANGE = [
+    _query("start", int, "the first step (inclusive)"),
+    _query("end", int, "the last step (inclusive; not below start)"),
+]
+MAX_POINTS = _query(
+    "max_points",
+    int,
+    f"at most this many points per series ({history.MAX_POINTS_MIN}-{history.MAX_POINTS_MAX}, "
+    f"default {history.MAX_POINTS_DEFAULT})",
+)
+KEYS = _query("keys", str, f"comma-separated metric keys (at most {MAX_KEYS}; default: all)")
+SERIES = serializers.DictField(
+    child=serializers.DictField(), help_text="key (or run id) -> {step, value, ...} arrays"
+)
+HISTORY_SHAPE = inline_serializer(
+    "MetricHistory",
+    {
+        "run": serializers.IntegerField(),
+        "start": serializers.IntegerField(allow_null=True),
+        "end": serializers.IntegerField(allow_null=True),
+        "max_points": serializers.IntegerField(),
+        "downsampled": serializers.BooleanField(),
+        "series": SERIES,
+    },
+)
+KEYS_SHAPE = inline_serializer(
+    "MetricKeys",
+    {
+        "run": serializers.IntegerField(),
+        "keys": serializers.ListField(
+            child=serializers.DictField(), help_text="{key, first_step, last_step, ...}"
+        ),
+    },
+)
+COMPARE_SHAPE = inline_serializer(
+    "MetricCompare",
+    {
+        "key": serializers.CharField(),
+        "runs": serializers.ListField(child=serializers.IntegerField()),
+        "start": serializers.IntegerField(allow_null=True),
+        "end": serializers.IntegerField(allow_null=True),
+        "max_points": serializers.IntegerField(),
+        "downsampled": serializers.BooleanField(),
+        "series": SERIES,
+    },
+)
 
 
 def _visible(request: Request, run_id: int) -> int:
@@ -89,6 +153,12 @@ def _keys(request: Request) -> list[str] | None:
 class MetricHistoryApi(APIView):
     """GET: the run's series, downsampled to at most ``max_points`` per key."""
 
+    @extend_schema(
+        tags=TAG,
+        summary="A run's metric series, downsampled",
+        parameters=[KEYS, *STEP_RANGE, MAX_POINTS],
+        responses={200: HISTORY_SHAPE},
+    )
     def get(self, request: Request, run_id: int) -> Response:
         _visible(request, run_id)
         keys = _keys(request)
@@ -118,6 +188,7 @@ class MetricHistoryApi(APIView):
 class MetricKeysApi(APIView):
     """GET: the keys the run has, with each key's first and last step."""
 
+    @extend_schema(tags=TAG, summary="A run's metric keys", responses={200: KEYS_SHAPE})
     def get(self, request: Request, run_id: int) -> Response:
         _visible(request, run_id)
         return Response({"run": run_id, "keys": history.metric_keys(run_id=run_id)})
@@ -126,6 +197,17 @@ class MetricKeysApi(APIView):
 class MetricCompareApi(APIView):
     """GET: one key across several runs, each downsampled to at most ``max_points``."""
 
+    @extend_schema(
+        tags=TAG,
+        summary="One metric across several runs",
+        parameters=[
+            _query("runs", str, "comma-separated run ids", required=True),
+            _query("key", str, "the metric key", required=True),
+            *STEP_RANGE,
+            MAX_POINTS,
+        ],
+        responses={200: COMPARE_SHAPE},
+    )
     def get(self, request: Request) -> Response:
         raw_runs = _csv_list(request, "runs")
         if raw_runs is None:
@@ -172,6 +254,12 @@ class MetricCsvApi(APIView):
 
     renderer_classes = [JSONRenderer, CSVRenderer]
 
+    @extend_schema(
+        tags=TAG,
+        summary="A run's full series as a CSV file (key, step, value, time)",
+        parameters=[KEYS, *STEP_RANGE],
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
+    )
     def get(self, request: Request, run_id: int) -> StreamingHttpResponse:
         _visible(request, run_id)
         keys = _keys(request)

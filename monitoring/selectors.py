@@ -71,3 +71,14 @@ def system_overview(
         "workers": workers,
         "queues": queues.queue_depths(),
     }
+
+
+def events_page(*, run_id: int, after_seq: int, limit: int) -> dict[str, Any]:
+    """The events after ``after_seq``, at most ``limit``, as the WebSocket sends them, with
+    the run's highest seq and whether more follow (one row more is read to know)."""
+    events = events_after(run_id=run_id, after_seq=after_seq, limit=limit + 1)
+    return {
+        "results": [event_as_message(event) for event in events[:limit]],
+        "last_seq": events_last_seq(run_id=run_id),
+        "has_more": len(events) > limit,
+    }

@@ -8,20 +8,45 @@ from __future__ import annotations
 
 import logging
 
+from drf_spectacular.utils import extend_schema, inline_serializer
 from redis import RedisError
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from monitoring import selectors
+from monitoring.errors import ServiceUnavailable
+from monitoring.schema import refusals
 
 log = logging.getLogger(__name__)
 
 
+SYSTEM_SHAPE = inline_serializer(
+    "SystemOverview",
+    {
+        "interval": serializers.FloatField(help_text="seconds between a worker's reports"),
+        "workers": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="each worker's latest statistics (docs/websocket.md, System statistics)",
+        ),
+        "queues": serializers.DictField(
+            child=serializers.IntegerField(allow_null=True), help_text="queue name -> depth"
+        ),
+    },
+)
+
+
 class SystemApi(APIView):
+    @extend_schema(
+        tags=["system"],
+        summary="Every worker's latest statistics and the queue depths",
+        responses={200: SYSTEM_SHAPE, **refusals(503)},
+    )
     def get(self, request: Request) -> Response:
         try:
             return Response(selectors.system_overview(user=request.user))
         except RedisError:  # the statistics store (Redis) is unreachable
             log.warning("system statistics unavailable", exc_info=True)
-            return Response({"detail": "worker statistics are unavailable right now"}, status=503)
+            # The one refusal body, as every endpoint answers (monitoring.errors).
+            raise ServiceUnavailable("worker statistics are unavailable right now") from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from runs.leases import Leased, LeaseTerms
@@ -17,6 +19,12 @@ class RunStatus(models.TextChoices):
     STOPPED = "stopped"  # a person's stop ended it early, after a final checkpoint
     CANCELLED = "cancelled"  # cancelled while queued: it never trained (this time)
 
+
+# A run's labels and notes (``services.run_edit`` checks them; the column keeps the limits).
+TAG_PATTERN = r"^[A-Za-z0-9_.:-]{1,40}$"
+TAG_MAX_LENGTH = 40
+MAX_TAGS = 20
+NOTES_MAX_LENGTH = 10_000
 
 ACTIVE_STATUSES = (RunStatus.RUNNING, RunStatus.PAUSED)
 FINISHED_STATUSES = (
@@ -71,6 +79,14 @@ class Run(Leased):
         help_text="a fork starts from this checkpoint",
     )
 
+    tags = ArrayField(
+        models.CharField(max_length=TAG_MAX_LENGTH),
+        default=list,
+        blank=True,
+        help_text=f"at most {MAX_TAGS} labels of 1-{TAG_MAX_LENGTH} characters [A-Za-z0-9_.:-]",
+    )
+    notes = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH)
+
     # Not a column: set on runs a list shows (``selectors.run_list``), 1 = trains next.
     queue_position: int | None = None
 
@@ -79,6 +95,8 @@ class Run(Leased):
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="run_owner_created"),
             models.Index(fields=["status", "-priority", "created_at"], name="run_queue_order"),
+            # ``?tag=`` filters with array containment, which a GIN index answers.
+            GinIndex(fields=["tags"], name="run_tags"),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from runs import selectors
-from runs.models import Checkpoint, Command, Evaluation, GameRecord, GameSource, Preset, Run
+from runs.models import (
+    MAX_TAGS,
+    NOTES_MAX_LENGTH,
+    TAG_PATTERN,
+    Checkpoint,
+    Command,
+    Evaluation,
+    GameRecord,
+    GameSource,
+    Preset,
+    Run,
+)
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -32,6 +43,8 @@ class RunSerializer(serializers.ModelSerializer):
             "progress",
             "error",
             "attempts",
+            "tags",
+            "notes",
             "created_at",
             "started_at",
             "finished_at",
@@ -56,6 +69,24 @@ class RunCreateSerializer(serializers.Serializer):
         allow_blank=True,
         default="",
         help_text="start from a trainer's preset (by name) or a saved one (by id)",
+    )
+
+
+class RunUpdateSerializer(serializers.Serializer):
+    """PATCH of a run: any of these; ``services.run_edit`` has the last word."""
+
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    tags = serializers.ListField(
+        child=serializers.RegexField(TAG_PATTERN, max_length=40),
+        max_length=MAX_TAGS,
+        required=False,
+        help_text=f"replaces the run's tags: at most {MAX_TAGS}, each 1-40 of [A-Za-z0-9_.:-]",
+    )
+    notes = serializers.CharField(
+        max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, trim_whitespace=False
+    )
+    priority = serializers.IntegerField(
+        min_value=-100, max_value=100, required=False, help_text="only while the run is queued"
     )
 
 

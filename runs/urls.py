@@ -31,6 +31,7 @@ api_urlpatterns = [
     path("runs/<int:run_id>/", api.RunDetailApi.as_view(), name="api-run"),
     path("runs/<int:run_id>/commands/", api.RunCommandsApi.as_view(), name="api-run-commands"),
     path("runs/<int:run_id>/clone/", api.RunCloneApi.as_view(), name="api-run-clone"),
+    path("runs/<int:run_id>/requeue/", api.RunRequeueApi.as_view(), name="api-run-requeue"),
     path("presets/", api.PresetListCreateApi.as_view(), name="api-presets"),
     path("presets/<int:preset_id>/", api.PresetDetailApi.as_view(), name="api-preset"),
     path("runs/<int:run_id>/fork/", api.RunForkApi.as_view(), name="api-run-fork"),
@@ -53,4 +54,12 @@ api_urlpatterns = [
         name="api-game-record",
     ),
     path("league/", api.LeagueApi.as_view(), name="api-league"),
+    path("trainers/", api.TrainerListApi.as_view(), name="api-trainers"),
+    path("trainers/<str:name>/", api.TrainerDetailApi.as_view(), name="api-trainer"),
+    path(
+        "trainers/<str:name>/validate/",
+        api.TrainerValidateApi.as_view(),
+        name="api-trainer-validate",
+    ),
+    path("me/", api.MeApi.as_view(), name="api-me"),
 ]

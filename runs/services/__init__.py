@@ -10,6 +10,7 @@ from runs.services.commands import (
     command_finish,
     command_request,
 )
+from runs.services.edits import run_delete, run_edit, run_requeue_finished
 from runs.services.errors import (
     ApplicationError,
     CheckpointUnusable,
@@ -18,6 +19,9 @@ from runs.services.errors import (
     NotFound,
     QuotaExceeded,
     RunConfigError,
+    RunNotFinished,
+    RunNotQueued,
+    RunNotRequeueable,
 )
 from runs.services.evaluations import (
     evaluation_execute,
@@ -36,7 +40,6 @@ from runs.services.lifecycle import (
     config_validate,
     run_claim_next,
     run_clone,
-    run_edit,
     run_finish,
     run_fork,
     run_heartbeat,
@@ -62,6 +65,9 @@ __all__ = [
     "NotFound",
     "QuotaExceeded",
     "RunConfigError",
+    "RunNotFinished",
+    "RunNotQueued",
+    "RunNotRequeueable",
     "checkpoint_fetch",
     "checkpoint_record",
     "checkpoints_prune",
@@ -85,6 +91,7 @@ __all__ = [
     "preset_delete",
     "run_claim_next",
     "run_clone",
+    "run_delete",
     "run_edit",
     "run_finish",
     "run_fork",
@@ -93,6 +100,7 @@ __all__ = [
     "run_record_progress",
     "run_release",
     "run_requeue",
+    "run_requeue_finished",
     "run_resume_from",
     "run_set_paused",
     "run_worker_process_lost",

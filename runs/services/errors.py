@@ -16,6 +16,10 @@ __all__ = [
     "NotFound",
     "QuotaExceeded",
     "RunConfigError",
+    "RunNotFinished",
+    "RunNotQueued",
+    "RunNotRequeueable",
+    "RunStateConflict",
     "ServiceUnavailable",
 ]
 
@@ -73,3 +77,25 @@ class CheckpointUnusable(ApplicationError):
 
     code = "checkpoint_unusable"
     status = 409
+
+
+class RunStateConflict(ApplicationError):
+    """What was asked does not fit the run's state now (409); ``fields`` names the field
+    the state rules out (``priority`` of a running run, ``status`` for a delete)."""
+
+    status = 409
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, fields={field: [message]})
+
+
+class RunNotQueued(RunStateConflict):
+    code = "run_not_queued"
+
+
+class RunNotFinished(RunStateConflict):
+    code = "run_not_finished"
+
+
+class RunNotRequeueable(RunStateConflict):
+    code = "run_not_requeueable"

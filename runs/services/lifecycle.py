@@ -131,39 +131,7 @@ def run_fork(
     )
 
 
-PRIORITY_RANGE = (-100, 100)  # as the API and the form accept
-NAME_MAX_LENGTH = 120
 REQUEUEABLE_STATUSES = (RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CANCELLED)
-
-
-def run_edit(*, run_id: int, name: str | None = None, priority: int | None = None) -> None:
-    """Rename or reprioritise a run, whatever it is doing.
-
-    Only the columns asked for are written (a single UPDATE): a save of a whole row read
-    earlier could write back a status or lease the worker has changed since (a run that ended
-    meanwhile would read ``running`` again, with no lease for the reaper to find).
-    """
-    errors: dict[str, list[str]] = {}
-    changes: dict[str, Any] = {}
-    if name is not None:
-        if not isinstance(name, str) or len(name.strip()) > NAME_MAX_LENGTH:
-            errors["name"] = [f"must be text of at most {NAME_MAX_LENGTH} characters"]
-        else:
-            changes["name"] = name.strip()
-    if priority is not None:
-        low, high = PRIORITY_RANGE
-        if (
-            isinstance(priority, bool)
-            or not isinstance(priority, int)
-            or not low <= priority <= high
-        ):
-            errors["priority"] = [f"must be a whole number from {low} to {high}"]
-        else:
-            changes["priority"] = priority
-    if errors:
-        raise RunConfigError(errors)
-    if changes:
-        Run.objects.filter(pk=run_id).update(**changes, updated_at=timezone.now())
 
 
 def run_requeue(*, run: Run, user: Any) -> bool:

@@ -102,7 +102,52 @@ def test_every_refusal_has_the_one_shape(api_client, owner, outsider, olivias):
             None,
         ),
         ("another's preset", theirs.delete("/api/v1/presets/999999/"), 404, "not_found", None),
-        ("method", mine.delete(f"/api/v1/runs/{run.pk}/"), 405, "method_not_allowed", None),
+        ("method", mine.put(f"/api/v1/runs/{run.pk}/"), 405, "method_not_allowed", None),
+        (
+            "delete a queued run",
+            mine.delete(f"/api/v1/runs/{run.pk}/"),
+            409,
+            "run_not_finished",
+            "status",
+        ),
+        (
+            "priority of a finished run",
+            mine.patch(f"/api/v1/runs/{shogi.pk}/", {"priority": 5}, format="json"),
+            409,
+            "run_not_queued",
+            "priority",
+        ),
+        (
+            "requeue a queued run",
+            mine.post(f"/api/v1/runs/{run.pk}/requeue/"),
+            409,
+            "run_not_requeueable",
+            "status",
+        ),
+        (
+            "bad tag",
+            mine.patch(f"/api/v1/runs/{run.pk}/", {"tags": ["no spaces"]}, format="json"),
+            400,
+            "invalid",
+            "tags.0",
+        ),
+        ("page size", mine.get("/api/v1/runs/", {"page_size": "0"}), 400, "invalid", "page_size"),
+        (
+            "owner filter",
+            mine.get("/api/v1/runs/", {"owner": "oscar"}),
+            400,
+            "invalid",
+            "owner",
+        ),
+        (
+            "config to validate",
+            mine.post(
+                "/api/v1/trainers/digits/validate/", {"config": {"epochs": 0}}, format="json"
+            ),
+            400,
+            "config_invalid",
+            "config.epochs",
+        ),
         ("anonymous", nobody.get("/api/v1/runs/"), 401, "not_authenticated", None),
         (
             "quota",

@@ -1,0 +1,47 @@
+"""``GET /api/v1/runs/`` filters: each a query parameter; a malformed value is a 400 that
+names it (DjangoFilterBackend turns the form's errors into a ``ValidationError``)."""
+
+from __future__ import annotations
+
+import django_filters  # type: ignore[import-untyped]
+from django.db.models import QuerySet
+
+from runs.models import TAG_MAX_LENGTH, Run, RunStatus
+
+
+class RunFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=RunStatus.choices, help_text="runs in this state")
+    trainer = django_filters.CharFilter(max_length=64, help_text="runs of this trainer")
+    owner = django_filters.CharFilter(
+        field_name="owner__username",
+        max_length=150,
+        help_text="runs of this user (by username); staff only",
+    )
+    tag = django_filters.CharFilter(
+        method="filter_tag", max_length=TAG_MAX_LENGTH, help_text="runs that carry this tag"
+    )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="created at or after (ISO 8601)"
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="created before (ISO 8601)"
+    )
+    search = django_filters.CharFilter(
+        field_name="name", lookup_expr="icontains", max_length=120, help_text="name contains"
+    )
+
+    class Meta:
+        model = Run
+        fields = ["status", "trainer", "owner", "tag", "created_after", "created_before", "search"]
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        user = getattr(self.request, "user", None)
+        if valid and self.form.cleaned_data.get("owner") and not getattr(user, "is_staff", False):
+            # A refusal, not an empty list: the caller should learn the filter is not theirs.
+            self.form.add_error("owner", "only staff may filter by owner")
+            return False
+        return valid
+
+    def filter_tag(self, queryset: QuerySet[Run], name: str, value: str) -> QuerySet[Run]:
+        return queryset.filter(tags__contains=[value])
