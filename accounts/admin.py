@@ -21,10 +21,11 @@ if admin.site.is_registered(TokenProxy):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "token_key", "created", "expiry", "last_used_at", "revoked_at"]
-    list_filter = ["revoked_at", "expiry"]
-    search_fields = ["name", "token_key", "user__username"]
-    fields = readonly_fields = list_display
+    list_display = ("name", "user", "token_key", "created", "expiry", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "expiry")
+    search_fields = ("name", "token_key", "user__username")
+    fields = list_display
+    readonly_fields = list_display
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

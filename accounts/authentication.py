@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from knox.auth import TokenAuthentication
+from knox.auth import TokenAuthentication  # type: ignore[import-untyped]
 from rest_framework import exceptions
 
 from accounts import services

@@ -61,7 +61,8 @@ class TokenCreatedSerializer(TokenSerializer):
 class _RefusalDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="token_expired, token_revoked, authentication_failed…")
     message = serializers.CharField()
-    fields = serializers.DictField(
+    # DRF pops declared fields off the class, so this one does not shadow Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Field path -> reasons.",
     )

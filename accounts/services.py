@@ -13,8 +13,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from knox.crypto import hash_token
-from knox.settings import CONSTANTS
+from knox.crypto import hash_token  # type: ignore[import-untyped]
+from knox.settings import CONSTANTS  # type: ignore[import-untyped]
 
 from accounts.models import ApiToken
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from django.db import migrations
 from django.utils import timezone
-from knox.crypto import hash_token
-from knox.settings import CONSTANTS
+from knox.crypto import hash_token  # type: ignore[import-untyped]
+from knox.settings import CONSTANTS  # type: ignore[import-untyped]
 
 MIGRATED_NAME = "migrated"
 MIGRATED_DAYS = 90
