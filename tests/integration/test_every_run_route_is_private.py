@@ -61,7 +61,12 @@ def fill(route: str, values: dict) -> str:
 
 def test_the_routes_are_found():
     routes = run_routes()
-    for expected in ("/runs/<int:run_id>/", "/api/v1/runs/<int:run_id>/metrics/"):
+    for expected in (
+        "/runs/<int:run_id>/",
+        "/api/v1/runs/<int:run_id>/metrics/",
+        "/api/v1/runs/<int:run_id>/events/",
+        "/api/v1/runs/<int:run_id>/requeue/",
+    ):
         assert expected in routes
     assert len(routes) >= 15, routes
 
@@ -75,10 +80,11 @@ def test_another_user_gets_nothing_from_any_route_that_names_a_run(
     for route in run_routes():
         url = fill(route, values)
         caller = api if url.startswith("/api/") else client
-        for method in ("get", "post", "delete"):
+        for method in ("get", "post", "patch", "delete"):
             status = getattr(caller, method)(url).status_code
             assert status in NOT_SHOWN, f"{method.upper()} {url} answered {status} to another user"
-    assert Run.objects.get(pk=run.pk).status == RunStatus.COMPLETED  # nothing was touched
+    run.refresh_from_db()  # nothing was touched: not requeued, renamed, tagged or deleted
+    assert (run.status, run.name, run.tags, run.notes) == (RunStatus.COMPLETED, "", [], "")
     assert Checkpoint.objects.filter(run=run).count() == 1
 
 
