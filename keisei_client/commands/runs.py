@@ -83,9 +83,8 @@ def submit(
     portal = session.portal()
     run = portal.request("POST", "runs/", body=body)
     if as_json:
-        render.print_json(run) if not watch else render.print_json_line(
-            {"type": "run", "data": run}
-        )
+        if not watch:  # watching, the first JSON line is the run already
+            render.print_json(run)
     else:
         render.out.print(
             f"Queued run {run['id']} ({run.get('display_name') or run.get('name')}), "

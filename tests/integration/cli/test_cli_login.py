@@ -1,0 +1,60 @@
+"""``keisei login`` trades a password for a token kept in a private file; ``logout`` revokes it."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from keisei_client.exits import Exit
+from tests.conftest import PASSWORD
+from tests.support.cli import keisei
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_login_stores_a_private_token_and_logout_revokes_it(daphne_server, owner, tmp_path):
+    logged_in = keisei(
+        "login",
+        daphne_server,
+        "--username",
+        "olivia",
+        home=tmp_path,
+        extra={"KEISEI_PASSWORD": PASSWORD},
+    )
+    assert logged_in.returncode == Exit.OK, logged_in.stderr
+    config = tmp_path / "keisei" / "config.json"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    stored = json.loads(config.read_text())
+    assert stored["url"] == daphne_server and stored["token"]
+    assert stored["token"] not in logged_in.stdout + logged_in.stderr  # shown to nobody
+
+    # The stored address and token serve every later command, with no environment.
+    tokens = json.loads(keisei("tokens", "--json", home=tmp_path).stdout)
+    assert [t["name"] for t in tokens] == [f"keisei cli on {__import__('socket').gethostname()}"]
+    assert stored["token"].startswith(tokens[0]["prefix"])
+    assert keisei("runs", home=tmp_path).returncode == Exit.OK
+
+    logged_out = keisei("logout", home=tmp_path)
+    assert logged_out.returncode == Exit.OK, logged_out.stderr
+    assert "token revoked" in logged_out.stdout
+    assert json.loads(config.read_text()) == {"url": daphne_server, "token": ""}
+    revoked = keisei("runs", home=tmp_path, token=stored["token"])
+    assert revoked.returncode == Exit.NOT_AUTHENTICATED
+    assert "token_revoked" in revoked.stderr and "keisei login URL" in revoked.stderr
+    assert keisei("runs", home=tmp_path).returncode == Exit.NOT_AUTHENTICATED
+
+
+def test_a_wrong_password_is_refused_and_nothing_is_stored(daphne_server, owner, tmp_path):
+    refused = keisei(
+        "login",
+        daphne_server,
+        "--username",
+        "olivia",
+        home=tmp_path,
+        extra={"KEISEI_PASSWORD": "wrong"},
+    )
+    assert refused.returncode == Exit.NOT_AUTHENTICATED
+    assert refused.stderr.startswith("error: HTTP 401")
+    assert not (tmp_path / "keisei" / "config.json").exists()

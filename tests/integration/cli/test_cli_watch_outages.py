@@ -1,0 +1,106 @@
+"""``keisei watch`` through a network that fails: the WebSocket cut and then refused, polling
+meanwhile, the socket back; every durable event shown once, in order, none missing."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+
+import pytest
+
+from keisei_client.exits import Exit
+from tests.support.cli import KEISEI, cli_env, json_lines, keisei
+from tests.support.proxy import Proxy
+from tests.support.tokens import api_token
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Watching:
+    """``keisei watch RUN --json`` in the background, its lines collected as they come."""
+
+    def __init__(self, run_id: int, *, home, url: str, token: str) -> None:
+        self.process = subprocess.Popen(
+            [KEISEI, "watch", str(run_id), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(home, url=url, token=token),
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def saw_status(self, status: str, *, as_event: bool = False) -> bool:
+        """Whether a line told of ``status``: a status event, or (unless ``as_event``) the run
+        as read or a snapshot."""
+        for m in json_lines("".join(self.lines)):
+            data = m["data"] or {}
+            if m["type"] == "status":
+                said = data.get("status")
+            elif as_event:
+                continue
+            else:
+                said = (
+                    data.get("status")
+                    if m["type"] == "run"
+                    else (data.get("run") or {}).get("status")
+                )
+            if said == status:
+                return True
+        return False
+
+
+def test_watch_falls_back_to_polling_and_resumes_by_seq(
+    daphne_server, celery_worker, owner, tmp_path
+):
+    from monitoring.models import RunEvent
+    from runs import services
+
+    run = services.run_queue(owner=owner, trainer="digits", config={"epochs": 500, "batch_size": 8})
+    token = api_token(owner)
+    proxy = Proxy(daphne_server)
+    watching = Watching(run.pk, home=tmp_path, url=proxy.url, token=token)
+    try:
+        wait_for(
+            lambda: watching.saw_status("running"), timeout=120, what="the watcher to see it run"
+        )
+
+        # The network drops the socket and will not carry another: the watcher polls.
+        proxy.refuse_websockets = True
+        assert proxy.cut_websockets() == 1
+        wait_for(lambda: proxy.upgrades_refused >= 1, timeout=30, what="a refused reconnect")
+        paused = keisei("pause", str(run.pk), home=tmp_path, url=daphne_server, token=token)
+        assert paused.returncode == Exit.OK, paused.stderr
+        # The status event itself, read from the events endpoint while the socket is refused.
+        wait_for(
+            lambda: watching.saw_status("paused", as_event=True),
+            timeout=60,
+            what="the pause, polled",
+        )
+
+        # The socket is allowed again: the watcher goes back to it, resuming after its seq.
+        proxy.refuse_websockets = False
+        wait_for(lambda: proxy.upgrades_passed >= 2, timeout=60, what="the socket reopened")
+        stopped = keisei("stop", str(run.pk), home=tmp_path, url=daphne_server, token=token)
+        assert stopped.returncode == Exit.OK, stopped.stderr
+        assert watching.process.wait(timeout=120) == Exit.FAILED  # stopped, not completed
+    finally:
+        if watching.process.poll() is None:
+            watching.process.kill()
+        proxy.close()
+
+    messages = json_lines("".join(watching.lines))
+    seqs = [m["seq"] for m in messages if m["seq"] is not None]
+    stored = list(
+        RunEvent.objects.filter(run=run, seq__gte=seqs[0])
+        .order_by("seq")
+        .values_list("seq", flat=True)
+    )
+    assert seqs == stored, "every durable event from the first one seen, once, in order"
+    assert messages[-1]["type"] == "status" and messages[-1]["data"]["status"] == "stopped"

@@ -1,0 +1,88 @@
+"""A loopback TCP proxy in front of Daphne that a test can turn against WebSockets: refuse
+their upgrades (as a proxy without WebSocket support does) and cut the open connections (as
+a network drop does). Plain HTTP passes through untouched."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from urllib.parse import urlsplit
+
+REFUSAL = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class Proxy:
+    """Listens on 127.0.0.1 and forwards each connection to ``target`` (an http:// base)."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.refuse_websockets = False
+        self.upgrades_refused = 0
+        self.upgrades_passed = 0
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut_websockets(self) -> int:
+        """Close every WebSocket connection passed so far, both ways; returns how many."""
+        with self._lock:
+            cut, self._open = self._open, set()
+        for sock in cut:
+            _close(sock)
+        return len(cut) // 2
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut_websockets()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(65536)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        is_upgrade = b"upgrade: websocket" in head.lower()
+        if is_upgrade and self.refuse_websockets:
+            self.upgrades_refused += 1
+            client.sendall(REFUSAL)
+            client.close()
+            return
+        upstream = socket.create_connection(self.target)
+        upstream.sendall(head)
+        if is_upgrade:
+            self.upgrades_passed += 1
+            with self._lock:
+                self._open |= {client, upstream}
+        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+        _pipe(client, upstream)
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    _close(source)
+    _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
