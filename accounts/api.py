@@ -21,7 +21,6 @@ from accounts.models import ApiToken
 from accounts.serializers import (
     TokenCreatedSerializer,
     TokenCreateSerializer,
-    TokenRefusalSerializer,
     TokenSerializer,
 )
 
@@ -32,13 +31,16 @@ class NotTokenAuthenticated(APIException):
     default_detail = "This request was not authenticated by an API token: there is none to revoke."
 
 
+# The one refusal body's component ("Error"), defined where every endpoint's refusals are
+# described (monitoring.schema, a layer above this app: named here, not imported).
+_ERROR = {"$ref": "#/components/schemas/Error"}
 _REFUSED = OpenApiResponse(
-    TokenRefusalSerializer,
+    _ERROR,
     description="No credentials, or a token that is unknown (authentication_failed), expired "
     "(token_expired) or revoked (token_revoked).",
 )
 _NOT_FOUND = OpenApiResponse(
-    TokenRefusalSerializer, description="No such token of yours (another user's answers alike)."
+    _ERROR, description="No such token of yours (another user's answers alike)."
 )
 
 
@@ -66,7 +68,7 @@ class TokenListCreateApi(APIView):
         request=TokenCreateSerializer,
         responses={
             201: TokenCreatedSerializer,
-            400: OpenApiResponse(TokenRefusalSerializer, description="A field out of bounds."),
+            400: OpenApiResponse(_ERROR, description="A field out of bounds."),
             401: _REFUSED,
         },
         description="Authenticated by session, by token, or by HTTP Basic (this endpoint only).",
@@ -103,7 +105,7 @@ class TokenCurrentApi(APIView):
         responses={
             204: None,
             400: OpenApiResponse(
-                TokenRefusalSerializer,
+                _ERROR,
                 description="Authenticated otherwise than by token (not_token_authenticated).",
             ),
             401: _REFUSED,

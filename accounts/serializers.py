@@ -1,4 +1,4 @@
-"""The shapes of the tokens API: what comes in, what goes out, and a refusal's body."""
+"""The shapes of the tokens API: what comes in and what goes out."""
 
 from __future__ import annotations
 
@@ -56,20 +56,3 @@ class TokenCreatedSerializer(TokenSerializer):
 
     def get_token(self, obj: ApiToken) -> str:
         return str(self.context["key"])
-
-
-class _RefusalDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="token_expired, token_revoked, authentication_failed…")
-    message = serializers.CharField()
-    # DRF pops declared fields off the class, so this one does not shadow Serializer.fields.
-    fields = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(child=serializers.CharField()),
-        help_text="Field path -> reasons.",
-    )
-
-
-class TokenRefusalSerializer(serializers.Serializer):
-    """The one refusal body of the API (monitoring.errors.api_exception_handler)."""
-
-    error = _RefusalDetailSerializer()
-    detail = serializers.CharField(help_text="The message again.")
