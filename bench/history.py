@@ -95,7 +95,7 @@ def restart_postgres() -> float:
 
 
 class Client:
-    """HTTP/1.1 to Daphne on one kept-alive connection, as a browser or keisei-client."""
+    """HTTP/1.1 to Daphne on one kept-alive connection, as a browser or the keisei CLI."""
 
     def __init__(self, base: str, token: str) -> None:
         parts = urlsplit(base)

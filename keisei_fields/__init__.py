@@ -1,6 +1,6 @@
 """Config fields as people type them: a TOML file, then ``key=value`` overrides.
 
-The engine's headless CLI (``keisei train``) and the portal's client (``keisei-client queue``)
+The engine's headless CLI (``keisei-train train``) and the portal's client (``keisei submit``)
 read them the same way. Neither may import the other (the engine imports no web client, the
 client no engine), so the one reader lives here, on the standard library alone.
 """
