@@ -5,7 +5,7 @@ INSERTs, then the rollups ``metrics_record`` would have kept, rebuilt with
 ``metrics_rollups_rebuild``, so setup stays bounded at 10M points): 6 series of 1M points (3
 keys on each of 2 runs) and one of 10M points (a third run). Then PostgreSQL is restarted
 (``pg_ctl restart``: its shared buffers are empty) and a real Daphne is started (a fresh
-process and database connection, ``DATABASE_CONN_MAX_AGE=60`` as in production). Every request
+process with its pool of database connections, as in production). Every request
 goes over HTTP/1.1 (a kept-alive connection, ``Authorization: Token <key>``) to
 ``GET /api/v1/runs/<id>/metrics/?keys=<key>&max_points=2000``: routing, token
 authentication, the access check, the selector, JSON.

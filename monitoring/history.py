@@ -472,12 +472,15 @@ CSV_CHUNK_ROWS = 4096
 
 # One CSV line per point, as ``COPY ... (FORMAT csv)`` writes it: the key already quoted by
 # ``_csv_field`` (in ``prefix``), then step, value (PostgreSQL's shortest exact form: NaN,
-# Infinity, -Infinity) and the wall time in UTC, none of which ever needs quoting.
+# Infinity, -Infinity) and the wall time in UTC, none of which ever needs quoting. The time is
+# PostgreSQL's own ISO output of the UTC time plus "Z" (``2026-11-01 00:00:00.512Z``: RFC 3339
+# with a space, trailing zeros of the fraction dropped): formatting it with to_char cost a
+# third of the whole export (1M points: 1.7 s against 1.1 s).
 _CSV_CHUNK = f"""
 SELECT max(step) AS last_step, count(*) AS lines, string_agg(line, '' ORDER BY step) AS body
 FROM (
     SELECT step, %(prefix)s || step || ',' || value || ',' ||
-           to_char(wall_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || E'\\n'
+           (wall_time AT TIME ZONE 'UTC') || E'Z\\n'
            AS line
     FROM {_TABLE}
     WHERE run_id = %(run)s AND key = %(key)s AND {{after}} AND step <= %(end)s

@@ -1,8 +1,9 @@
-"""Stopping and starting the session's embedded Redis, as an operator's restart would."""
+"""Stopping and starting the session's embedded Redis and PostgreSQL, as an operator would."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,3 +72,35 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def embedded_pgdata() -> Path:
+    pgdata = Path(os.environ.get("KEISEI_VAR_DIR", "")) / "pgdata"
+    if not os.environ.get("KEISEI_EMBEDDED") or not (pgdata / "postmaster.opts").exists():
+        pytest.skip("needs the launcher's embedded PostgreSQL, which this test stops and starts")
+    return pgdata
+
+
+def pg_ctl(pgdata: Path, *args: str) -> None:
+    """Run pg_ctl on the embedded server, as the user it runs as."""
+    opts = shlex.split((pgdata / "postmaster.opts").read_text())
+    binary = Path(opts[0]).parent / "pg_ctl"
+    user = "pgserver" if os.geteuid() == 0 else None
+    subprocess.run(
+        [str(binary), "-w", "-D", str(pgdata), *args],
+        check=True,
+        user=user,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def postgres_start(pgdata: Path, startup: str) -> None:
+    """Start it again with the options it was started with (``postgres_startup``); its
+    output goes to a log file, so the postmaster holds no pipe of ours."""
+    pg_ctl(pgdata, "start", "-o", startup, "-l", str(pgdata / "log"))
+
+
+def postgres_startup(pgdata: Path) -> str:
+    opts = shlex.split((pgdata / "postmaster.opts").read_text())[1:]
+    return " ".join(shlex.quote(a) for a in opts)

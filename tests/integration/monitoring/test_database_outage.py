@@ -4,9 +4,6 @@ every key's series is whole and every checkpoint is stored."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,33 +13,13 @@ from django.db import connection
 from monitoring.models import EventType, MetricPoint
 from runs import services
 from runs.models import Run, RunStatus
+from tests.support.outages import embedded_pgdata, pg_ctl, postgres_start, postgres_startup
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EPOCHS = 16
 CHECKPOINT_EVERY = 2
-
-
-def embedded_pgdata() -> Path:
-    pgdata = Path(os.environ.get("KEISEI_VAR_DIR", "")) / "pgdata"
-    if not os.environ.get("KEISEI_EMBEDDED") or not (pgdata / "postmaster.opts").exists():
-        pytest.skip("needs the launcher's embedded PostgreSQL, which this test stops and starts")
-    return pgdata
-
-
-def pg_ctl(pgdata: Path, *args: str) -> None:
-    """Run pg_ctl on the embedded server, as the user it runs as."""
-    opts = shlex.split((pgdata / "postmaster.opts").read_text())
-    binary = Path(opts[0]).parent / "pg_ctl"
-    user = "pgserver" if os.geteuid() == 0 else None
-    subprocess.run(
-        [str(binary), "-w", "-D", str(pgdata), *args],
-        check=True,
-        user=user,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 KEYS = ("losses/train_loss", "losses/val_loss", "charts/val_accuracy", "time/examples_per_s")
@@ -65,9 +42,7 @@ def test_run_survives_a_database_outage_without_losing_a_point(celery_worker, ow
     )
     connection.close()
     before_outage = max_step(run.pk)
-    startup = " ".join(
-        shlex.quote(a) for a in shlex.split((pgdata / "postmaster.opts").read_text())[1:]
-    )
+    startup = postgres_startup(pgdata)
     pg_ctl(pgdata, "stop", "-m", "fast")
     try:
         wait_for(
@@ -83,7 +58,7 @@ def test_run_survives_a_database_outage_without_losing_a_point(celery_worker, ow
             what="a checkpoint taken while PostgreSQL is down",
         )
     finally:
-        pg_ctl(pgdata, "start", "-o", startup, "-l", str(pgdata / "log"))
+        postgres_start(pgdata, startup)
 
     def finished():
         connection.close()  # the test's own connection died with the server

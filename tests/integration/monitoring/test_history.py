@@ -280,7 +280,7 @@ def _copy_csv(run: Run, where: str = "") -> bytes:
     """What PostgreSQL's own ``COPY ... (FORMAT csv)`` writes for the run's points."""
     statement = (
         "COPY (SELECT key, step, value, "
-        """to_char(wall_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') """
+        "(wall_time AT TIME ZONE 'UTC') || 'Z' "
         f"FROM monitoring_metricpoint WHERE run_id = {run.pk} {where} ORDER BY key, step) "
         "TO STDOUT (FORMAT csv)"
     )
