@@ -21,7 +21,14 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 class Portal:
     """A portal at ``url``, spoken to with an API token (or, for ``login`` alone, a password)."""
 
-    def __init__(self, url: str, token: str = "", *, basic: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str = "",
+        *,
+        basic: tuple[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         headers = {"Accept": "application/json", "User-Agent": "keisei-cli"}
@@ -30,7 +37,11 @@ class Portal:
         # httpx drops the Authorization header when a redirect leaves this origin (a checkpoint
         # download redirected to S3), so the token is never sent to another host.
         self.http = httpx.Client(
-            base_url=f"{self.url}/api/v1/", headers=headers, timeout=TIMEOUT, auth=basic
+            base_url=f"{self.url}/api/v1/",
+            headers=headers,
+            timeout=TIMEOUT,
+            auth=basic,
+            transport=transport,  # httpx.MockTransport in unit tests
         )
 
     def close(self) -> None:
@@ -50,7 +61,11 @@ class Portal:
         except httpx.HTTPError as exc:
             raise unreachable(self.url, exc) from None
         if response.is_error:
-            raise refusal(response.status_code, response.content)
+            error = refusal(response.status_code, response.content)
+            if response.headers.get("Retry-After"):
+                # Throttled: say when a script may try again (the header is in seconds).
+                error.lines = (*error.lines, f"retry after {response.headers['Retry-After']} s")
+            raise error
         if not response.content:
             return None
         try:

@@ -171,12 +171,14 @@ STARTPOS = "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"
     default="kif",
     show_default=True,
 )
+@json_option
 @pass_session
-def game(session: Session, run: int, game: int, fmt: str) -> int:
+def game(session: Session, run: int, game: int, fmt: str, as_json: bool) -> int:
     """Print one game record: KIF or CSA as the portal wrote it, USI as a `position` command,
-    or the whole record as JSON (redirect to a file: `> game.kif`)."""
+    or the whole record as JSON (--json, the same as --format json; redirect to a file:
+    `> game.kif`)."""
     record = session.portal().request("GET", f"runs/{run}/games/{game}/")
-    if fmt == "json":
+    if fmt == "json" or as_json:
         render.print_json(record)
     elif fmt == "usi":
         print(usi_position(record))

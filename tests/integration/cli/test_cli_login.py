@@ -35,6 +35,19 @@ def test_login_stores_a_private_token_and_logout_revokes_it(daphne_server, owner
     assert [t["name"] for t in tokens] == [f"keisei cli on {__import__('socket').gethostname()}"]
     assert stored["token"].startswith(tokens[0]["prefix"])
     assert keisei("runs", home=tmp_path).returncode == Exit.OK
+    me = json.loads(keisei("me", "--json", home=tmp_path).stdout)
+    assert me["username"] == "olivia" and me["usage"] == {"running": 0, "queued": 0}
+
+    # Another token of hers, revoked by its id: the one in use goes on working.
+    other = keisei("login", daphne_server, "--username", "olivia", "--token-name", "old laptop",
+                   home=tmp_path / "laptop", extra={"KEISEI_PASSWORD": PASSWORD})  # fmt: skip
+    assert other.returncode == Exit.OK, other.stderr
+    listed = json.loads(keisei("tokens", "--json", home=tmp_path).stdout)
+    laptop = next(t for t in listed if t["name"] == "old laptop")
+    revoked_one = keisei("tokens", "revoke", str(laptop["id"]), home=tmp_path)
+    assert revoked_one.returncode == Exit.OK, revoked_one.stderr
+    assert keisei("runs", home=tmp_path / "laptop").returncode == Exit.NOT_AUTHENTICATED
+    assert keisei("runs", home=tmp_path).returncode == Exit.OK
 
     logged_out = keisei("logout", home=tmp_path)
     assert logged_out.returncode == Exit.OK, logged_out.stderr
