@@ -3,6 +3,7 @@ meanwhile, the socket back; every durable event shown once, in order, none missi
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 
@@ -104,3 +105,35 @@ def test_watch_falls_back_to_polling_and_resumes_by_seq(
     )
     assert seqs == stored, "every durable event from the first one seen, once, in order"
     assert messages[-1]["type"] == "status" and messages[-1]["data"]["status"] == "stopped"
+
+
+def test_ctrl_c_stops_watching_and_leaves_the_run_alone(
+    daphne_server, celery_worker, owner, tmp_path
+):
+    from runs import services
+    from runs.models import RunStatus
+
+    run = services.run_queue(owner=owner, trainer="digits", config={"epochs": 500, "batch_size": 8})
+    token = api_token(owner)
+    watching = Watching(run.pk, home=tmp_path, url=daphne_server, token=token)
+    try:
+        wait_for(
+            lambda: watching.saw_status("running"), timeout=120, what="the watcher to see it run"
+        )
+        watching.process.send_signal(signal.SIGINT)
+        assert watching.process.wait(timeout=30) == Exit.INTERRUPTED
+        assert watching.process.stderr is not None
+        assert f"run {run.pk} goes on" in watching.process.stderr.read()
+        run.refresh_from_db()
+        assert run.status == RunStatus.RUNNING
+    finally:
+        if watching.process.poll() is None:
+            watching.process.kill()
+        # Free the worker for the next test.
+        stopped = keisei("stop", str(run.pk), home=tmp_path, url=daphne_server, token=token)
+        assert stopped.returncode == Exit.OK, stopped.stderr
+        wait_for(
+            lambda: run.refresh_from_db() or run.status == RunStatus.STOPPED,
+            timeout=120,
+            what="the run to stop",
+        )
