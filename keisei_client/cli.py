@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from keisei_client import render
-from keisei_client.commands import auth, files, runs
+from keisei_client.commands import auth, edits, files, runs
 from keisei_client.commands.common import Session
 from keisei_client.exits import ClientError, Exit
 
@@ -47,6 +47,9 @@ for command in (
     runs.show,
     runs.watch,
     *runs.STEERING,
+    edits.edit,
+    edits.requeue,
+    edits.delete,
     files.download,
     files.games,
     files.game,

@@ -1,0 +1,55 @@
+"""``keisei edit``, ``requeue`` and ``delete`` against a real portal, and ``runs --tag``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from keisei_client.exits import Exit
+from tests.support.cli import keisei
+from tests.support.tokens import api_token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_finished_run_is_tagged_found_by_tag_refused_a_requeue_and_deleted(
+    daphne_server, owner, outsider, tmp_path
+):
+    from runs.models import Run, RunStatus
+
+    done = Run.objects.create(owner=owner, trainer="digits", config={}, status=RunStatus.COMPLETED)
+    other = Run.objects.create(owner=owner, trainer="digits", config={}, status=RunStatus.COMPLETED)
+    token = api_token(owner)
+
+    def cli(*args: str):
+        return keisei(*args, home=tmp_path, url=daphne_server, token=token)
+
+    edited = cli(
+        "edit", str(done.pk), "--tag", "sweep-3", "--tag", "lr:3e-4", "--notes", "the good one"
+    )
+    assert edited.returncode == Exit.OK, edited.stderr
+    shown = json.loads(cli("show", str(done.pk), "--json").stdout)
+    assert (shown["tags"], shown["notes"]) == (["sweep-3", "lr:3e-4"], "the good one")
+    assert [r["id"] for r in json.loads(cli("runs", "--tag", "sweep-3", "--json").stdout)] == [
+        done.pk
+    ]
+
+    bad_tag = cli("edit", str(done.pk), "--tag", "no spaces")
+    assert bad_tag.returncode == Exit.REFUSED and "\n  tags.0: " in bad_tag.stderr
+    late = cli("edit", str(done.pk), "--priority", "5")
+    assert late.returncode == Exit.REFUSED and "run_not_queued" in late.stderr
+    assert cli("edit", str(done.pk)).returncode == Exit.USAGE
+    requeued = cli("requeue", str(done.pk))
+    assert requeued.returncode == Exit.REFUSED and "HTTP 409" in requeued.stderr
+
+    outsiders = keisei(
+        "delete", str(done.pk), "--yes", home=tmp_path, url=daphne_server, token=api_token(outsider)
+    )
+    assert outsiders.returncode == Exit.NOT_FOUND
+    unasked = cli("delete", str(done.pk))
+    assert unasked.returncode == Exit.USAGE and "--yes" in unasked.stderr
+    deleted = cli("delete", str(done.pk), "--yes")
+    assert deleted.returncode == Exit.OK, deleted.stderr
+    assert cli("show", str(done.pk)).returncode == Exit.NOT_FOUND
+    assert cli("show", str(other.pk)).returncode == Exit.OK
