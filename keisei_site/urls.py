@@ -6,8 +6,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from keisei_site.health import healthz
+from monitoring.errors import api_route_not_found
 from monitoring.views import system_page
 from runs.urls import api_urlpatterns
+
+# An unknown URL under /api/ answers JSON in the one refusal body, not an HTML page.
+handler404 = api_route_not_found
 
 
 class SchemaView(SpectacularAPIView):

@@ -239,7 +239,8 @@ class MetricCompareApi(APIView):
 
 
 class CSVRenderer(BaseRenderer):
-    """Lets ``Accept: text/csv`` through content negotiation; errors still read as JSON."""
+    """Lets ``Accept: text/csv`` (or ``?format=csv``) through content negotiation; the file
+    itself is a streamed response, and refusals are JSON (``MetricCsvApi.finalize_response``)."""
 
     media_type = "text/csv"
     format = "csv"
@@ -260,6 +261,14 @@ class MetricCsvApi(APIView):
         parameters=[KEYS, *STEP_RANGE],
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
     )
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response):
+            # A refusal is the one JSON body, labelled as JSON, whatever format was asked for.
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response
+
     def get(self, request: Request, run_id: int) -> StreamingHttpResponse:
         _visible(request, run_id)
         keys = _keys(request)

@@ -124,3 +124,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         fields, message = {}, str(exc.detail)
     response.data = error_body(_drf_code(exc), message, fields)
     return response
+
+
+def api_route_not_found(request: Any, exception: Exception | None = None) -> Any:
+    """``handler404``: under ``/api/`` a URL no route matches answers the one refusal body
+    (JSON, as every API answer), elsewhere Django's page."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "no such API endpoint"), status=404)
+    return page_not_found(request, exception)

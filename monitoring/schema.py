@@ -4,7 +4,8 @@ statuses any endpoint may answer with it (drf-spectacular, ``/api/schema/``).
 Views name their own particular refusals (``refusals(409, ...)``); ``add_common_refusals``
 (a spectacular post-processing hook) adds to every operation what any of them may answer:
 401/403 (no or a bad token), 429 (throttled), 404 where the path names an object, 400 where
-the operation takes a body or query parameters.
+the operation takes a body or query parameters. It also says an integer path parameter
+(``<int:run_id>``) is never negative, as Django's converter reads it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def add_common_refusals(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
         for method, operation in operations.items():
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter["schema"].get("type") == "integer":
+                    # Django's <int:...> takes digits only: an id is never negative.
+                    parameter["schema"]["minimum"] = 0
             statuses = [401, 403, 429]
             if "{" in path:
                 statuses.append(404)

@@ -18,8 +18,12 @@ def checkpoint_download_response(checkpoint: Checkpoint) -> HttpResponseBase:
         storage.path(checkpoint.file.name)
     except NotImplementedError:
         return HttpResponseRedirect(storage.url(checkpoint.file.name))
+    # Said outright: guessed from ".pt", the type would be a Super Nintendo page table.
     response = FileResponse(
-        storage.open(checkpoint.file.name, "rb"), as_attachment=True, filename=filename
+        storage.open(checkpoint.file.name, "rb"),
+        as_attachment=True,
+        filename=filename,
+        content_type="application/octet-stream",
     )
     response["X-Checksum-Sha256"] = checkpoint.sha256
     return response

@@ -3,6 +3,8 @@ names it (DjangoFilterBackend turns the form's errors into a ``ValidationError``
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters  # type: ignore[import-untyped]
 from django.db.models import QuerySet
 
@@ -35,13 +37,21 @@ class RunFilter(django_filters.FilterSet):
         fields = ["status", "trainer", "owner", "tag", "created_after", "created_before", "search"]
 
     def is_valid(self) -> bool:
-        valid = super().is_valid()
+        if not super().is_valid():
+            return False
+        cleaned = self.form.cleaned_data
         user = getattr(self.request, "user", None)
-        if valid and self.form.cleaned_data.get("owner") and not getattr(user, "is_staff", False):
+        if cleaned.get("owner") and not getattr(user, "is_staff", False):
             # A refusal, not an empty list: the caller should learn the filter is not theirs.
             self.form.add_error("owner", "only staff may filter by owner")
-            return False
-        return valid
+        for name in ("created_after", "created_before"):
+            if cleaned.get(name) is not None:
+                try:
+                    # PostgreSQL takes UTC offsets up to 15:59 only; ISO 8601 allows more.
+                    cleaned[name] = cleaned[name].astimezone(dt.UTC)
+                except OverflowError:
+                    self.form.add_error(name, "out of the range of dates")
+        return not self.form.errors
 
     def filter_tag(self, queryset: QuerySet[Run], name: str, value: str) -> QuerySet[Run]:
         return queryset.filter(tags__contains=[value])

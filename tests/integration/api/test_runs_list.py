@@ -114,6 +114,11 @@ def test_created_after_and_before_bound_the_list(api_client, owner, olivias):
     after = all_pages(api, {"created_after": cut})
     assert [r["id"] for r in before] == [olivias[0].pk]
     assert len(after) == 6 and olivias[0].pk not in {r["id"] for r in after}
+    # An offset PostgreSQL would not take (beyond 15:59) is read as the UTC time it names.
+    far_west = (long_ago + dt.timedelta(days=1)).astimezone(dt.timezone(-dt.timedelta(hours=22)))
+    assert [r["id"] for r in all_pages(api, {"created_before": far_west.isoformat()})] == [
+        olivias[0].pk
+    ]
 
 
 def test_the_owner_filter_is_for_staff_and_others_get_a_400_naming_it(
@@ -144,6 +149,7 @@ def test_another_users_runs_never_show_whatever_the_filter(api_client, owner, ou
         ({"ordering": "--name"}, "ordering"),
         ({"status": "sleeping"}, "status"),
         ({"created_after": "yesterday"}, "created_after"),
+        ({"created_before": "0001-01-01T00:00:00+10:00"}, "created_before"),
         ({"cursor": "not-a-cursor"}, "cursor"),
     ],
 )
