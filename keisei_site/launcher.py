@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import http.client
 import os
 import secrets
 import signal
@@ -46,12 +47,15 @@ class Child:
     process: subprocess.Popen
 
 
-def spawn(name: str, args: Sequence[str], env: dict[str, str]) -> Child:
+def spawn(
+    name: str, args: Sequence[str], env: dict[str, str], pass_fds: Sequence[int] = ()
+) -> Child:
     """Start a child in its own session (so Ctrl-C reaches only us) with prefixed output."""
     process = subprocess.Popen(
         list(args),
         cwd=BASE_DIR,
         env=env,
+        pass_fds=tuple(pass_fds),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -147,14 +151,57 @@ def prepare(env: dict[str, str]) -> None:
 WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-def daphne_args(host: str, port: str) -> list[str]:
-    """Daphne's command line for ``make run`` and the tests (``docker/`` gives the same limits)."""
+def daphne_args(host: str, port: str, *, fd: int | None = None) -> list[str]:
+    """Daphne's command line for ``make run`` and the tests (``docker/`` gives the same limits).
+
+    With ``fd``, Daphne serves a listening socket it inherits instead of binding its own.
+    """
     size = str(WEBSOCKET_MAX_MESSAGE_BYTES)
+    listen = ("--fd", str(fd)) if fd is not None else ("-b", host, "-p", port)
     return [
-        *(PYTHON, "-m", "daphne", "-b", host, "-p", port),
+        *(PYTHON, "-m", "daphne", *listen),
         *("--websocket-max-message-size", size, "--websocket-max-frame-size", size),
         "keisei_site.asgi:application",
     ]
+
+
+def web_processes(env: dict[str, str]) -> int:
+    """How many Daphne processes serve the site: ``KEISEI_WEB_PROCESSES``, else one per core.
+
+    One Python process answers on one core at a time (the GIL); a second process on a second
+    core doubles what the API sustains (bench/api.py).
+    """
+    raw = env.get("KEISEI_WEB_PROCESSES", "")
+    if not raw:
+        return max(1, min(os.cpu_count() or 1, 8))
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise ValueError(f"KEISEI_WEB_PROCESSES must be a number from 1 to 64, got {raw!r}")
+    return int(raw)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """One socket the Daphne processes share: the kernel hands each connection to one of them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def spawn_web(host: str, port: str, env: dict[str, str]) -> tuple[list[Child], socket.socket]:
+    """``web_processes`` Daphnes on one shared socket (kept open by us until they stop)."""
+    count = web_processes(env)
+    sock = listening_socket(host, int(port))
+    fd = sock.fileno()
+    children = [
+        spawn(
+            f"daphne{i + 1}" if count > 1 else "daphne", daphne_args(host, port, fd=fd), env, [fd]
+        )
+        for i in range(count)
+    ]
+    return children, sock
 
 
 def celery_worker_args(name: str, queues: str, concurrency: str) -> list[str]:
@@ -191,14 +238,23 @@ def celery_beat_args(schedule: Path) -> list[str]:
     ]
 
 
-def wait_for_port(host: str, port: int, daphne: Child, stopping: threading.Event) -> bool:
-    """True once Daphne accepts connections (so the URL printed works when it is printed)."""
+def wait_for_web(host: str, port: int, web: list[Child], stopping: threading.Event) -> bool:
+    """True once Daphne answers HTTP (so the URL printed works when it is printed). The shared
+    socket accepts connections before any Daphne serves it: an answer is the sign."""
     deadline = time.monotonic() + 60
+    address = "localhost" if host in ("0.0.0.0", "::") else host
     while time.monotonic() < deadline and not stopping.is_set():
-        if daphne.process.poll() is not None:
+        if any(child.process.poll() is not None for child in web):
             return False
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        connection = http.client.HTTPConnection(address, port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
             return True
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            connection.close()
         stopping.wait(0.2)
     return False
 
@@ -210,8 +266,13 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
         say("launcher", f"PORT must be a port number (1-65535), got {port!r}")
         return 2
     concurrency = env.get("CELERY_CONCURRENCY", "1")
+    try:
+        web, web_socket = spawn_web(host, port, env)
+    except (ValueError, OSError) as exc:
+        say("launcher", f"cannot serve on {host}:{port}: {exc}")
+        return 2
     children = [
-        spawn("daphne", daphne_args(host, port), env),
+        *web,
         spawn("worker", celery_worker_args("worker", ",".join(QUEUES), concurrency), env),
         # Short jobs (the lease reaper, evaluations) must not wait behind a long training run.
         spawn("shortjobs", celery_worker_args("shortjobs", DEFAULT_QUEUE, "1"), env),
@@ -220,7 +281,7 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    if wait_for_port(host, int(port), children[0], stopping):
+    if wait_for_web(host, int(port), web, stopping):
         say("launcher", f"Keisei Site is up: http://{host}:{port}/  (Ctrl-C stops everything)")
     exit_code = 0
     while not stopping.wait(0.5):
@@ -231,6 +292,7 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
             break
     say("launcher", "stopping Daphne, the worker and beat")
     stop_children(children)
+    web_socket.close()
     return exit_code
 
 

@@ -1,0 +1,267 @@
+"""How fast does the REST API answer, at a steady 100 requests/s and at the most two cores take?
+
+A throwaway embedded PostgreSQL and Redis, and the web processes as ``make run`` starts them:
+one Daphne per core on one shared socket (``keisei_site.launcher``; ``--web-processes N``),
+each with its pool of database connections. One user owns 100
+runs (a few queued, so the list computes queue positions); every request carries their API
+token. Requests alternate ``GET /api/v1/runs/<id>/`` (a random one of the 100) and
+``GET /api/v1/runs/`` (the first page: 50 runs), over HTTP/1.1 kept-alive connections.
+
+The load is open-loop: requests are sent on a fixed schedule whatever the server does, and a
+request's latency runs from its scheduled time to the last byte of its answer, so a server that
+falls behind is charged for the queue it built (no coordinated omission). A request that finds
+no idle connection opens another (up to ``MAX_CONNECTIONS``).
+
+- ``p50_ms_at_100rps``, ``p95_ms_at_100rps``, ``p99_ms_at_100rps`` (goal: p95 <= 30 ms), and
+  per endpoint (``p95_ms_detail_at_100rps``, ``p95_ms_list_at_100rps``);
+- ``max_rps``: the rates in ``RAMP`` are offered in turn; the highest at which p95 stays under
+  100 ms, nothing fails and at least 95% of the offered rate is answered (goal: >= 500).
+
+The load generator shares the two cores with the server (a lean asyncio client, well under
+a tenth of a core at 100 requests/s). Per-user throttling is on, with its rate raised
+(``KEISEI_API_RATE``) so one user may send this many: its Redis round trip is paid as in
+production. Prints one JSON object as its last line.
+
+    .venv/bin/python bench/api.py            # about 2 minutes
+    .venv/bin/python bench/api.py --quick    # under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from _stack import bench_user, django_stack, percentile
+
+RUNS = 100
+QUEUED = 5
+RAMP = (100, 200, 300, 400, 500, 600, 800, 1000)
+MAX_CONNECTIONS = 256
+MAX_P95_MS = 100.0
+
+
+class Connection:
+    """One kept-alive HTTP/1.1 connection; answers are read by their Content-Length."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def get(self, request: bytes) -> int:
+        self.writer.write(request)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+
+class Load:
+    """Sends requests on a schedule and records (kind, latency ms, status) of each."""
+
+    def __init__(self, base: str, token: str, run_ids: list[int]) -> None:
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.idle: list[Connection] = []
+        self.opened = 0
+        headers = f"Host: {self.host}\r\nAuthorization: Token {token}\r\nAccept: application/json"
+        self.list_request = f"GET /api/v1/runs/ HTTP/1.1\r\n{headers}\r\n\r\n".encode()
+        self.detail_requests = [
+            f"GET /api/v1/runs/{run_id}/ HTTP/1.1\r\n{headers}\r\n\r\n".encode()
+            for run_id in run_ids
+        ]
+
+    async def _connection(self) -> Connection | None:
+        if self.idle:
+            return self.idle.pop()
+        if self.opened >= MAX_CONNECTIONS:
+            return None
+        self.opened += 1
+        return Connection(*await asyncio.open_connection(self.host, self.port))
+
+    async def _one(self, kind: str, request: bytes, due: float, out: list) -> None:
+        connection = await self._connection()
+        if connection is None:
+            out.append((kind, None, "no connection left"))
+            return
+        try:
+            status = await connection.get(request)
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            self.opened -= 1
+            out.append((kind, None, type(exc).__name__))
+            return
+        out.append((kind, (time.perf_counter() - due) * 1000, status))
+        self.idle.append(connection)
+
+    async def run(self, rate: float, seconds: float) -> tuple[list, float]:
+        """``rate`` requests a second for ``seconds``; returns the answers and the time taken
+        until the last one arrived."""
+        out: list = []
+        tasks = []
+        count = int(rate * seconds)
+        started = time.perf_counter()
+        for i in range(count):
+            due = started + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if i % 2:
+                kind, request = "list", self.list_request
+            else:
+                kind, request = "detail", random.choice(self.detail_requests)
+            tasks.append(asyncio.create_task(self._one(kind, request, due, out)))
+        await asyncio.gather(*tasks)
+        return out, time.perf_counter() - started
+
+    def close(self) -> None:
+        for connection in self.idle:
+            connection.writer.close()
+
+
+def summary(answers: list) -> dict[str, float | int]:
+    ok = [ms for _, ms, status in answers if status == 200]
+    failed = [status for _, ms, status in answers if status != 200]
+    return {
+        "p50_ms": round(percentile(ok, 50), 1) if ok else float("nan"),
+        "p95_ms": round(percentile(ok, 95), 1) if ok else float("nan"),
+        "p99_ms": round(percentile(ok, 99), 1) if ok else float("nan"),
+        "answered": len(ok),
+        "failed": len(failed),
+    }
+
+
+def make_runs(owner) -> list[int]:
+    from runs.models import Run, RunStatus
+
+    runs = [
+        Run(
+            owner=owner,
+            trainer="shogi-ppo",
+            name=f"bench run {i}",
+            config={"total_steps": 1_000_000, "learning_rate": 0.001},
+            status=RunStatus.QUEUED if i < QUEUED else RunStatus.COMPLETED,
+            step=0 if i < QUEUED else 1_000_000,
+            total_steps=1_000_000,
+            progress=0.0 if i < QUEUED else 1.0,
+            tags=["bench", f"group-{i % 4}"],
+        )
+        for i in range(RUNS)
+    ]
+    return [run.pk for run in Run.objects.bulk_create(runs)]
+
+
+async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dict:
+    load = Load(base, token, run_ids)
+    try:
+        await load.run(50, 2)  # warm: code paths, connections, the pool
+        steady_s = 5 if quick else 20
+        answers, _ = await load.run(100, steady_s)
+        steady = summary(answers)
+        per_kind = {
+            kind: summary([a for a in answers if a[0] == kind]) for kind in ("detail", "list")
+        }
+        ramp = {}
+        max_rps = 0
+        for rate in RAMP:
+            answers, took = await load.run(rate, 3 if quick else 8)
+            figures = summary(answers)
+            figures["achieved_rps"] = round(figures["answered"] / took, 1)
+            ramp[str(rate)] = figures
+            sustained = (
+                figures["failed"] == 0
+                and figures["p95_ms"] <= MAX_P95_MS
+                and figures["achieved_rps"] >= 0.95 * rate
+            )
+            if not sustained:
+                break
+            max_rps = rate
+    finally:
+        load.close()
+    return {
+        "p50_ms_at_100rps": steady["p50_ms"],
+        "p95_ms_at_100rps": steady["p95_ms"],
+        "p99_ms_at_100rps": steady["p99_ms"],
+        "failed_at_100rps": steady["failed"],
+        "p95_ms_detail_at_100rps": per_kind["detail"]["p95_ms"],
+        "p95_ms_list_at_100rps": per_kind["list"]["p95_ms"],
+        "max_rps": max_rps,
+        "ramp": ramp,
+        "connections": load.opened,
+        "runs": len(run_ids),
+        "steady_seconds": steady_s,
+        "quick": quick,
+    }
+
+
+@contextlib.contextmanager
+def web(env: dict[str, str], processes: int) -> Iterator[str]:
+    """Daphne as ``make run`` serves the site: ``processes`` of them on one shared socket
+    (``keisei_site.launcher``); their output goes to stderr. Yields the base URL."""
+    from keisei_site.launcher import daphne_args, listening_socket
+    from tests.support.servers import free_port
+    from tests.support.waiting import wait_for
+
+    port = free_port()
+    sock = listening_socket("127.0.0.1", port)
+    args = daphne_args("127.0.0.1", str(port), fd=sock.fileno())
+    children = [
+        subprocess.Popen(args, env=env, pass_fds=[sock.fileno()], stdout=sys.stderr)
+        for _ in range(processes)
+    ]
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert all(child.poll() is None for child in children), "a Daphne exited"
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(answers, timeout=60, what="Daphne to answer /healthz")
+        yield base
+        assert all(child.poll() is None for child in children), "a Daphne exited"
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(30)
+        sock.close()
+
+
+def main() -> None:
+    from keisei_site.launcher import web_processes
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter phases, under a minute")
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=web_processes(dict(os.environ)),
+        help="Daphne processes on the shared socket (default: as make run, one per core)",
+    )
+    args = parser.parse_args()
+    with django_stack({"KEISEI_API_RATE": "1000000/min"}) as env:
+        owner, token = bench_user("api-bench")
+        run_ids = make_runs(owner)
+        with web(env, args.web_processes) as base:
+            figures = asyncio.run(measure(base, token, run_ids, args.quick))
+    figures["web_processes"] = args.web_processes
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
