@@ -156,6 +156,12 @@ STATICFILES_DIRS = [
     ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
     ("vendor/shogiground", BASE_DIR / "node_modules" / "shogiground" / "esm"),
     ("vendor/swagger-ui", BASE_DIR / "node_modules" / "swagger-ui-dist"),
+    # The game viewer's rules and notation (shogiops imports @badrap/result by bare name: the
+    # viewer's import map points it here) and the board's Japanese font, whose CSS loads only
+    # the subsets holding the glyphs a page shows.
+    ("vendor/shogiops", BASE_DIR / "node_modules" / "shogiops" / "dist"),
+    ("vendor/badrap-result", BASE_DIR / "node_modules" / "@badrap" / "result" / "dist"),
+    ("vendor/noto-serif-jp", BASE_DIR / "node_modules" / "@fontsource" / "noto-serif-jp"),
     BASE_DIR / "static",
 ]
 STORAGE_BACKEND = env.get("STORAGE_BACKEND", "local")

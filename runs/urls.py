@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:run_id>/artifacts/", views.run_artifacts, name="artifacts"),
     path("<int:run_id>/command/", views.run_command, name="command"),
     path("<int:run_id>/clone/", views.run_clone, name="clone"),
+    path("<int:run_id>/games/<int:record_id>/", views.game_record_page, name="game"),
     path(
         "<int:run_id>/games/<int:record_id>.<str:fmt>",
         views.game_record_download,

@@ -196,6 +196,32 @@ def game_record_download(
     return game_record_download_response(record, fmt)
 
 
+# How the viewer names a stored result (GameRecord.result).
+GAME_RESULT_LABELS = {
+    "black_win": "☗ sente (black) won",
+    "white_win": "☖ gote (white) won",
+    "draw": "draw",
+    "unfinished": "unfinished",
+}
+
+
+@login_required
+def game_record_page(request: HttpRequest, run_id: int, record_id: int) -> HttpResponse:
+    """One stored game in the viewer; its positions are replayed in the browser from the
+    start SFEN and the USI moves (static/js/game_viewer.js)."""
+    record = access.game_record_for_viewer(user=request.user, run_id=run_id, record_id=record_id)
+    return render(
+        request,
+        "runs/game.html",
+        {
+            "run": record.run,
+            "record": record,
+            "result_label": GAME_RESULT_LABELS.get(record.result, record.result),
+            "game": {"start_sfen": record.start_sfen, "moves": list(record.moves)},
+        },
+    )
+
+
 @login_required
 def checkpoint_download(request: HttpRequest, run_id: int, checkpoint_id: int) -> HttpResponseBase:
     checkpoint = access.checkpoint_for_viewer(

@@ -1,14 +1,16 @@
-// The live Shogi board: shogiground (view only) fed with SFEN snapshots, hands as text.
+// The Shogi board: shogiground (view only) fed with SFEN positions, hands as text. The live
+// run page and the game viewer both draw with ShogiBoard; the pieces' glyphs and the hands
+// come from the bundled font (see site.css), so no Japanese font need be installed.
 import { Shogiground } from "../vendor/shogiground/shogiground.js";
 
 const HAND_ORDER = ["R", "B", "G", "S", "N", "L", "P"];
 const KANJI = { R: "飛", B: "角", G: "金", S: "銀", N: "桂", L: "香", P: "歩" };
 
-function handText(hands, sente) {
+export function handText(hands, sente) {
   // hands: the SFEN hand field, e.g. "2P3pb" or "-"
   const counts = {};
   let n = "";
-  for (const c of hands === "-" ? "" : hands) {
+  for (const c of hands === "-" || !hands ? "" : hands) {
     if (c >= "0" && c <= "9") { n += c; continue; }
     const isSente = c === c.toUpperCase();
     if (isSente === sente) counts[c.toUpperCase()] = (counts[c.toUpperCase()] || 0) + Number(n || 1);
@@ -23,32 +25,44 @@ function lastDests(usi) {
   return usi.includes("*") ? [usi.slice(2, 4)] : [usi.slice(0, 2), usi.slice(2, 4)];
 }
 
-export class LiveBoard {
+export class ShogiBoard {
+  // root holds .hand-gote, .board and .hand-sente (templates/runs/_board.html).
   constructor(root) {
     this.root = root;
-    this.boardEl = root.querySelector(".board");
     this.ground = Shogiground(
       {
         viewOnly: true,
         scaleDownPieces: false,
-        coordinates: { enabled: true },
+        coordinates: { enabled: true, files: "numeric", ranks: "japanese" },
         sfen: { board: "9/9/9/9/9/9/9/9/9" },
       },
-      { board: this.boardEl },
+      { board: root.querySelector(".board") },
     );
+  }
+
+  // sfen: a full SFEN; lastMove: USI or null; inCheck: the side to move is in check.
+  show({ sfen, lastMove = null, inCheck = false }) {
+    const [board, turn, hands] = sfen.split(" ");
+    this.ground.set({
+      sfen: { board },
+      lastDests: lastDests(lastMove),
+      checks: inCheck ? (turn === "b" ? "sente" : "gote") : false,
+    });
+    this.root.querySelector(".hand-gote").textContent = `☖ ${handText(hands, false)}`;
+    this.root.querySelector(".hand-sente").textContent = `☗ ${handText(hands, true)}`;
+  }
+}
+
+export class LiveBoard {
+  constructor(root) {
+    this.root = root;
+    this.board = new ShogiBoard(root);
   }
 
   show(snapshot) {
     if (!snapshot || !snapshot.sfen) return;
-    const [board, turn, hands] = snapshot.sfen.split(" ");
-    this.ground.set({
-      sfen: { board },
-      lastDests: lastDests(snapshot.last_move),
-      checks: snapshot.in_check ? (turn === "b" ? "sente" : "gote") : false,
-    });
+    this.board.show({ sfen: snapshot.sfen, lastMove: snapshot.last_move, inCheck: snapshot.in_check });
     this.root.hidden = false;
-    this.root.querySelector(".hand-gote").textContent = `☖ ${handText(hands, false)}`;
-    this.root.querySelector(".hand-sente").textContent = `☗ ${handText(hands, true)}`;
     this.root.querySelector(".board-caption").textContent =
       `game ${snapshot.game ?? ""} · ply ${snapshot.ply} · ${snapshot.side_to_move} to move` +
       (snapshot.in_check ? " · check" : "") + (snapshot.last_move ? ` · last ${snapshot.last_move}` : "");

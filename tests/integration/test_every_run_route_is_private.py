@@ -63,6 +63,7 @@ def test_the_routes_are_found():
     routes = run_routes()
     for expected in (
         "/runs/<int:run_id>/",
+        "/runs/<int:run_id>/games/<int:record_id>/",
         "/api/v1/runs/<int:run_id>/metrics/",
         "/api/v1/runs/<int:run_id>/events/",
         "/api/v1/runs/<int:run_id>/requeue/",

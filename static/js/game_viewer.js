@@ -1,0 +1,147 @@
+// The game viewer: every position of a stored game, computed here from its start SFEN and its
+// USI moves with shogiops (lishogi's rules), drawn on the shared board; the move list in
+// Japanese, Western or USI notation (the choice is remembered in localStorage); scrubbing by
+// buttons, arrow keys, Home/End, or a click on a move. The position is kept in the URL's hash.
+import { initialSfen, makeSfen, parseSfen } from "../vendor/shogiops/sfen.js";
+import { parseUsi } from "../vendor/shogiops/util.js";
+import { makeJapaneseMoveOrDrop } from "../vendor/shogiops/notation/japanese.js";
+import { makeWesternMoveOrDrop } from "../vendor/shogiops/notation/western.js";
+import { ShogiBoard } from "./board.js";
+
+const NOTATIONS = ["japanese", "western", "usi"];
+const STORAGE_KEY = "keisei.notation";
+const $ = (id) => document.getElementById(id);
+
+// Every ply's position and its move in each notation. A move the rules refuse ends the
+// replay there, said on the page: a record is never drawn past a position it cannot reach.
+function replay(game) {
+  const start = !game.start_sfen || game.start_sfen === "startpos" ? initialSfen("standard") : game.start_sfen;
+  const parsed = parseSfen("standard", start);
+  if (parsed.isErr) return { plies: [], error: `The start position cannot be read: ${start}` };
+  const pos = parsed.value;
+  const plies = [{ sfen: makeSfen(pos), inCheck: pos.isCheck(), move: null }];
+  let lastDest;
+  for (const [i, usi] of game.moves.entries()) {
+    const md = parseUsi(usi);
+    if (!md || !pos.isLegal(md)) {
+      return { plies, error: `Move ${i + 1} (${usi}) is not legal in its position; the replay stops before it.` };
+    }
+    const mark = pos.turn === "sente" ? "☗" : "☖";
+    const move = {
+      usi,
+      japanese: mark + makeJapaneseMoveOrDrop(pos, md, lastDest),
+      western: mark + makeWesternMoveOrDrop(pos, md),
+    };
+    pos.play(md);
+    lastDest = md.to;
+    plies.push({ sfen: makeSfen(pos), inCheck: pos.isCheck(), move });
+  }
+  return { plies, error: null };
+}
+
+function storedNotation() {
+  try {
+    const value = localStorage.getItem(STORAGE_KEY);
+    return NOTATIONS.includes(value) ? value : "japanese";
+  } catch {
+    return "japanese"; // storage refused (private mode): the default, not an error
+  }
+}
+
+function plyFromHash(last) {
+  const match = /^#ply=(\d+)$/.exec(location.hash);
+  return match ? Math.min(Number(match[1]), last) : 0;
+}
+
+const game = JSON.parse($("game-record").textContent);
+const { plies, error } = replay(game);
+const board = new ShogiBoard($("viewer-board"));
+const list = $("move-list");
+const last = plies.length - 1;
+let current = 0;
+let notation = storedNotation();
+
+if (error) {
+  $("viewer-error").textContent = error;
+  $("viewer-error").hidden = false;
+}
+
+function renderMoves() {
+  list.className = `moves notation-${notation}`;
+  list.replaceChildren(
+    ...plies.slice(1).map((ply, i) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.ply = String(i + 1);
+      const number = document.createElement("span");
+      number.className = "ply";
+      number.textContent = `${i + 1}.`;
+      const text = document.createElement("span");
+      text.className = "move";
+      text.textContent = ply.move[notation];
+      button.append(number, text);
+      item.append(button);
+      return item;
+    }),
+  );
+  markCurrent();
+}
+
+function markCurrent() {
+  for (const button of list.querySelectorAll("button[aria-current]")) button.removeAttribute("aria-current");
+  const button = list.querySelector(`button[data-ply="${current}"]`);
+  if (button) {
+    button.setAttribute("aria-current", "true");
+    button.scrollIntoView({ block: "nearest" });
+  }
+}
+
+function go(ply) {
+  current = Math.max(0, Math.min(last, ply));
+  const shown = plies[current];
+  board.show({ sfen: shown.sfen, lastMove: shown.move?.usi ?? null, inCheck: shown.inCheck });
+  $("viewer-ply").textContent = `ply ${current} / ${last}`;
+  const turn = shown.sfen.split(" ")[1] === "b" ? "☗ sente" : "☖ gote";
+  $("viewer-caption").textContent =
+    (shown.move ? `last ${shown.move[notation]} · ` : "start position · ") +
+    `${turn} to move` + (shown.inCheck ? " · check" : "");
+  markCurrent();
+  history.replaceState(null, "", current ? `#ply=${current}` : location.pathname + location.search);
+}
+
+function setNotation(value) {
+  notation = value;
+  try {
+    localStorage.setItem(STORAGE_KEY, value);
+  } catch {
+    // not remembered, still shown
+  }
+  renderMoves();
+  go(current);
+}
+
+const STEPS = { first: () => 0, prev: () => current - 1, next: () => current + 1, last: () => last };
+for (const button of document.querySelectorAll("[data-go]")) {
+  button.addEventListener("click", () => go(STEPS[button.dataset.go]()));
+}
+list.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-ply]");
+  if (button) go(Number(button.dataset.ply));
+});
+document.addEventListener("keydown", (event) => {
+  // Arrow keys inside the notation radios or any field belong to that control.
+  if (event.target.closest("input, select, textarea") || event.altKey || event.ctrlKey || event.metaKey) return;
+  const keys = { ArrowLeft: STEPS.prev, ArrowRight: STEPS.next, Home: STEPS.first, End: STEPS.last };
+  if (!keys[event.key]) return;
+  event.preventDefault();
+  go(keys[event.key]());
+});
+for (const radio of document.querySelectorAll('input[name="notation"]')) {
+  radio.checked = radio.value === notation;
+  radio.addEventListener("change", () => setNotation(radio.value));
+}
+
+renderMoves();
+go(plyFromHash(last));
+document.body.dataset.viewerReady = "true";

@@ -1,0 +1,192 @@
+"""The board and the game viewer in a real Chromium on a machine with no Japanese font: the
+pieces are drawn in the bundled font, the coordinates read 1 / 一 at the top right, and a
+stored game is replayed move by move from the keyboard in the notation the user chose."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from runs.models import GameRecord, Run, RunStatus
+from tests.browser.test_run_page import log_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+START = "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"
+# A short opening with a promotion that checks, a recapture (同), a piece in hand and a drop.
+MOVES = ["7g7f", "3c3d", "8h3c+", "4a4b", "3c4b", "5a4b", "G*5b"]
+
+
+@pytest.fixture
+def stored_game(owner):
+    run = Run.objects.create(
+        owner=owner, trainer="shogi-ppo", config={}, name="viewer", status=RunStatus.COMPLETED
+    )
+    record = GameRecord.objects.create(
+        run=run,
+        source="sample",
+        step=64,
+        black="checkpoint@64",
+        white="random",
+        result="unfinished",
+        reason="max_plies",
+        plies=len(MOVES),
+        start_sfen=START,
+        moves=MOVES,
+        kif="kif text",
+        csa="csa text",
+    )
+    return run, record
+
+
+def open_viewer(page, base: str, run, record) -> None:
+    log_in(page, base, "olivia")
+    page.goto(f"{base}/runs/{run.pk}/games/{record.pk}/")
+    page.wait_for_selector("body[data-viewer-ready]")
+
+
+def piece_at(page, left: bool, top: bool) -> str:
+    """The class of the piece drawn nearest a corner of the board."""
+    return page.evaluate(
+        """([left, top]) => {
+          const board = document.querySelector('#viewer-board sg-board').getBoundingClientRect();
+          const x = left ? board.left : board.right, y = top ? board.top : board.bottom;
+          let best = null, bestDistance = Infinity;
+          for (const piece of document.querySelectorAll('#viewer-board sg-pieces piece')) {
+            const r = piece.getBoundingClientRect();
+            const d = Math.hypot((r.left + r.right) / 2 - x, (r.top + r.bottom) / 2 - y);
+            if (d < bestDistance) { best = piece; bestDistance = d; }
+          }
+          return best.className;
+        }""",
+        [left, top],
+    )
+
+
+def test_pieces_are_drawn_in_the_bundled_font_and_coordinates_read_from_the_top_right(
+    page, daphne_server, stored_game
+):
+    run, record = stored_game
+    open_viewer(page, daphne_server, run, record)
+    page.evaluate("document.fonts.ready")
+    font = page.evaluate(
+        """async () => {
+          await document.fonts.load('32px "Noto Serif JP"', '歩香玉');
+          const piece = document.querySelector('#viewer-board piece.pawn');
+          return {
+            family: getComputedStyle(piece, '::after').fontFamily,
+            loaded: [...document.fonts].some(
+              (f) => f.family.replace(/"/g, '') === 'Noto Serif JP' && f.status === 'loaded'),
+            check: document.fonts.check('32px "Noto Serif JP"', '歩香玉'),
+          };
+        }"""
+    )
+    assert font["family"].startswith('"Noto Serif JP"'), font
+    assert font["loaded"] and font["check"], font
+    # Without a font for them every kanji is the same empty box: a pawn and a lance drawn
+    # alike would mean the glyphs are missing.
+    pawn = page.locator("#viewer-board piece.sente.pawn").first.screenshot()
+    lance = page.locator("#viewer-board piece.sente.lance").first.screenshot()
+    assert pawn != lance
+
+    # Seen from sente: gote's lance on 1一 at the top right, sente's on 9九 at the bottom left.
+    assert "gote lance" in piece_at(page, left=False, top=True)
+    assert "sente lance" in piece_at(page, left=True, top=False)
+    labels = page.evaluate(
+        """() => {
+          const read = (sel) => [...document.querySelectorAll(sel)]
+            .map((c) => ({ text: c.textContent, box: c.getBoundingClientRect() }));
+          const box = (sel) => document.querySelector(sel).getBoundingClientRect();
+          return { files: read('#viewer-board coords.files coord'),
+                   ranks: read('#viewer-board coords.ranks coord'),
+                   board: box('#viewer-board sg-board'),
+                   hand: box('#viewer-board .hand-gote') };
+        }"""
+    )
+    files = sorted(labels["files"], key=lambda c: c["box"]["x"])
+    ranks = sorted(labels["ranks"], key=lambda c: c["box"]["y"])
+    assert [c["text"] for c in files] == list("987654321")
+    assert [c["text"] for c in ranks] == list("一二三四五六七八九")
+    board, hand = labels["board"], labels["hand"]
+    assert all(c["box"]["bottom"] <= board["top"] + 1 for c in files), "files above the board"
+    assert all(c["box"]["left"] >= board["right"] - 1 for c in ranks), "ranks right of it"
+    # No label reaches into gote's hand above the board.
+    assert all(c["box"]["top"] >= hand["bottom"] - 1 for c in files), (files[0], hand)
+
+
+def test_a_stored_game_is_replayed_from_the_keyboard_in_the_chosen_notation(
+    page, daphne_server, stored_game
+):
+    run, record = stored_game
+    open_viewer(page, daphne_server, run, record)
+    ply = page.locator("#viewer-ply")
+    moves = page.locator("#move-list button")
+    current = page.locator('#move-list button[aria-current="true"]')
+    expect(ply).to_have_text("ply 0 / 7")
+    expect(moves).to_have_count(7)
+    expect(page.locator("#viewer-board sq.last-dest")).to_have_count(0)
+    expect(page.locator("#viewer-board .hand-sente")).to_have_text("☗ なし")
+
+    page.keyboard.press("ArrowRight")
+    expect(ply).to_have_text("ply 1 / 7")
+    expect(current).to_have_attribute("data-ply", "1")
+    expect(page.locator("#viewer-board sq.last-dest")).to_have_count(2)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(ply).to_have_text("ply 3 / 7")
+    expect(page.locator("#viewer-caption")).to_contain_text("check")
+    expect(page.locator("#viewer-board sq.check")).to_have_count(1)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#viewer-board .hand-sente")).to_have_text("☗ 金")
+    page.keyboard.press("End")
+    expect(ply).to_have_text("ply 7 / 7")
+    expect(page.locator("#viewer-board .hand-sente")).to_have_text("☗ なし")  # the gold dropped
+    page.keyboard.press("ArrowRight")  # past the end: stays
+    expect(ply).to_have_text("ply 7 / 7")
+    page.keyboard.press("Home")
+    expect(ply).to_have_text("ply 0 / 7")
+    page.keyboard.press("ArrowLeft")
+    expect(ply).to_have_text("ply 0 / 7")
+    moves.nth(4).click()
+    expect(ply).to_have_text("ply 5 / 7")
+    expect(page).to_have_url(re.compile(r"#ply=5$"))
+
+    # Japanese by default, then Western, remembered across a reload, then USI.
+    expect(moves.nth(0)).to_contain_text("☗７六歩")
+    expect(moves.nth(4)).to_contain_text("☗同　馬")
+    page.get_by_label("Western").check()
+    expect(moves.nth(0)).to_contain_text("☗P-76")
+    expect(moves.nth(2)).to_contain_text("☗B-33+")
+    page.reload()
+    page.wait_for_selector("body[data-viewer-ready]")
+    expect(page.get_by_label("Western")).to_be_checked()
+    expect(moves.nth(6)).to_contain_text("☗G*52")
+    expect(ply).to_have_text("ply 5 / 7")  # the hash kept the position
+    page.get_by_label("USI").check()
+    expect(moves.nth(2)).to_have_text("3.8h3c+")
+
+    # The page names the players and result and offers the records.
+    expect(page.locator("h1")).to_contain_text("checkpoint@64")
+    expect(page.locator("#game-summary")).to_contain_text("unfinished (max_plies)")
+    kif = page.locator("#game-summary a", has_text="KIF")
+    expect(kif).to_have_attribute("href", f"/runs/{run.pk}/games/{record.pk}.kif")
+
+
+def test_the_run_page_links_each_game_to_the_viewer(page, daphne_server, stored_game):
+    run, record = stored_game
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    page.locator("#game-records a", has_text="View").click()
+    expect(page).to_have_url(f"{daphne_server}/runs/{run.pk}/games/{record.pk}/")
+    page.wait_for_selector("body[data-viewer-ready]")
+
+
+def test_another_users_game_is_not_found(page, daphne_server, stored_game, outsider):
+    run, record = stored_game
+    log_in(page, daphne_server, "oscar")
+    response = page.goto(f"{daphne_server}/runs/{run.pk}/games/{record.pk}/")
+    assert response.status == 404
+    expect(page.locator("body")).not_to_contain_text("checkpoint@64")
