@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from runs import selectors
@@ -56,6 +60,42 @@ class RunSerializer(serializers.ModelSerializer):
         if positions is not None:
             return positions.get(run.pk)
         return selectors.run_queue_position(run)
+
+    def to_representation(self, run: Run) -> dict[str, Any]:
+        """The declared fields, written out by hand: DRF's per-field machinery took 0.3 ms a
+        run, 17 of the 19 ms of a 50-run page (bench/api.py). A test holds it equal to
+        ``ModelSerializer.to_representation``, which still describes the schema."""
+        return {
+            "queue_position": self.get_queue_position(run),
+            "parent": run.parent_id,
+            "start_checkpoint": run.start_checkpoint_id,
+            "id": run.pk,
+            "name": run.name,
+            "display_name": run.display_name,
+            "owner": run.owner.get_username(),
+            "trainer": run.trainer,
+            "config": run.config,
+            "status": run.status,
+            "priority": run.priority,
+            "step": run.step,
+            "total_steps": run.total_steps,
+            "progress": run.progress,
+            "error": run.error,
+            "attempts": run.attempts,
+            "tags": run.tags,
+            "notes": run.notes,
+            "created_at": _datetime(run.created_at),
+            "started_at": _datetime(run.started_at),
+            "finished_at": _datetime(run.finished_at),
+        }
+
+
+def _datetime(value: datetime | None) -> str | None:
+    """As DRF's DateTimeField writes it (ISO 8601 in the current time zone, UTC as "Z")."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class RunCreateSerializer(serializers.Serializer):
