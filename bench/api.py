@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -130,15 +131,16 @@ class Load:
             connection.writer.close()
 
 
-def summary(answers: list) -> dict[str, float | int]:
+def summary(answers: list) -> dict:
     ok = [ms for _, ms, status in answers if status == 200]
-    failed = [status for _, ms, status in answers if status != 200]
+    failed = Counter(str(status) for _, ms, status in answers if status != 200)
     return {
-        "p50_ms": round(percentile(ok, 50), 1) if ok else float("nan"),
-        "p95_ms": round(percentile(ok, 95), 1) if ok else float("nan"),
-        "p99_ms": round(percentile(ok, 99), 1) if ok else float("nan"),
+        "p50_ms": round(percentile(ok, 50), 1) if ok else None,
+        "p95_ms": round(percentile(ok, 95), 1) if ok else None,
+        "p99_ms": round(percentile(ok, 99), 1) if ok else None,
         "answered": len(ok),
-        "failed": len(failed),
+        "failed": sum(failed.values()),
+        "failures": dict(failed),  # by status code or error
     }
 
 
@@ -181,6 +183,7 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
             ramp[str(rate)] = figures
             sustained = (
                 figures["failed"] == 0
+                and figures["p95_ms"] is not None
                 and figures["p95_ms"] <= MAX_P95_MS
                 and figures["achieved_rps"] >= 0.95 * rate
             )
@@ -194,6 +197,7 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
         "p95_ms_at_100rps": steady["p95_ms"],
         "p99_ms_at_100rps": steady["p99_ms"],
         "failed_at_100rps": steady["failed"],
+        "failures_at_100rps": steady["failures"],
         "p95_ms_detail_at_100rps": per_kind["detail"]["p95_ms"],
         "p95_ms_list_at_100rps": per_kind["list"]["p95_ms"],
         "max_rps": max_rps,
