@@ -14,4 +14,4 @@ urlpatterns = [
 
 from monitoring import system_api  # noqa: E402
 
-urlpatterns.append(path("system/", system_api.SystemApi.as_view(), name="system"))
+urlpatterns.append(path("system/", system_api.SystemApi.as_view(), name="api-system"))
