@@ -255,12 +255,6 @@ class MetricCsvApi(APIView):
 
     renderer_classes = [JSONRenderer, CSVRenderer]
 
-    @extend_schema(
-        tags=TAG,
-        summary="A run's full series as a CSV file (key, step, value, time)",
-        parameters=[KEYS, *STEP_RANGE],
-        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
-    )
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         if isinstance(response, Response):
@@ -269,6 +263,14 @@ class MetricCsvApi(APIView):
             response.accepted_media_type = JSONRenderer.media_type
         return response
 
+    @extend_schema(
+        tags=TAG,
+        summary="A run's full series as a CSV file (key, step, value, time)",
+        parameters=[KEYS, *STEP_RANGE],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="the CSV file")
+        },
+    )
     def get(self, request: Request, run_id: int) -> StreamingHttpResponse:
         _visible(request, run_id)
         keys = _keys(request)
