@@ -27,6 +27,8 @@ POLL_SECONDS = 2.0
 QUIET_SECONDS = 30.0
 # How often polling tries the socket again.
 RETRY_LIVE_SECONDS = 15.0
+# How long an unreachable portal is waited for before watch gives up (exit 6).
+GIVE_UP_SECONDS = 300.0
 TOO_MANY_CONNECTIONS = 4008
 QUICK_CLOSE_SECONDS = 2.0
 
@@ -52,17 +54,29 @@ class Watcher:
         self.status = str(run["status"])
         self.view.run(run)
         next_live = 0.0
+        down_since: float | None = None
         while self.status not in FINISHED:
-            if time.monotonic() >= next_live:
-                try:
-                    self._live()
-                    continue  # a drop: the gap is filled, open the socket again at once
-                except LiveUnavailable as exc:
-                    self.view.note(
-                        f"live updates unavailable ({exc}); polling every {POLL_SECONDS:g} s"
-                    )
-                    next_live = time.monotonic() + RETRY_LIVE_SECONDS
-            self._poll()
+            try:
+                if time.monotonic() >= next_live:
+                    try:
+                        self._live()
+                        down_since = None
+                        continue  # a drop: the gap is filled, open the socket again at once
+                    except LiveUnavailable as exc:
+                        self.view.note(f"live updates unavailable ({exc}); polling")
+                        next_live = time.monotonic() + RETRY_LIVE_SECONDS
+                self._poll()
+                down_since = None
+            except ClientError as exc:
+                # A portal restarting (or the network away) is waited for, up to a limit;
+                # any other refusal (a revoked token, a deleted run) ends the watch.
+                if exc.exit_code != Exit.UNAVAILABLE:
+                    raise
+                if down_since is None:
+                    down_since = time.monotonic()
+                    self.view.note(f"{exc.message}; trying again for {GIVE_UP_SECONDS:g} s")
+                elif time.monotonic() - down_since > GIVE_UP_SECONDS:
+                    raise
             if self.status not in FINISHED:
                 time.sleep(POLL_SECONDS)
         return self.status

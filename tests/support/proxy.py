@@ -1,6 +1,6 @@
-"""A loopback TCP proxy in front of Daphne that a test can turn against WebSockets: refuse
-their upgrades (as a proxy without WebSocket support does) and cut the open connections (as
-a network drop does). Plain HTTP passes through untouched."""
+"""A loopback TCP proxy in front of Daphne that a test can turn against its clients: refuse
+WebSocket upgrades (as a proxy without WebSocket support does), refuse every connection (as a
+portal restarting does), and cut the open connections (as a network drop does)."""
 
 from __future__ import annotations
 
@@ -20,23 +20,29 @@ class Proxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.refuse_websockets = False
+        self.refuse_everything = False
         self.upgrades_refused = 0
         self.upgrades_passed = 0
-        self._open: set[socket.socket] = set()
+        self.connections_refused = 0
+        # Each piped socket, and whether it carries a WebSocket.
+        self._open: dict[socket.socket, bool] = {}
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def cut_websockets(self) -> int:
-        """Close every WebSocket connection passed so far, both ways; returns how many."""
+    def cut(self, *, websockets_only: bool = True) -> int:
+        """Close the connections passed so far (WebSockets, or all), both ways; returns how
+        many were cut."""
         with self._lock:
-            cut, self._open = self._open, set()
+            cut = [s for s, is_ws in self._open.items() if is_ws or not websockets_only]
+            for sock in cut:
+                del self._open[sock]
         for sock in cut:
             _close(sock)
         return len(cut) // 2
 
     def close(self) -> None:
         self.listener.close()
-        self.cut_websockets()
+        self.cut(websockets_only=False)
 
     def _accept(self) -> None:
         while True:
@@ -47,6 +53,10 @@ class Proxy:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
+        if self.refuse_everything:
+            self.connections_refused += 1
+            _close(client)
+            return
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = client.recv(65536)
@@ -64,8 +74,8 @@ class Proxy:
         upstream.sendall(head)
         if is_upgrade:
             self.upgrades_passed += 1
-            with self._lock:
-                self._open |= {client, upstream}
+        with self._lock:
+            self._open.update({client: is_upgrade, upstream: is_upgrade})
         threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
         _pipe(client, upstream)
 

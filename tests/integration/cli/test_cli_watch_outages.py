@@ -1,5 +1,6 @@
 """``keisei watch`` through a network that fails: the WebSocket cut and then refused, polling
-meanwhile, the socket back; every durable event shown once, in order, none missing."""
+meanwhile, the portal away altogether, the socket back; every durable event shown once, in
+order, none missing. And Ctrl-C, which leaves the run alone."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def test_watch_falls_back_to_polling_and_resumes_by_seq(
 
         # The network drops the socket and will not carry another: the watcher polls.
         proxy.refuse_websockets = True
-        assert proxy.cut_websockets() == 1
+        assert proxy.cut() == 1
         wait_for(lambda: proxy.upgrades_refused >= 1, timeout=30, what="a refused reconnect")
         paused = keisei("pause", str(run.pk), home=tmp_path, url=daphne_server, token=token)
         assert paused.returncode == Exit.OK, paused.stderr
@@ -84,6 +85,13 @@ def test_watch_falls_back_to_polling_and_resumes_by_seq(
             timeout=60,
             what="the pause, polled",
         )
+
+        # The portal goes away altogether for a while (a restart): the watcher waits for it.
+        proxy.refuse_everything = True
+        proxy.cut(websockets_only=False)
+        wait_for(lambda: proxy.connections_refused >= 3, timeout=60, what="polls while away")
+        assert watching.process.poll() is None, "the watcher waits for the portal"
+        proxy.refuse_everything = False
 
         # The socket is allowed again: the watcher goes back to it, resuming after its seq.
         proxy.refuse_websockets = False
