@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -15,7 +16,8 @@ from keisei_client.commands.common import (
     run_argument,
     set_option,
 )
-from keisei_client.exits import Exit
+from keisei_client.exits import ClientError, Exit
+from keisei_client.portal import Portal
 from keisei_client.watching import watch_run
 
 STATUSES = ("queued", "running", "paused", "completed", "failed", "stopped", "cancelled")
@@ -29,6 +31,7 @@ ORDERINGS = (
     "status",
     "-status",
 )
+SETTLED = frozenset({"done", "failed", "rejected"})
 COMMANDS = {
     "stop": "Stop the run after a final checkpoint.",
     "pause": "Pause the run (its worker keeps it).",
@@ -193,25 +196,70 @@ def show(session: Session, run: int, as_json: bool) -> int:
 
 
 def command_for(kind: str, help_text: str) -> click.Command:
-    """``keisei <kind> RUN [--set k=v]``: one command sent to the run."""
+    """``keisei <kind> RUN [--set k=v] [--wait]``: one command sent to the run."""
 
     @click.command(kind, help=f"{help_text} Only the owner and staff may.")
     @run_argument
     @set_option
+    @click.option(
+        "--wait", is_flag=True, help="Wait until the worker has done it (exit 1 if it failed)."
+    )
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(min=1),
+        default=300,
+        show_default=True,
+        help="Seconds --wait waits.",
+    )
     @json_option
     @pass_session
-    def send(session: Session, run: int, assignments: tuple[str, ...], as_json: bool) -> int:
+    def send(
+        session: Session,
+        run: int,
+        assignments: tuple[str, ...],
+        wait: bool,
+        timeout: float,
+        as_json: bool,
+    ) -> int:
         body = {"kind": kind, "params": config_fields(assignments, None)}
-        sent = session.portal().request("POST", f"runs/{run}/commands/", body=body)
+        portal = session.portal()
+        sent = portal.request("POST", f"runs/{run}/commands/", body=body)
+        if wait:
+            sent = command_settled(portal, run, sent, timeout=timeout)
         if as_json:
             render.print_json(sent)
         else:
+            outcome = sent.get("error") or sent.get("result") or ""
             render.out.print(
-                f"{kind} sent to run {run}: command {sent['id']}, {sent['state']}.", markup=False
+                f"{kind} sent to run {run}: command {sent['id']}, {sent['state']}"
+                + (f": {outcome}" if outcome else "")
+                + ".",
+                markup=False,
             )
+        if wait and sent["state"] != "done":
+            return Exit.FAILED
         return Exit.OK
 
     return send
+
+
+def command_settled(
+    portal: Portal, run: int, sent: dict[str, Any], *, timeout: float
+) -> dict[str, Any]:
+    """The command once it is done, failed or rejected (read every second), or an error after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    command = sent
+    while command["state"] not in SETTLED:
+        if time.monotonic() > deadline:
+            raise ClientError(
+                f"command {sent['id']} is still {command['state']} after {timeout:g} s",
+                lines=("it may still be carried out; keisei show RUN tells",),
+            )
+        time.sleep(1.0)
+        listed = portal.request("GET", f"runs/{run}/commands/")
+        command = next((c for c in listed if c["id"] == sent["id"]), command)
+    return command
 
 
 STEERING: list[click.Command] = [command_for(kind, text) for kind, text in COMMANDS.items()]

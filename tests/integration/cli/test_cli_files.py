@@ -168,3 +168,33 @@ def test_games_are_listed_and_printed_as_kif_csa_or_usi(daphne_server, owner, ou
         token=api_token(outsider),
     )
     assert hidden.returncode == Exit.NOT_FOUND and "HTTP 404" in hidden.stderr
+
+
+def test_save_waits_for_its_checkpoint_which_download_then_fetches(
+    daphne_server, celery_worker, owner, tmp_path
+):
+    from runs import services
+    from runs.models import RunStatus
+    from tests.support.waiting import wait_for
+
+    run = services.run_queue(owner=owner, trainer="digits", config={"epochs": 500, "batch_size": 8})
+    token = api_token(owner)
+
+    def cli(*args: str):
+        return keisei(*args, home=tmp_path, url=daphne_server, token=token)
+
+    wait_for(
+        lambda: run.refresh_from_db() or run.status == RunStatus.RUNNING,
+        timeout=120,
+        what="the run to start",
+    )
+    saved = cli("save", str(run.pk), "--wait", "--json")
+    assert saved.returncode == Exit.OK, saved.stderr
+    assert json.loads(saved.stdout)["state"] == "done"
+    manual = run.checkpoints.get(kind="manual")
+    fetched = cli("download", str(run.pk), "--checkpoint", str(manual.pk), "-o", str(tmp_path))
+    assert fetched.returncode == Exit.OK, fetched.stderr
+    target = tmp_path / f"run{run.pk}-step{manual.step}.pt"
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == manual.sha256
+    stopped = cli("stop", str(run.pk), "--wait")
+    assert stopped.returncode == Exit.OK and ", done" in stopped.stdout, stopped.stderr
