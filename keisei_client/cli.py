@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from keisei_client import render
-from keisei_client.commands import auth, edits, files, runs
+from keisei_client.commands import auth, edits, files, runs, trainers
 from keisei_client.commands.common import Session
 from keisei_client.exits import ClientError, Exit
 
@@ -42,6 +42,7 @@ for command in (
     auth.logout,
     auth.tokens,
     auth.me,
+    trainers.trainers,
     runs.submit,
     runs.list_runs,
     runs.show,

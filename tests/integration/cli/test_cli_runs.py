@@ -112,3 +112,15 @@ def test_a_watched_run_that_fails_exits_1(daphne_server, celery_worker, owner, t
     )
     assert done.returncode == Exit.FAILED, done.stderr
     assert done.stdout.strip().endswith("failed.")
+
+
+def test_trainers_are_listed_with_their_presets_and_fields(daphne_server, owner, tmp_path):
+    token = api_token(owner)
+    listed = keisei("trainers", "--json", home=tmp_path, url=daphne_server, token=token)
+    assert listed.returncode == 0, listed.stderr
+    shogi = next(t for t in json.loads(listed.stdout) if t["name"] == "shogi-ppo")
+    assert "quick" in shogi["presets"]
+    table = keisei("trainers", "digits", home=tmp_path, url=daphne_server, token=token)
+    assert table.returncode == 0 and "epochs" in table.stdout and "Passes over" in table.stdout
+    unknown = keisei("trainers", "chess", home=tmp_path, url=daphne_server, token=token)
+    assert unknown.returncode == Exit.NOT_FOUND
