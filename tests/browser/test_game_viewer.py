@@ -85,11 +85,24 @@ def test_pieces_are_drawn_in_the_bundled_font_and_coordinates_read_from_the_top_
     )
     assert font["family"].startswith('"Noto Serif JP"'), font
     assert font["loaded"] and font["check"], font
-    # Without a font for them every kanji is the same empty box: a pawn and a lance drawn
-    # alike would mean the glyphs are missing.
-    pawn = page.locator("#viewer-board piece.sente.pawn").first.screenshot()
-    lance = page.locator("#viewer-board piece.sente.lance").first.screenshot()
-    assert pawn != lance
+    # Without a font for them every kanji is the same empty box: the pieces' font must draw
+    # 歩 and 香 differently, and each differently from a glyph no font has.
+    drawn = page.evaluate(
+        """(family) => {
+          const draw = (text) => {
+            const canvas = document.createElement('canvas');
+            canvas.width = canvas.height = 64;
+            const context = canvas.getContext('2d');
+            context.font = `48px ${family}`;
+            context.fillText(text, 4, 52);
+            return canvas.toDataURL();
+          };
+          const missing = String.fromCodePoint(0xF0000);  // a private-use glyph no font has
+          return { pawn: draw('歩'), lance: draw('香'), missing: draw(missing) };
+        }""",
+        font["family"],
+    )
+    assert len({drawn["pawn"], drawn["lance"], drawn["missing"]}) == 3
 
     # Seen from sente: gote's lance on 1一 at the top right, sente's on 9九 at the bottom left.
     assert "gote lance" in piece_at(page, left=False, top=True)
