@@ -98,3 +98,27 @@ def test_the_engines_trainer_is_keisei_train_and_python_dash_m_keisei():
         timeout=60,
     )
     assert remote.returncode == 2 and "invalid choice: 'remote'" in remote.stderr
+
+
+BLOCKED = "django rest_framework channels celery torch pydantic keisei keisei_site runs monitoring"
+
+
+def test_the_client_runs_where_neither_the_site_nor_the_engine_is_installed(tmp_path):
+    # Every import of the site, the engine or their libraries fails, as on a laptop that has
+    # only the client: every command module is still imported and a command still runs.
+    program = f"""
+import sys
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {BLOCKED.split()!r}:
+            raise ImportError("not installed: " + name)
+sys.meta_path.insert(0, Absent())
+from keisei_client.cli import main
+sys.exit(main(["--url", "{NOWHERE}", "submit", "--trainer", "digits", "--set", "epochs=3"]))
+"""
+    env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path), "KEISEI_TOKEN": "t"}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == Exit.UNAVAILABLE, done.stderr
+    assert f"cannot reach {NOWHERE}" in done.stderr
