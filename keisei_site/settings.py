@@ -253,6 +253,10 @@ KEISEI_LIVE_PROGRESS_INTERVAL = env.number(
 # The run lease: a worker renews it every heartbeat; expired leases are reaped by beat.
 KEISEI_LEASE_SECONDS = env.integer("KEISEI_LEASE_SECONDS", 60, minimum=3, maximum=3600)
 KEISEI_REAPER_SECONDS = env.integer("KEISEI_REAPER_SECONDS", 15, minimum=1, maximum=3600)
+# A trainer that reports nothing and polls for no command for this long is hung: the worker
+# fails its run with that reason and ends its own process. Generous: one shogi update on two
+# slow cores takes about a minute, an evaluation match several (docs/operations.md).
+KEISEI_HANG_SECONDS = env.integer("KEISEI_HANG_SECONDS", 900, minimum=3, maximum=7 * 86400)
 # A queued run that could start but has had no change for this long gets a fresh wake-up.
 KEISEI_STRANDED_RUN_SECONDS = env.integer(
     "KEISEI_STRANDED_RUN_SECONDS", 60, minimum=1, maximum=86400

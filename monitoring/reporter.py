@@ -42,6 +42,16 @@ class ReporterOverflow(Exception):
     """PostgreSQL stayed away so long that the bounded buffer is full."""
 
 
+class RecordFailed(Exception):
+    """A ``record`` step that cannot be done, for a reason retrying will not fix (the artifact
+    store is full): its event is written as a ``log`` event saying so, and training goes on."""
+
+    def __init__(self, message: str, data: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = dict(data)
+
+
 def database_unavailable(exc: BaseException) -> bool:
     from django.db import InterfaceError, OperationalError
 
@@ -193,7 +203,11 @@ class Reporter:
                     if pending.points_first and self._points:
                         metrics_record(run_id=self.run_id, points=self._points)
                         self._points = []
-                    pending.stored = dict(pending.record())
+                    try:
+                        pending.stored = dict(pending.record())
+                    except RecordFailed as failed:
+                        pending.type, pending.message = EventType.LOG, failed.message
+                        pending.stored = failed.data
                     pending.record = None  # done: a retry of the event must not repeat it
                 event_record(
                     run_id=self.run_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import shutil
 import signal
@@ -23,14 +24,17 @@ from django.db import connection
 
 from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
 from keisei.registry import get_trainer
+from monitoring import live
 from monitoring.models import EventType
-from monitoring.reporter import Reporter, Throttle, database_unavailable
+from monitoring.reporter import RecordFailed, Reporter, Throttle, database_unavailable
 from monitoring.worker_stats import current_run
 from runs import selectors, services
 from runs.command_wakeups import CommandListener
 from runs.leases import Heartbeat, LeaseLost, worker_id
 from runs.models import Checkpoint, Command, GameSource, Run, RunStatus
+from runs.services.checkpoints import CheckpointNotStored
 from runs.services.matches import CHECKPOINT_PREFIX
+from runs.watchdog import Liveness, Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +71,14 @@ class RunCallbacks(Reporter):
     def __init__(self, run: Run, worker: str) -> None:
         super().__init__(run_id=run.pk, owner_id=run.owner_id, actor=f"worker:{worker}")
         self.worker = worker
+        # Every call from the trainer (and every poll of its control) says it is not hung.
+        self.liveness = Liveness()
         self._progress_throttle = Throttle(PROGRESS_WRITE_SECONDS)
         self._last_progress: tuple[int, int] | None = None
         self.last_stored: dict[str, int] = {}  # the row the last sample/evaluation became
 
     def on_status(self, status: str, message: str = "") -> None:
+        self.liveness.mark()
         if status in (RunStatus.PAUSED, RunStatus.RUNNING):
             services.run_set_paused(
                 run_id=self.run_id, worker=self.worker, paused=status == RunStatus.PAUSED
@@ -84,6 +91,7 @@ class RunCallbacks(Reporter):
 
         The rows are written with the event, in its turn: while PostgreSQL is away they wait
         with it and training goes on (``last_stored`` is then empty)."""
+        self.liveness.mark()
         payload = dict(data or {})
         summary, record = payload, None
         if kind in (EventType.SAMPLE, SELF_PLAY_EVENT) and "moves" in payload:
@@ -107,10 +115,19 @@ class RunCallbacks(Reporter):
         self.last_stored = dict(pending.stored) if pending.written else {}
 
     def on_progress(self, step: int, total: int) -> None:
+        self.liveness.mark()
         super().on_progress(step, total)
         self._last_progress = (step, total)
         if self._progress_throttle.ready():
             self.write_progress()
+
+    def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        self.liveness.mark()
+        super().on_metrics(step, metrics)
+
+    def on_board(self, snapshot: Mapping[str, Any]) -> None:
+        self.liveness.mark()
+        super().on_board(snapshot)
 
     def write_progress(self) -> None:
         if self._last_progress is not None:
@@ -127,10 +144,22 @@ class RunCallbacks(Reporter):
     def on_checkpoint(self, info: CheckpointInfo) -> None:
         """Store the file and its row in the event's turn, after the points reported before
         it (a resume from it then continues a series with no gap). While PostgreSQL is away
-        it waits with the timeline; the file stays in the work folder until then."""
+        it waits with the timeline; the file stays in the work folder until then.
+
+        A file the artifact store refuses (full, unwritable) leaves no row and no partial
+        file; the timeline says why and training goes on: the next checkpoint tries again."""
+        self.liveness.mark()
 
         def record() -> dict[str, Any]:
-            checkpoint = services.checkpoint_record(run_id=self.run_id, info=info)
+            try:
+                checkpoint = services.checkpoint_record(run_id=self.run_id, info=info)
+            except CheckpointNotStored as exc:
+                log.warning("run %s: %s", self.run_id, exc)
+                raise RecordFailed(
+                    f"{info.kind} checkpoint at step {info.step} not stored: {exc}; training "
+                    "goes on and the next checkpoint tries again",
+                    {"not_stored": True, "error": str(exc)},
+                ) from exc
             services.league_consider(checkpoint)  # best and final shogi-ppo checkpoints enter
             return {
                 "checkpoint": checkpoint.pk,
@@ -150,6 +179,7 @@ class RunCallbacks(Reporter):
             record=record,
             points_first=True,
         )
+        self.liveness.mark()  # storing a large file is the store's time, not the trainer's
 
     def close(self, *, wait_seconds: float = 60.0) -> None:
         self.write_progress()
@@ -181,6 +211,7 @@ class CommandControl:
         self.listener.__exit__(*exc)
 
     def poll(self) -> list[CommandRequest]:
+        self.callbacks.liveness.mark()
         self.lease.check()  # another worker holds the run now: stop training at once
         if shutdown_requested.is_set() and not self._shutdown_sent:
             self._shutdown_sent = True
@@ -270,14 +301,20 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
             CommandControl(run.pk, heartbeat, workdir, callbacks) as control,
         ):
             resume_from = _fetch_resume_checkpoint(run, workdir, worker)
-            trainer_cls = get_trainer(run.trainer)
-            trainer = trainer_cls(
-                trainer_cls.parse_config(run.config),
-                workdir=workdir,
-                callbacks=callbacks,
-                control=control,
-            )
-            outcome = trainer.train(resume_from=resume_from)
+            with Watchdog(
+                callbacks.liveness,
+                seconds=settings.KEISEI_HANG_SECONDS,
+                on_hang=lambda idle: _end_hung_attempt(run.pk, worker, workdir, idle),
+                name=f"watchdog-run-{run.pk}",
+            ):
+                trainer_cls = get_trainer(run.trainer)
+                trainer = trainer_cls(
+                    trainer_cls.parse_config(run.config),
+                    workdir=workdir,
+                    callbacks=callbacks,
+                    control=control,
+                )
+                outcome = trainer.train(resume_from=resume_from)
             status = RunStatus.COMPLETED if outcome == RunOutcome.COMPLETED else RunStatus.STOPPED
     except LeaseLost as exc:
         log.warning("%s", exc)
@@ -287,6 +324,11 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
     except services.CheckpointUnusable as exc:
         error = f"cannot resume: {exc}"
         _safe_log_event(callbacks, error, {})
+    except MemoryError as exc:
+        # The allocation that failed is gone with the frames that held it; the process lives.
+        error = out_of_memory(exc)
+        log.error("run %s: %s", run.pk, error)
+        _safe_log_event(callbacks, f"training failed: {error}", {"out_of_memory": True})
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         log.exception("run %s failed", run.pk)
@@ -303,6 +345,40 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
     log.info("run %s %s in %.1fs", run.pk, status, time.monotonic() - started)
     shutil.rmtree(workdir, ignore_errors=True)
     return str(status)
+
+
+def out_of_memory(exc: BaseException) -> str:
+    """The reason a run that ran out of memory fails with (a ``MemoryError``)."""
+    detail = f" ({exc})" if str(exc) else ""
+    return (
+        f"out of memory: an allocation failed{detail} (MemoryError); the run needs less "
+        "memory than this worker has (a smaller batch or network), or a bigger worker"
+    )
+
+
+def _end_hung_attempt(run_id: int, worker: str, workdir: Path, idle: float) -> None:
+    """Called from the watchdog's thread: fail the run with the reason, then end this
+    process. A thread stuck in a C call or a lock cannot be interrupted from Python, so the
+    pool process goes and Celery starts a fresh one, which takes the next run. The worker's
+    main process sees the loss (``runs.worker_lost``) and finds nothing left to hand back:
+    the run is already failed and its lease cleared."""
+    limit = settings.KEISEI_HANG_SECONDS
+    error = (
+        f"no progress for {limit} s: the trainer reported nothing and polled for no command "
+        f"for {idle:.0f} s (KEISEI_HANG_SECONDS={limit}); it was ended"
+    )
+    log.error("run %s: %s; ending this worker process (pid %s)", run_id, error, os.getpid())
+    try:
+        services.run_finish(run_id=run_id, worker=worker, status=RunStatus.FAILED, error=error)
+        live.publisher().flush(timeout=5.0)  # the page hears of it before the process goes
+    except Exception:
+        # PostgreSQL is away: the main process hands the run back when it sees this process
+        # go (an attempt counted), or the lease reaper does.
+        log.exception("run %s: the hang could not be recorded", run_id)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        logging.shutdown()  # the log line above reaches the worker's log
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def without_game_text(record: Mapping[str, Any]) -> dict[str, Any]:

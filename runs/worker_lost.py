@@ -12,6 +12,7 @@ Celery's documented one: a custom request class for the task.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from billiard.einfo import ExceptionWithTraceback  # type: ignore[attr-defined]  # not in its stubs
@@ -38,7 +39,7 @@ class HandBackOnWorkerLost(Request):
         if isinstance(exc, ExceptionWithTraceback):
             exc = exc.exc
         if isinstance(exc, WorkerLostError) and self.worker_pid:
-            hand_back_runs_of(int(self.worker_pid))
+            hand_back_runs_of(int(self.worker_pid), cause=lost_cause(str(exc)))
         super().on_failure(exc_info, send_failed_event, return_ok)
 
 
@@ -48,12 +49,34 @@ class TrainingTask(Task):
     Request = "runs.worker_lost:HandBackOnWorkerLost"  # Celery resolves it by name
 
 
-def hand_back_runs_of(pid: int) -> None:
+# billiard's words for the loss: "Worker exited prematurely: signal 9 (SIGKILL) Job: 3."
+_HOW_IT_EXITED = re.compile(r"exited prematurely: (?P<how>.+?) Job:")
+
+
+def lost_cause(message: str) -> str:
+    """What is known of how a pool process died, from billiard's ``WorkerLostError``.
+
+    The parent sees only the signal or exit code. A SIGKILL nobody asked for is most often the
+    kernel's OOM killer (the machine ran out of memory); the kernel log says for sure.
+    """
+    match = _HOW_IT_EXITED.search(message)
+    if match is None:
+        return ""
+    how = match["how"]
+    if "SIGKILL" in how:
+        return (
+            f"killed by {how}: the kernel's OOM killer does this when memory runs out "
+            "(see the kernel log), as does a kill -9"
+        )
+    return f"it died with {how}"
+
+
+def hand_back_runs_of(pid: int, *, cause: str = "") -> None:
     """Hand back what pool process ``pid`` of this host held; never raise into Celery's
     pool (the lease reaper is the backstop)."""
     close_old_connections()
     try:
-        taken = services.run_worker_process_lost(worker=worker_id(pid))
+        taken = services.run_worker_process_lost(worker=worker_id(pid), cause=cause)
         if taken:
             log.warning("pool process %s was lost: runs %s handed back", pid, taken)
     except Exception:

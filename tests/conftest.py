@@ -8,7 +8,10 @@ import os
 os.environ.setdefault(
     "KEISEI_TRAINERS",
     "broken=tests.support.trainers:BrokenTrainer,"
-    "third-party-shogi=tests.support.trainers:ThirdPartyShogiTrainer",
+    "third-party-shogi=tests.support.trainers:ThirdPartyShogiTrainer,"
+    "counting=tests.support.trainers:CountingTrainer,"
+    "hanging=tests.support.trainers:HangingTrainer,"
+    "memory-hog=tests.support.trainers:MemoryHogTrainer",
 )
 
 import pytest  # noqa: E402

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from functools import partial
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.storage import Storage
 from django.db import transaction
 
 from keisei.interfaces import CheckpointInfo
 from runs.models import Checkpoint, CheckpointKind
 from runs.services.errors import CheckpointUnusable
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 
@@ -25,8 +29,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class CheckpointNotStored(Exception):
+    """The artifact store refused a checkpoint file (full, unwritable) or kept a copy that is
+    not the file: nothing was recorded and nothing of it is left in storage."""
+
+
 def checkpoint_record(*, run_id: int, info: CheckpointInfo) -> Checkpoint:
-    """Copy a finished checkpoint file into storage, record it, and apply retention."""
+    """Copy a finished checkpoint file into storage, record it, and apply retention.
+
+    The row, which is what downloads and resumes go through, is written only once the stored
+    copy is whole: read back, its sha256 is the file's. A copy that failed or does not match
+    is deleted (a full disk leaves half a file behind) and ``CheckpointNotStored`` raised.
+    """
     checkpoint = Checkpoint(
         run_id=run_id,
         step=info.step,
@@ -35,11 +49,47 @@ def checkpoint_record(*, run_id: int, info: CheckpointInfo) -> Checkpoint:
         sha256=file_sha256(info.path),
         metrics={k: float(v) for k, v in info.metrics.items()},
     )
-    with open(info.path, "rb") as fh:
-        checkpoint.file.save(info.path.name, File(fh), save=False)
-    checkpoint.save()
+    field, storage = checkpoint.file.field, checkpoint.file.storage
+    # The name is settled before writing so that a failed write's leftovers can be found:
+    # only this run's one worker writes under runs/<id>/checkpoints/.
+    name = storage.get_available_name(
+        field.generate_filename(checkpoint, info.path.name), max_length=field.max_length
+    )
+    try:
+        with open(info.path, "rb") as fh:
+            name = storage.save(name, File(fh), max_length=field.max_length)
+        stored_sha256 = _stored_sha256(storage, name)
+        if stored_sha256 != checkpoint.sha256:
+            raise CheckpointNotStored(
+                f"the stored copy of {info.path.name} has sha256 {stored_sha256}, not the "
+                f"file's {checkpoint.sha256}"
+            )
+        checkpoint.file.name = name
+        checkpoint.save()
+    except BaseException as exc:
+        # Nothing half-written stays behind, whatever went wrong (a retry after a database
+        # outage stores the file again).
+        _delete_quietly(storage, name)
+        if isinstance(exc, OSError):
+            raise CheckpointNotStored(f"the artifact store refused the file: {exc}") from exc
+        raise
     checkpoints_prune(run_id=run_id)
     return checkpoint
+
+
+def _stored_sha256(storage: Storage, name: str) -> str:
+    digest = hashlib.sha256()
+    with storage.open(name, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _delete_quietly(storage: Storage, name: str) -> None:
+    try:
+        storage.delete(name)
+    except Exception:
+        log.exception("could not delete the partial checkpoint file %s", name)
 
 
 def checkpoints_prune(*, run_id: int) -> list[int]:

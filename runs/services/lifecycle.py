@@ -374,9 +374,10 @@ def runs_reap_expired(*, now: dt.datetime | None = None) -> list[int]:
     return leases_reap(RUN_LEASE, now=now, requeued=_run_requeued, gave_up=_run_gave_up)
 
 
-def run_worker_process_lost(*, worker: str) -> list[int]:
+def run_worker_process_lost(*, worker: str, cause: str = "") -> list[int]:
     """Hand back at once the runs that ``worker`` (a pool process that died: SIGKILL, OOM)
     held: queued with the attempt counted, or failed once out of attempts. Returns their ids.
+    ``cause`` is what is known of the death (the signal), said in the reason.
 
     Called from the Celery worker's main process, which sees its pool child exit; matched on
     the dead child's lease owner, so a run another process holds is never touched. Beat's
@@ -385,7 +386,7 @@ def run_worker_process_lost(*, worker: str) -> list[int]:
     return leases_take_back(
         RUN_LEASE,
         worker=worker,
-        reason=f"the worker's process {worker} was lost",
+        reason=f"the worker's process {worker} was lost" + (f" ({cause})" if cause else ""),
         requeued=lambda run, reason: _run_requeued(run, reason, lost_process=worker),
         gave_up=_run_gave_up,
     )
