@@ -22,6 +22,8 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 ORDERINGS = ("created_at", "name", "priority", "status")
+# What a cursor's position must be, field by field (created_at is an ISO 8601 string).
+_POSITION_TYPES: dict[str, type] = {"name": str, "priority": int, "status": str}
 DEFAULT_ORDERING = "-created_at"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -134,10 +136,13 @@ def _decode(raw: str | None, ordering: str) -> dict[str, Any] | None:
         value, pk, back = token["v"], int(token["id"]), bool(token["b"])
         if token["o"] != ordering:
             raise ValueError("another ordering")
-        if ordering.lstrip("-") == "created_at":
+        field = ordering.lstrip("-")
+        if field == "created_at":
             value = dt.datetime.fromisoformat(value)
-        elif not isinstance(value, str | int) or isinstance(value, bool):
-            raise ValueError("not a position")
+            if value.tzinfo is None:
+                raise ValueError("a naive time")
+        elif not isinstance(value, _POSITION_TYPES[field]) or isinstance(value, bool):
+            raise ValueError("not a position of this field")
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
         raise ValidationError(
             {"cursor": ["not a cursor of this list in this order: follow a next or previous link"]}

@@ -3,7 +3,9 @@ them; a malformed parameter is a 400 naming it."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 
 import pytest
 from django.utils import timezone
@@ -165,3 +167,21 @@ def test_a_cursor_of_another_order_is_refused(api_client, owner, olivias):
     cursor = by_name["next"].split("cursor=")[1].split("&")[0]
     response = api.get("/api/v1/runs/", {"ordering": "priority", "cursor": cursor})
     assert response.status_code == 400 and "cursor" in fields(response)
+
+
+def test_a_forged_cursor_is_refused_not_a_server_error(api_client, owner, olivias):
+    def forged(**token) -> str:
+        return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+    api = api_client(owner)
+    for ordering, token in [
+        ("priority", {"o": "priority", "v": "high", "id": 1, "b": False}),
+        ("priority", {"o": "priority", "v": True, "id": 1, "b": False}),
+        ("name", {"o": "name", "v": ["a"], "id": 1, "b": False}),
+        ("-created_at", {"o": "-created_at", "v": "2026-01-01T00:00:00", "id": 1, "b": False}),
+        ("-created_at", {"o": "-created_at", "v": "soon", "id": 1, "b": False}),
+        ("name", {"o": "name", "v": "a", "id": "x", "b": False}),
+    ]:
+        response = api.get("/api/v1/runs/", {"ordering": ordering, "cursor": forged(**token)})
+        assert response.status_code == 400, token
+        assert "cursor" in fields(response)
