@@ -176,3 +176,15 @@ def test_throttling_has_the_one_shape_and_keeps_retry_after():
     response = api_exception_handler(Throttled(wait=7), {})
     assert response.status_code == 429 and response["Retry-After"] == "7"
     assert response.data["error"]["code"] == "throttled" and response.data["detail"]
+
+
+def test_refusals_are_json_whatever_was_asked_for(api_client, client, owner, outsider, olivias):
+    run, _, _ = olivias
+    csv = api_client(outsider).get(f"/api/v1/runs/{run.pk}/metrics.csv", {"format": "csv"})
+    assert csv.status_code == 404 and csv["Content-Type"] == "application/json"
+    assert refusal(csv)["code"] == "not_found"
+    nowhere = api_client(owner).get("/api/v1/no-such-endpoint/")
+    assert nowhere.status_code == 404 and nowhere["Content-Type"] == "application/json"
+    assert refusal(nowhere)["code"] == "not_found"
+    page = client.get("/no-such-page/")  # outside /api/ a person gets the page, not JSON
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
