@@ -203,3 +203,48 @@ def test_another_users_game_is_not_found(page, daphne_server, stored_game, outsi
     response = page.goto(f"{daphne_server}/runs/{run.pk}/games/{record.pk}/")
     assert response.status == 404
     expect(page.locator("body")).not_to_contain_text("checkpoint@64")
+
+
+def test_the_run_pages_live_board_draws_a_published_position(page, daphne_server, owner):
+    from monitoring import live
+
+    run = Run.objects.create(
+        owner=owner, trainer="shogi-ppo", config={}, name="live", status=RunStatus.RUNNING
+    )
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    expect(page.locator("#live-state")).to_have_text("live")
+    # After 7g7f 3c3d 8h3c+: gote is in check, sente's bishop promoted on 3三.
+    live.publish_board(
+        run.pk,
+        {
+            "sfen": "lnsgkgsnl/1r5b1/pppppp+Bpp/6p2/9/2P6/PP1PPPPPP/7R1/LNSGKGSNL w - 4",
+            "last_move": "8h3c+",
+            "moves": MOVES[:3],
+            "ply": 3,
+            "side_to_move": "white",
+            "in_check": True,
+            "game": 0,
+        },
+    )
+    assert live.publisher().flush()
+    board = page.locator("#live-board")
+    expect(board.locator("piece.sente.horse")).to_have_count(1)
+    expect(board.locator("piece")).to_have_count(40)
+    expect(board.locator("sq.last-dest")).to_have_count(2)
+    expect(board.locator("sq.check")).to_have_count(1)
+    expect(board.locator(".board-caption")).to_contain_text("ply 3 · white to move · check")
+    family = page.evaluate(
+        "getComputedStyle(document.querySelector('#live-board piece.horse'), '::after').fontFamily"
+    )
+    assert family.startswith('"Noto Serif JP"'), family
+    assert page.evaluate(
+        """async () => {
+          await document.fonts.load('32px "Noto Serif JP"', '馬');
+          return [...document.fonts].some(
+            (f) => f.family.replace(/"/g, '') === 'Noto Serif JP' && f.status === 'loaded');
+        }"""
+    )
+    ranks = board.locator("coords.ranks coord")
+    assert ranks.first.bounding_box()["y"] > ranks.last.bounding_box()["y"]  # 九 ... 一 reversed
+    assert ranks.last.text_content() == "一"
