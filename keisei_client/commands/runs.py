@@ -58,6 +58,8 @@ COMMANDS = {
     show_default=True,
     help="Higher trains first.",
 )
+@click.option("--tag", "tags", multiple=True, help="A tag for the run. Repeatable.")
+@click.option("--notes", help="Notes on the run.")
 @click.option(
     "--watch", is_flag=True, help="Follow the run live until it ends (exit 0 if it completed)."
 )
@@ -71,6 +73,8 @@ def submit(
     assignments: tuple[str, ...],
     name: str,
     priority: int,
+    tags: tuple[str, ...],
+    notes: str | None,
     watch: bool,
     as_json: bool,
 ) -> int:
@@ -85,6 +89,17 @@ def submit(
         body["preset"] = preset
     portal = session.portal()
     run = portal.request("POST", "runs/", body=body)
+    extra = {key: value for key, value in (("tags", list(tags)), ("notes", notes)) if value}
+    if extra:
+        # Queueing takes no tags or notes, so they follow at once as an edit. A refused tag
+        # leaves the run queued without them; the error says so.
+        try:
+            run = portal.request("PATCH", f"runs/{run['id']}/", body=extra)
+        except ClientError as exc:
+            exc.message = (
+                f"run {run['id']} was queued, but its tags or notes were refused: {exc.message}"
+            )
+            raise
     if as_json:
         if not watch:  # watching, the first JSON line is the run already
             render.print_json(run)

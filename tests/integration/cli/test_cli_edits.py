@@ -53,3 +53,29 @@ def test_a_finished_run_is_tagged_found_by_tag_refused_a_requeue_and_deleted(
     assert deleted.returncode == Exit.OK, deleted.stderr
     assert cli("show", str(done.pk)).returncode == Exit.NOT_FOUND
     assert cli("show", str(other.pk)).returncode == Exit.OK
+
+
+def test_a_queued_run_is_submitted_with_tags_reprioritised_and_cancelled(
+    daphne_server, owner, tmp_path
+):
+    token = api_token(owner)
+
+    def cli(*args: str):
+        return keisei(*args, home=tmp_path, url=daphne_server, token=token)
+
+    # No worker in this test: the run stays queued.
+    submitted = cli(
+        "submit", "--trainer", "digits", "--tag", "sweep-4", "--notes", "first try", "--json"
+    )
+    assert submitted.returncode == Exit.OK, submitted.stderr
+    run = json.loads(submitted.stdout)
+    assert (run["status"], run["tags"], run["notes"]) == ("queued", ["sweep-4"], "first try")
+    assert cli("edit", str(run["id"]), "--priority", "7").returncode == Exit.OK
+    assert json.loads(cli("show", str(run["id"]), "--json").stdout)["priority"] == 7
+    cancelled = cli("cancel", str(run["id"]), "--wait")
+    assert cancelled.returncode == Exit.OK, cancelled.stderr
+    assert json.loads(cli("show", str(run["id"]), "--json").stdout)["status"] == "cancelled"
+
+    refused = cli("submit", "--trainer", "digits", "--tag", "no spaces")
+    assert refused.returncode == Exit.REFUSED
+    assert "was queued, but its tags or notes were refused" in refused.stderr
