@@ -126,3 +126,13 @@ def test_no_answer_is_a_server_error_and_every_answer_matches_the_schema(
     assert len(fuzzed) >= 25, fuzzed
     assert "PATCH /api/v1/runs/{run_id}/" in fuzzed
     assert "GET /api/v1/runs/{run_id}/events/" in fuzzed
+
+
+def test_the_docs_page_and_its_assets_are_served_by_daphne(daphne_server):
+    with urllib.request.urlopen(f"{daphne_server}/api/docs/", timeout=30) as response:
+        page = response.read().decode()
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+        url = f"{daphne_server}/static/vendor/swagger-ui/{asset}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200 and len(response.read()) > 1000, asset
