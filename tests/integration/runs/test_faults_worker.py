@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from monitoring.models import MetricPoint, RunEvent
 from runs import services
@@ -26,22 +26,31 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HANG_SECONDS = 5
 
 
+@dataclass
+class FaultWorker:
+    worker: ServerProcess
+    full_file: Path  # how many of the store's next writes fail
+    media_root: Path  # the store's own folder, new for each session: run ids repeat
+
+
 @pytest.fixture(scope="module")
 def fault_worker(_worker_slots, servers_env, tmp_path_factory):
     """One worker alone (the session's are stopped, so we know who trains), with a short
     hang limit, one attempt per run, and an artifact store that can be made full."""
     for slot in _worker_slots.values():
         slot.stop()
-    full_file = tmp_path_factory.mktemp("store") / "full-writes"
+    store = tmp_path_factory.mktemp("store")
+    full_file, media_root = store / "full-writes", store / "media"
     env = {
         **servers_env,
         "DJANGO_SETTINGS_MODULE": "tests.support.full_store_settings",
         FULL_FILE_VARIABLE: str(full_file),
+        "MEDIA_ROOT": str(media_root),
         "KEISEI_HANG_SECONDS": str(HANG_SECONDS),
         "KEISEI_MAX_ATTEMPTS": "1",
     }
     worker = start_celery_worker(env, "worker-faults")
-    yield worker, full_file
+    yield FaultWorker(worker, full_file, media_root)
     worker.stop()
 
 
@@ -80,7 +89,7 @@ def test_a_hung_trainer_fails_with_the_reason_and_the_worker_trains_the_next_run
 ):
     """Seen to fail with the watchdog left out of ``run_execute``: the run stayed running
     (its heartbeat renewed the lease) until the wait timed out."""
-    worker, _ = fault_worker
+    worker = fault_worker.worker
     run = services.run_queue(owner=owner, trainer="hanging", config={"steps": 5, "hang_at": 2})
     wait_run_finished(run, timeout=HANG_SECONDS + 60, what="the hung run to be ended")
 
@@ -102,7 +111,7 @@ def test_a_hung_trainer_fails_with_the_reason_and_the_worker_trains_the_next_run
 def test_a_trainer_out_of_memory_fails_with_the_reason_and_the_worker_goes_on(fault_worker, owner):
     """Seen to fail with the ``MemoryError`` branch of ``run_execute`` removed: the error was
     the bare 'MemoryError: '."""
-    worker, _ = fault_worker
+    worker = fault_worker.worker
     run = services.run_queue(owner=owner, trainer="memory-hog", config={"steps": 4, "hog_at": 2})
     wait_run_finished(run, timeout=60, what="the run to run out of memory")
 
@@ -119,7 +128,7 @@ def test_a_trainer_out_of_memory_fails_with_the_reason_and_the_worker_goes_on(fa
 def test_a_pool_process_the_oom_killer_takes_is_named_in_the_reason(fault_worker, owner):
     """The kernel's OOM killer sends SIGKILL; the worker's main process sees which signal
     ended its child and says so. Seen to fail with ``lost_cause`` returning nothing."""
-    worker, _ = fault_worker
+    worker = fault_worker.worker
     run = services.run_queue(owner=owner, trainer="hanging", config={"steps": 5, "hang_at": 1})
     # The watchdog would end this hang after HANG_SECONDS; the kill comes first, at the
     # first sign of the run being held, and only the kill's reason is accepted below.
@@ -140,8 +149,8 @@ def test_a_pool_process_the_oom_killer_takes_is_named_in_the_reason(fault_worker
     assert_worker_trains_next_run(worker, owner)
 
 
-def stored_files(run: Run) -> set[str]:
-    folder = Path(settings.MEDIA_ROOT) / f"runs/{run.pk}/checkpoints"
+def stored_files(media_root: Path, run: Run) -> set[str]:
+    folder = media_root / f"runs/{run.pk}/checkpoints"
     return {f"runs/{run.pk}/checkpoints/{p.name}" for p in folder.iterdir()}
 
 
@@ -150,7 +159,7 @@ def test_a_full_artifact_store_skips_checkpoints_cleanly_until_space_is_back(fau
     partial file's deletion removed from ``checkpoint_record`` (two half files stayed in the
     store), and with ``RecordFailed`` not caught by the reporter (the run failed with
     ``OSError``)."""
-    _, full_file = fault_worker
+    full_file, media_root = fault_worker.full_file, fault_worker.media_root
     store_full_for(full_file, writes=2)
     run = services.run_queue(
         owner=owner, trainer="counting", config={"steps": 5, "checkpoint_every": 1}
@@ -171,7 +180,7 @@ def test_a_full_artifact_store_skips_checkpoints_cleanly_until_space_is_back(fau
     rows = list(Checkpoint.objects.filter(run=run).order_by("step"))
     assert [c.step for c in rows] == [3, 4, 5]
     for checkpoint in rows:
-        assert checkpoint.sha256 == file_sha256(Path(checkpoint.file.path))
+        assert checkpoint.sha256 == file_sha256(media_root / checkpoint.file.name)
     # Nothing half-written is left in the store for anyone to download or resume from.
-    assert stored_files(run) == {c.file.name for c in rows}
+    assert stored_files(media_root, run) == {c.file.name for c in rows}
     assert full_file.read_text() == "0"
