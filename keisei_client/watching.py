@@ -47,6 +47,7 @@ class Watcher:
         self.last_seq: int | None = None
         self.status: str | None = None
         self.events_api = True
+        self.finished_in_snapshot: str | None = None
 
     def follow(self) -> str:
         """Watch until the run is finished; returns its final status."""
@@ -121,6 +122,10 @@ class Watcher:
                     raise LiveUnavailable("too many connections for this user") from None
                 return
             self.handle(json.loads(raw))
+            if self.finished_in_snapshot:
+                self._fill_gap()  # up to and with the final status event
+                if self.status not in FINISHED:  # a portal without the events endpoint
+                    self.status = self.finished_in_snapshot
 
     def handle(self, message: dict[str, Any]) -> None:
         """One message from the socket or the events endpoint (the same shape)."""
@@ -130,8 +135,12 @@ class Watcher:
             # With ?after_seq the events after it follow the snapshot: keep our own mark.
             if self.last_seq is None and data.get("last_seq") is not None:
                 self.last_seq = int(data["last_seq"])
-            if data.get("run"):
-                self.status = str(data["run"].get("status") or self.status)
+            said = str((data.get("run") or {}).get("status") or "")
+            if said and said not in FINISHED:
+                self.status = said
+            # A finished run's own status event is read below: not ended here, or the events
+            # replayed after this snapshot (?after_seq) would go unshown.
+            self.finished_in_snapshot = said if said in FINISHED else None
         elif seq is not None:
             if self.last_seq is not None and seq <= self.last_seq:
                 return  # had it already, from the other source

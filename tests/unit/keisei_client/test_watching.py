@@ -100,3 +100,47 @@ def test_compare_rows_hold_each_runs_last_point_and_range():
         {"run": 7, "points": 3, "last_step": 5, "last": 0.25, "min": 0.2, "max": 0.9},
         {"run": 9, "points": 0, "last_step": None, "last": None, "min": None, "max": None},
     ]
+
+
+class Socket:
+    """A connection that delivers the given messages, then nothing."""
+
+    def __init__(self, *messages: dict) -> None:
+        self.messages = list(messages)
+
+    def recv(self, timeout: float) -> str:
+        import json
+
+        return json.dumps(self.messages.pop(0))
+
+
+class Events:
+    """The events endpoint of a portal that stored events 4 and 5 (the final status)."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict] = []
+
+    def get(self, path: str, **params) -> dict:
+        self.asked.append({"path": path, **params})
+        stored = [event(4), event(5, "status", status="completed")]
+        return {
+            "results": [e for e in stored if e["seq"] > params["after_seq"]],
+            "last_seq": 5,
+            "has_more": False,
+        }
+
+
+def test_a_snapshot_of_a_finished_run_still_shows_the_events_missed_before_it():
+    watching, view = watcher()
+    watching.portal = Events()  # type: ignore[assignment]
+    watching.last_seq = 3  # seen before the drop; the run finished meanwhile
+    snapshot = {
+        "type": "connected",
+        "run": 7,
+        "seq": None,
+        "data": {"run": {"status": "completed"}, "last_seq": 5},
+    }
+    watching._receive(Socket(snapshot))  # type: ignore[arg-type]
+    assert [m["seq"] for m in view.shown if m["seq"] is not None] == [4, 5]
+    assert watching.status == "completed"
+    assert watching.portal.asked == [{"path": "runs/7/events/", "after_seq": 3, "limit": 1000}]
