@@ -37,6 +37,7 @@ urlpatterns = [
     path("system/", system_page, name="system"),
     path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include("monitoring.urls")),
+    path("api/v1/", include("accounts.urls")),
     # The OpenAPI 3 schema (YAML; ?format=json) and its browsable docs: open to anyone, as
     # they describe the API, not its data.
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
