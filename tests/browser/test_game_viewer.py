@@ -248,3 +248,45 @@ def test_the_run_pages_live_board_draws_a_published_position(page, daphne_server
     ranks = board.locator("coords.ranks coord")
     assert ranks.first.bounding_box()["y"] > ranks.last.bounding_box()["y"]  # 九 ... 一 reversed
     assert ranks.last.text_content() == "一"
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two computed ``rgb(...)``/``rgba(...)`` colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"[\d.]+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_viewer_is_readable_in_the_systems_theme(browser, daphne_server, stored_game, scheme):
+    run, record = stored_game
+    context = browser.new_context(viewport={"width": 1200, "height": 1000}, color_scheme=scheme)
+    page = context.new_page()
+    try:
+        open_viewer(page, daphne_server, run, record)
+        colours = page.evaluate(
+            """() => {
+              const style = (sel, pseudo) => getComputedStyle(document.querySelector(sel), pseudo);
+              return {
+                page: style('body').backgroundColor, text: style('body').color,
+                card: style('#viewer-board').backgroundColor,
+                move: style('#move-list button').color,
+                wood: style('#viewer-board sg-board').backgroundColor,
+                piece: style('#viewer-board piece.pawn', '::after').color,
+                coord: style('#viewer-board coords.files coord').color,
+              };
+            }"""
+        )
+    finally:
+        context.close()
+    dark_page = contrast(colours["page"], "rgb(0, 0, 0)") < 2
+    assert dark_page == (scheme == "dark"), colours
+    assert contrast(colours["text"], colours["page"]) >= 7, colours
+    assert contrast(colours["move"], colours["card"]) >= 7, colours
+    assert contrast(colours["piece"], colours["wood"]) >= 4.5, colours
+    assert contrast(colours["coord"], colours["card"]) >= 4.5, colours
