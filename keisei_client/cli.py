@@ -55,6 +55,8 @@ for command in (
     files.games,
     files.game,
     files.compare,
+    files.metrics,
+    files.events,
 ):
     keisei.add_command(command)
 

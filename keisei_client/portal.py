@@ -98,10 +98,15 @@ class Portal:
             page = self.request("GET", following)
 
     @contextmanager
-    def stream(self, path: str) -> Iterator[httpx.Response]:
-        """A streamed GET (a checkpoint file), redirects followed; refused like ``request``."""
+    def stream(
+        self, path: str, *, params: dict[str, Any] | None = None
+    ) -> Iterator[httpx.Response]:
+        """A streamed GET (a checkpoint file, a CSV), redirects followed; refused like
+        ``request``."""
         try:
-            with self.http.stream("GET", path, follow_redirects=True) as response:
+            with self.http.stream(
+                "GET", path, params=_clean(params), follow_redirects=True
+            ) as response:
                 if response.is_error:
                     raise refusal(response.status_code, response.read())
                 yield response

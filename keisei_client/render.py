@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -43,6 +44,14 @@ def cell(value: Any) -> str:
 def when(value: str | None) -> str:
     """An ISO timestamp cut to the minute (``2026-11-30 14:02``)."""
     return value[:16].replace("T", " ") if value else "-"
+
+
+def when_epoch(seconds: float | None) -> str:
+    """Seconds since the epoch in UTC to the second (``2026-11-30 14:02:07``), as the
+    server's own timestamps are shown."""
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def table(

@@ -130,7 +130,7 @@ class LiveView:
         elif kind == "error":
             self.note(f"server: {data.get('detail')}")
         elif message.get("seq") is not None:
-            self.live.console.print(f"{kind}: {_summary(data)}", markup=False)
+            self.live.console.print(f"{kind}: {summary(data)}", markup=False)
 
     def note(self, text: str) -> None:
         self.live.console.print(text, style="dim", markup=False)
@@ -139,7 +139,7 @@ class LiveView:
         render.out.print(f"Run {run_id} {status}.", markup=False)
 
 
-def _summary(data: dict[str, Any]) -> str:
+def summary(data: dict[str, Any]) -> str:
     """A durable event in one line: its message, else its main fields."""
     if data.get("message"):
         return str(data["message"])

@@ -16,6 +16,7 @@ from keisei_client import render
 from keisei_client.commands.common import Session, json_option, pass_session, run_argument
 from keisei_client.exits import ClientError, Exit
 from keisei_client.portal import Portal
+from keisei_client.watch_views import summary
 
 CHUNK = 1 << 16
 
@@ -238,4 +239,77 @@ def compare(session: Session, runs: tuple[int, ...], key: str, as_csv: bool, as_
         writer.writerows(rows)
         return Exit.OK
     render.table(columns, ([row[c] for c in columns] for row in rows), title=key)
+    return Exit.OK
+
+
+@click.command()
+@run_argument
+@click.option("--keys", help="Comma-separated metric keys; default every key of the run.")
+@click.option("--start", type=click.IntRange(min=0), help="The first step.")
+@click.option("--end", type=click.IntRange(min=0), help="The last step.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="A file; default stdout.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="The series as JSON instead, downsampled by the server (docs/metrics-api.md).",
+)
+@pass_session
+def metrics(
+    session: Session,
+    run: int,
+    keys: str | None,
+    start: int | None,
+    end: int | None,
+    output: str | None,
+    as_json: bool,
+) -> int:
+    """A run's metric points in full, as CSV (key,step,value,wall_time), streamed."""
+    query = {k: v for k, v in (("keys", keys), ("start", start), ("end", end)) if v is not None}
+    portal = session.portal()
+    if as_json:
+        render.print_json(portal.get(f"runs/{run}/metrics/", **query))
+        return Exit.OK
+    with portal.stream(f"runs/{run}/metrics.csv", params=query) as response:
+        sink = open(output, "wb") if output else sys.stdout.buffer
+        try:
+            for chunk in response.iter_bytes(CHUNK):
+                sink.write(chunk)
+        finally:
+            if output:
+                sink.close()
+            else:
+                sink.flush()
+    return Exit.OK
+
+
+@click.command()
+@run_argument
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Only events after this seq.",
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=200, show_default=True)
+@json_option
+@pass_session
+def events(session: Session, run: int, after: int, limit: int, as_json: bool) -> int:
+    """A run's timeline (status changes, checkpoints, commands, logs) in seq order."""
+    page = session.portal().get(f"runs/{run}/events/", after_seq=after, limit=limit)
+    if as_json:
+        render.print_json(page)
+        return Exit.OK
+    render.table(
+        ("seq", "type", "when", "what"),
+        (
+            (e["seq"], e["type"], render.when_epoch(e.get("ts")), summary(e.get("data") or {}))
+            for e in page["results"]
+        ),
+        title=f"run {run}: events after {after} (last stored: {page.get('last_seq')})",
+    )
+    if page.get("has_more"):
+        last = page["results"][-1]["seq"]
+        render.note(f"more: keisei events {run} --after {last}")
     return Exit.OK

@@ -198,3 +198,36 @@ def test_save_waits_for_its_checkpoint_which_download_then_fetches(
     assert hashlib.sha256(target.read_bytes()).hexdigest() == manual.sha256
     stopped = cli("stop", str(run.pk), "--wait")
     assert stopped.returncode == Exit.OK and ", done" in stopped.stdout, stopped.stderr
+
+
+def test_metrics_stream_as_csv_and_events_read_as_the_timeline(
+    daphne_server, trained, owner, tmp_path
+):
+    from monitoring.models import MetricPoint, RunEvent
+
+    token = api_token(owner)
+
+    def cli(*args: str):
+        return keisei(*args, home=tmp_path, url=daphne_server, token=token)
+
+    key = "losses/train_loss"
+    target = tmp_path / "loss.csv"
+    saved = cli("metrics", str(trained.pk), "--keys", key, "-o", str(target))
+    assert saved.returncode == Exit.OK, saved.stderr
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    stored = MetricPoint.objects.filter(run=trained, key=key).order_by("step")
+    assert [(r["key"], int(r["step"]), float(r["value"])) for r in rows] == [
+        (key, p.step, p.value) for p in stored
+    ]
+    printed = cli("metrics", str(trained.pk), "--keys", key)
+    assert printed.stdout == target.read_text()
+    series = json.loads(cli("metrics", str(trained.pk), "--keys", key, "--json").stdout)
+    assert series["series"][key]["step"] == [p.step for p in stored]
+
+    seqs = list(RunEvent.objects.filter(run=trained).order_by("seq").values_list("seq", flat=True))
+    page = json.loads(cli("events", str(trained.pk), "--json").stdout)
+    assert [e["seq"] for e in page["results"]] == seqs and page["last_seq"] == seqs[-1]
+    later = json.loads(cli("events", str(trained.pk), "--after", str(seqs[1]), "--json").stdout)
+    assert [e["seq"] for e in later["results"]] == seqs[2:]
+    table = cli("events", str(trained.pk))
+    assert table.returncode == Exit.OK and "run completed" in table.stdout

@@ -66,7 +66,7 @@ def test_every_command_of_the_issue_is_there_with_json():
 
     wanted = {"login", "logout", "submit", "runs", "show", "watch", "stop", "pause", "resume"}
     wanted |= {"save", "sample", "evaluate", "download", "games", "game", "compare", "tokens", "me"}
-    wanted |= {"edit", "requeue", "delete", "cancel", "trainers"}
+    wanted |= {"edit", "requeue", "delete", "cancel", "trainers", "metrics", "events"}
     assert wanted <= set(keisei.commands)
     for name in wanted:
         options = {
