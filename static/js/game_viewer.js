@@ -98,6 +98,7 @@ function markCurrent() {
 }
 
 function go(ply) {
+  if (!plies.length) return;
   current = Math.max(0, Math.min(last, ply));
   const shown = plies[current];
   board.show({ sfen: shown.sfen, lastMove: shown.move?.usi ?? null, inCheck: shown.inCheck });
@@ -142,6 +143,10 @@ for (const radio of document.querySelectorAll('input[name="notation"]')) {
   radio.addEventListener("change", () => setNotation(radio.value));
 }
 
-renderMoves();
-go(plyFromHash(last));
+if (plies.length) {
+  renderMoves();
+  go(plyFromHash(last));
+} else {
+  for (const button of document.querySelectorAll("[data-go]")) button.disabled = true;
+}
 document.body.dataset.viewerReady = "true";

@@ -290,3 +290,36 @@ def test_the_viewer_is_readable_in_the_systems_theme(browser, daphne_server, sto
     assert contrast(colours["move"], colours["card"]) >= 7, colours
     assert contrast(colours["piece"], colours["wood"]) >= 4.5, colours
     assert contrast(colours["coord"], colours["card"]) >= 4.5, colours
+
+
+def test_a_record_is_replayed_only_as_far_as_its_moves_are_legal(page, daphne_server, owner):
+    run = Run.objects.create(owner=owner, trainer="shogi-ppo", config={}, name="odd")
+    record = GameRecord.objects.create(
+        run=run,
+        source="selfplay",
+        black="a",
+        white="b",
+        result="draw",
+        plies=3,
+        start_sfen="startpos",  # the engine's word for the initial position
+        moves=["7g7f", "7g7f", "3c3d"],
+    )
+    open_viewer(page, daphne_server, run, record)
+    expect(page.locator("#viewer-error")).to_have_text(
+        "Move 2 (7g7f) is not legal in its position; the replay stops before it."
+    )
+    expect(page.locator("#move-list button")).to_have_count(1)
+    page.keyboard.press("End")
+    expect(page.locator("#viewer-ply")).to_have_text("ply 1 / 1")
+    expect(page.locator("#viewer-board piece")).to_have_count(40)
+
+
+def test_a_start_position_that_cannot_be_read_is_said(page, daphne_server, owner):
+    run = Run.objects.create(owner=owner, trainer="shogi-ppo", config={}, name="odd")
+    record = GameRecord.objects.create(
+        run=run, source="sample", black="a", white="b", result="draw", plies=0, start_sfen="x"
+    )
+    open_viewer(page, daphne_server, run, record)
+    expect(page.locator("#viewer-error")).to_have_text("The start position cannot be read: x")
+    expect(page.locator("#move-list button")).to_have_count(0)
+    expect(page.locator("[data-go=next]")).to_be_disabled()
