@@ -110,6 +110,20 @@ class RunCreateSerializer(serializers.Serializer):
         default="",
         help_text="start from a trainer's preset (by name) or a saved one (by id)",
     )
+    tags = serializers.ListField(
+        child=serializers.RegexField(TAG_PATTERN, max_length=40),
+        max_length=MAX_TAGS,
+        required=False,
+        default=list,
+        help_text=f"at most {MAX_TAGS}, each 1-40 of [A-Za-z0-9_.:-]",
+    )
+    notes = serializers.CharField(
+        max_length=NOTES_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+    )
 
 
 class RunUpdateSerializer(serializers.Serializer):

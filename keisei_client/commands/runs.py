@@ -87,19 +87,12 @@ def submit(
     }
     if preset:
         body["preset"] = preset
+    if tags:
+        body["tags"] = list(tags)
+    if notes:
+        body["notes"] = notes
     portal = session.portal()
     run = portal.request("POST", "runs/", body=body)
-    extra = {key: value for key, value in (("tags", list(tags)), ("notes", notes)) if value}
-    if extra:
-        # Queueing takes no tags or notes, so they follow at once as an edit. A refused tag
-        # leaves the run queued without them; the error says so.
-        try:
-            run = portal.request("PATCH", f"runs/{run['id']}/", body=extra)
-        except ClientError as exc:
-            exc.message = (
-                f"run {run['id']} was queued, but its tags or notes were refused: {exc.message}"
-            )
-            raise
     if as_json:
         if not watch:  # watching, the first JSON line is the run already
             render.print_json(run)

@@ -6,7 +6,6 @@ one statement, so a worker's concurrent update of status, step or lease is never
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -17,10 +16,6 @@ from django.utils import timezone
 
 from runs.models import (
     FINISHED_STATUSES,
-    MAX_TAGS,
-    NOTES_MAX_LENGTH,
-    TAG_MAX_LENGTH,
-    TAG_PATTERN,
     Checkpoint,
     Evaluation,
     EvaluationState,
@@ -34,6 +29,7 @@ from runs.services.errors import (
     RunNotQueued,
     RunNotRequeueable,
 )
+from runs.services.labels import Fields, checked_notes, checked_tags
 from runs.services.lifecycle import run_requeue
 
 PRIORITY_RANGE = (-100, 100)  # as the API and the form accept
@@ -41,9 +37,6 @@ NAME_MAX_LENGTH = 120
 # What a person may put back in the queue by the API (the admin may also requeue cancelled
 # runs, through ``run_requeue`` directly).
 API_REQUEUEABLE = (RunStatus.FAILED, RunStatus.STOPPED)
-_TAG = re.compile(TAG_PATTERN)
-
-Fields = dict[str, list[str]]
 
 
 def _checked_name(name: Any, errors: Fields) -> str | None:
@@ -59,30 +52,6 @@ def _checked_priority(priority: Any, errors: Fields) -> int | None:
         errors["priority"] = [f"must be a whole number from {low} to {high}"]
         return None
     return priority
-
-
-def _checked_tags(tags: Any, errors: Fields) -> list[str] | None:
-    if not isinstance(tags, list | tuple):
-        errors["tags"] = ["must be a list of tags"]
-        return None
-    wrong = [
-        f"tags.{i}"
-        for i, tag in enumerate(tags)
-        if not isinstance(tag, str) or not _TAG.fullmatch(tag)
-    ]
-    for path in wrong:
-        errors[path] = [f"a tag is 1 to {TAG_MAX_LENGTH} characters of A-Z a-z 0-9 _ . : -"]
-    unique = list(dict.fromkeys(tag for tag in tags if isinstance(tag, str)))
-    if len(unique) > MAX_TAGS:
-        errors["tags"] = [f"at most {MAX_TAGS} tags, got {len(unique)}"]
-    return None if wrong or len(unique) > MAX_TAGS else unique
-
-
-def _checked_notes(notes: Any, errors: Fields) -> str | None:
-    if not isinstance(notes, str) or len(notes) > NOTES_MAX_LENGTH:
-        errors["notes"] = [f"must be text of at most {NOTES_MAX_LENGTH} characters"]
-        return None
-    return notes
 
 
 def run_edit(
@@ -108,8 +77,8 @@ def run_edit(
     checks = {
         "name": (name, _checked_name),
         "priority": (priority, _checked_priority),
-        "tags": (tags, _checked_tags),
-        "notes": (notes, _checked_notes),
+        "tags": (tags, checked_tags),
+        "notes": (notes, checked_notes),
     }
     changes: dict[str, Any] = {}
     for field, (value, check) in checks.items():

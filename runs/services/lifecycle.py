@@ -7,7 +7,7 @@ changed means someone else got there first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from celery import current_app
@@ -34,6 +34,7 @@ from runs.leases import (
 from runs.locks import AdvisoryLock, advisory_xact_lock
 from runs.models import ACTIVE_STATUSES, RUN_LEASE, Checkpoint, CommandState, Run, RunStatus
 from runs.services.errors import RunConfigError
+from runs.services.labels import Fields, checked_notes, checked_tags
 from runs.services.quotas import quota_check_queue, quota_for
 
 TRAIN_NEXT_RUN_TASK = "runs.train_next_run"
@@ -70,9 +71,18 @@ def run_queue(
     priority: int = 0,
     parent: Run | None = None,
     start_checkpoint: Checkpoint | None = None,
+    tags: Sequence[str] = (),
+    notes: str = "",
 ) -> Run:
     """Validate, check quotas, store the run as queued, and wake a worker after commit."""
-    validated = config_validate(trainer=trainer, config=config)
+    errors: Fields = {}
+    labels = {"tags": checked_tags(tags, errors), "notes": checked_notes(notes, errors)}
+    try:
+        validated = config_validate(trainer=trainer, config=config)
+    except RunConfigError as refused:
+        raise RunConfigError({**errors, **refused.errors}) from None
+    if errors:  # every refused field at once, the config's and the labels'
+        raise RunConfigError(errors)
     with transaction.atomic():
         quota_check_queue(owner)
         run = Run.objects.create(
@@ -83,6 +93,7 @@ def run_queue(
             priority=priority,
             parent=parent,
             start_checkpoint=start_checkpoint,
+            **labels,
         )
         origin = {}
         if parent is not None:

@@ -76,6 +76,10 @@ def test_a_queued_run_is_submitted_with_tags_reprioritised_and_cancelled(
     assert cancelled.returncode == Exit.OK, cancelled.stderr
     assert json.loads(cli("show", str(run["id"]), "--json").stdout)["status"] == "cancelled"
 
+    from runs.models import Run
+
+    queued_before = Run.objects.count()
     refused = cli("submit", "--trainer", "digits", "--tag", "no spaces")
     assert refused.returncode == Exit.REFUSED
-    assert "was queued, but its tags or notes were refused" in refused.stderr
+    assert "tags.0:" in refused.stderr, refused.stderr
+    assert Run.objects.count() == queued_before  # the tags are checked with the run, not after
