@@ -241,3 +241,20 @@ def test_every_caller_of_every_change(api_client, owner, outsider, staff):
         method, url, body = steps["delete"]
         assert getattr(client, method)(url).status_code == 204
         assert not Run.objects.filter(pk=run.pk).exists()
+
+
+def test_a_run_is_queued_with_its_tags_and_notes(api_client, owner):
+    body = {"trainer": "digits", "tags": ["sweep-4", "wide", "wide"], "notes": "first try\n"}
+    response = api_client(owner).post("/api/v1/runs/", body, format="json")
+    assert response.status_code == 201, response.content
+    run = Run.objects.get(pk=response.json()["id"])
+    assert (run.tags, run.notes) == (["sweep-4", "wide"], "first try\n")
+
+
+def test_the_service_refuses_bad_labels_with_the_configs_errors_and_queues_nothing(owner):
+    with pytest.raises(services.RunConfigError) as refused:
+        services.run_queue(
+            owner=owner, trainer="digits", config={"epochs": 0}, tags=["no spaces"], notes=7
+        )
+    assert {"tags.0", "notes", "config.epochs"} <= set(refused.value.errors)
+    assert not Run.objects.exists()
