@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    "keisei_site.apps.StaticFiles",  # django.contrib.staticfiles, with our ignore list
     "rest_framework",
     # Kept only so accounts' migration 0002 can read the old plain tokens (then deleted).
     "rest_framework.authtoken",
