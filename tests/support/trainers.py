@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import threading
+import time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,6 +60,9 @@ class CountingConfig(BaseModel):
     checkpoint_every: int = Field(
         0, ge=0, le=10_000, description="A periodic checkpoint every this many steps (0: none)"
     )
+    step_seconds: float = Field(
+        0.0, ge=0.0, le=10.0, description="How long a step takes (0: no time at all)"
+    )
 
 
 class CountingTrainer(Trainer):
@@ -76,6 +80,7 @@ class CountingTrainer(Trainer):
                 self.save_checkpoint("final")
                 return RunOutcome.STOPPED
             self.step = step
+            time.sleep(self.config.step_seconds)  # the step's work
             self.at_step(step)
             self.callbacks.on_metrics(step, {"losses/train_loss": 1.0 / step})
             self.callbacks.on_progress(step, self.config.steps)
