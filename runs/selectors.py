@@ -15,6 +15,8 @@ from django.db.models.functions import RowNumber
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from monitoring.errors import NotFound
 from monitoring.history import compare_run_ids, metric_compare, metric_keys
+from monitoring.models import RunEvent
+from monitoring.selectors import event_as_message
 from runs import access
 from runs.models import (
     ACTIVE_STATUSES,
@@ -323,4 +325,131 @@ def user_quota_usage(*, user: Any) -> dict[str, Any]:
             "running": sum(counts.get(status, 0) for status in ACTIVE_STATUSES),
             "queued": counts.get(RunStatus.QUEUED, 0),
         },
+    }
+
+
+# ----- the run page: configuration, timeline; the compare page's config diff -------------------
+
+# The sections a run's configuration is shown in, by field name (any trainer); fields not
+# named here are shown under "Other".
+CONFIG_SECTIONS: dict[str, tuple[str, ...]] = {
+    "Run": (
+        "mode",
+        "total_steps",
+        "epochs",
+        "seed",
+        "checkpoint_every",
+        "spectate",
+        "record_selfplay_every",
+        "threads",
+        "precision",
+        "validation_fraction",
+        "clients",
+        "local_epochs",
+    ),  # fmt: skip
+    "Self-play": ("num_envs", "max_plies", "shaping_coef", "shaping_anneal_steps"),
+    "Network": ("blocks", "channels", "squeeze_excitation", "value_hidden", "dropout"),
+    "Optimisation": (
+        "learning_rate",
+        "lr_schedule",
+        "batch_size",
+        "num_steps",
+        "gamma",
+        "gae_lambda",
+        "update_epochs",
+        "minibatch_size",
+        "clip_coef",
+        "clip_vloss",
+        "ent_coef",
+        "vf_coef",
+        "max_grad_norm",
+        "norm_adv",
+        "target_kl",
+    ),  # fmt: skip
+    "Evaluation": ("eval_every", "eval_games"),
+}
+_SECTION_OF = {field: title for title, fields in CONFIG_SECTIONS.items() for field in fields}
+
+
+def _config_fields(trainer: str) -> dict[str, dict[str, Any]]:
+    """The trainer's config fields (JSON Schema properties), or none for an unknown trainer."""
+    try:
+        schema = get_trainer(trainer).config_schema()
+    except UnknownTrainer:
+        return {}
+    return dict(schema.get("properties", {}))
+
+
+def run_config_sections(run: Run) -> list[dict[str, Any]]:
+    """The run's configuration in sections, each field with its value, the trainer's default
+    and whether it differs from it. (Runs do not store the preset they were queued from, so
+    the comparison is with the defaults only.)"""
+    config = dict(run.config or {})
+    fields = _config_fields(run.trainer)
+    names = list(fields) + sorted(set(config) - set(fields))
+    sections: dict[str, list[dict[str, Any]]] = {title: [] for title in CONFIG_SECTIONS}
+    sections["Other"] = []
+    for name in names:
+        prop = fields.get(name, {})
+        has_default = "default" in prop
+        value = config.get(name, prop.get("default"))
+        sections[_SECTION_OF.get(name, "Other")].append(
+            {
+                "name": name,
+                "label": prop.get("title", name),
+                "help": prop.get("description", ""),
+                "value": value,
+                "default": prop.get("default"),
+                "has_default": has_default,
+                "changed": name in config and (not has_default or config[name] != prop["default"]),
+            }
+        )
+    return [{"title": t, "fields": f} for t, f in sections.items() if f]
+
+
+def compare_config_diff(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """The configuration fields whose values differ between ``runs`` (the trainer first), each
+    run's value as it trains with it (a field it does not set: the trainer's default)."""
+    effective = []
+    labels: dict[str, str] = {}
+    for run in runs:
+        fields = _config_fields(run.trainer)
+        values = {name: prop.get("default") for name, prop in fields.items()}
+        values.update(run.config or {})
+        values["trainer"] = run.trainer
+        labels.update({name: prop.get("title", name) for name, prop in fields.items()})
+        effective.append(values)
+    names = ["trainer"] + sorted({n for v in effective for n in v} - {"trainer"})
+    missing = object()
+    rows = []
+    for name in names:
+        values = [v.get(name, missing) for v in effective]
+        if len({repr(v) for v in values}) > 1:
+            rows.append(
+                {
+                    "name": name,
+                    "label": labels.get(name, name.replace("_", " ").capitalize()),
+                    "values": ["—" if v is missing else v for v in values],
+                }
+            )
+    return rows
+
+
+TIMELINE_PAGE = 50
+
+
+def run_timeline_page(
+    run: Run, *, before_seq: int | None = None, limit: int = TIMELINE_PAGE
+) -> dict[str, Any]:
+    """The run's newest ``limit`` events before ``before_seq`` (all: the newest), newest first,
+    as the WebSocket sends them; ``older`` is the seq to ask before next, or None at the start."""
+    events = RunEvent.objects.filter(run_id=run.pk)
+    if before_seq is not None:
+        events = events.filter(seq__lt=before_seq)
+    page = list(events.order_by("-seq")[: limit + 1])
+    shown = page[:limit]
+    return {
+        "events": [event_as_message(e) for e in shown],
+        "older": shown[-1].seq if len(page) > limit else None,
+        "last_seq": page[0].seq if page and before_seq is None else None,
     }

@@ -6,14 +6,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from monitoring import selectors as monitoring_selectors
-from monitoring.history import Series, metric_series_downsampled
+from monitoring.errors import ApplicationError, NotFound
 from runs import access, selectors, services
 from runs.downloads import (
     GAME_RECORD_FORMATS,
@@ -21,6 +21,7 @@ from runs.downloads import (
     game_record_download_response,
 )
 from runs.forms import CommandForm, RunForm
+from runs.models import Run
 from runs.pages import form_submit, redirect_on_refusal
 
 # The chart on the run page draws these keys first, when the trainer reports them.
@@ -51,7 +52,20 @@ def run_compare(request: HttpRequest) -> HttpResponse:
     keys, chart = selectors.compare_chart(
         runs=runs, key=request.GET.get("key", ""), preferred=CHART_KEYS
     )
-    return render(request, "runs/compare.html", {"runs": runs, "keys": keys, "chart": chart})
+    return render(
+        request,
+        "runs/compare.html",
+        {
+            "runs": runs,
+            "keys": keys,
+            "chart": {
+                **chart,
+                "keys": keys,
+                "live": [r.pk for r in runs if r.status in ("queued", "running", "paused")],
+            },
+            "config_diff": selectors.compare_config_diff(runs),
+        },
+    )
 
 
 @login_required
@@ -108,25 +122,24 @@ def run_new(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = access.run_for_viewer(user=request.user, run_id=run_id)
     latest = monitoring_selectors.metrics_latest(run_id=run.pk)
-    chart_key = next((k for k in CHART_KEYS if k in latest), next(iter(sorted(latest)), ""))
-    series = (
-        metric_series_downsampled(run_id=run.pk, key=chart_key, max_points=2000)
-        if chart_key
-        else Series()
-    )
     queue_position = selectors.run_queue_position(run)
+    timeline = selectors.run_timeline_page(run)
+    snapshot = selectors.run_as_dict(run, queue_position=queue_position)
     return render(
         request,
         "runs/detail.html",
         {
             "run": run,
             "latest": sorted(latest.items()),
-            "chart": {
-                "key": chart_key,
-                "steps": series.step,
-                "values": series.as_dict()["value"],
+            # The charts are drawn in the browser from the keys (static/js/charts.js groups
+            # them the same way whether they come with the page or arrive live).
+            "snapshot": {
+                **snapshot,
+                "keys": sorted(latest),
+                "last_seq": timeline["last_seq"] or 0,
             },
-            "snapshot": selectors.run_as_dict(run, queue_position=queue_position),
+            "config_sections": selectors.run_config_sections(run),
+            "timeline": timeline,
             "may_change": access.may_steer_run(user=request.user, run=run),
             "queue_position": queue_position,
             "commands": selectors.run_commands_recent(run),
@@ -139,6 +152,38 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @login_required
+def run_timeline(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Older events of the run's timeline (``?before_seq=``), for "Load older"."""
+    run = access.run_for_viewer(user=request.user, run_id=run_id)
+    raw = request.GET.get("before_seq", "")
+    if not raw.isdigit():
+        return HttpResponse("before_seq: must be a non-negative integer", status=400)
+    timeline = selectors.run_timeline_page(run, before_seq=int(raw))
+    return render(request, "runs/_timeline.html", {"run": run, "timeline": timeline})
+
+
+@login_required
+@require_POST
+@redirect_on_refusal("runs:detail")
+def run_edit(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Name, tags and notes from the run page; refusals name the field."""
+    run = access.run_for_steerer(user=request.user, run_id=run_id)
+    tags = [t.strip() for t in request.POST.get("tags", "").split(",") if t.strip()]
+    try:
+        services.run_edit(
+            run_id=run.pk,
+            name=request.POST.get("name", ""),
+            tags=tags,
+            notes=request.POST.get("notes", ""),
+        )
+    except services.RunConfigError as exc:  # each reason named by its field
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Saved.")
+    return redirect("runs:detail", run_id=run.pk)
+
+
+@login_required
 def run_artifacts(request: HttpRequest, run_id: int) -> HttpResponse:
     """The run page's checkpoints, evaluations and games, for the live page to swap in when
     the timeline says one was added."""
@@ -148,16 +193,40 @@ def run_artifacts(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-@redirect_on_refusal("runs:detail")
 def run_command(request: HttpRequest, run_id: int) -> HttpResponse:
+    """A steering button. The page sends it by fetch (``Accept: application/json``) and gets
+    ``{"message"}`` or ``{"error"}`` back; without JavaScript, the form posts and is redirected."""
+    wants_json = "application/json" in request.headers.get("Accept", "")
     run = access.run_for_steerer(user=request.user, run_id=run_id)
     form = CommandForm(request.POST)
     if not form.is_valid():
-        messages.error(request, form.refusal())
-        return redirect("runs:detail", run_id=run.pk)
+        return _command_answer(request, run, form.refusal(), ok=False, wants_json=wants_json)
     kind = form.cleaned_data["kind"]
-    services.command_request(run=run, user=request.user, kind=kind, params=form.params())
-    messages.success(request, f"{kind} requested")
+    try:
+        services.command_request(run=run, user=request.user, kind=kind, params=form.params())
+    except NotFound:
+        raise
+    except ApplicationError as exc:
+        return _command_answer(
+            request, run, exc.message, ok=False, wants_json=wants_json, status=exc.status
+        )
+    return _command_answer(request, run, f"{kind} requested", ok=True, wants_json=wants_json)
+
+
+def _command_answer(
+    request: HttpRequest,
+    run: Run,
+    text: str,
+    *,
+    ok: bool,
+    wants_json: bool,
+    status: int = 400,
+) -> HttpResponse:
+    if wants_json:
+        return JsonResponse(
+            {"message": text} if ok else {"error": text}, status=200 if ok else status
+        )
+    (messages.success if ok else messages.error)(request, text)
     return redirect("runs:detail", run_id=run.pk)
 
 

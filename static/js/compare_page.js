@@ -1,51 +1,86 @@
-// The compare page: one metric of several runs on one uPlot chart. The first chart comes with
-// the page; another key is fetched from /api/v1/metrics/compare/ (downsampled on the server).
-import uPlot from "../vendor/uplot/uPlot.esm.js";
+// The compare page: one panel per metric, each run a line in it (static/js/charts.js). The
+// chosen metric (#compare-key) comes with the page; a panel per key group is fetched from
+// /api/v1/metrics/compare/ (downsampled on the server); runs still training are followed over
+// their WebSockets and their points added as they come.
+import { ChartBoard, groupKeys } from "./charts.js";
+import { LiveSocket } from "./live_socket.js";
 
 const $ = (id) => document.getElementById(id);
-const COLOURS = ["#c0392b", "#2456a6", "#2e7d32", "#8e44ad", "#d35400", "#16a085", "#7f8c8d",
-  "#b7950b", "#c2185b", "#34495e"];
-let data = JSON.parse($("compare-data").textContent);
-let plot = null;
+const data = JSON.parse($("compare-data").textContent);
+const names = new Map(data.runs.map((r) => [String(r.id), r.name]));
+const board = new ChartBoard($("compare-panels"), $("compare-charts"), {
+  label: (id) => names.get(id) || id,
+});
+window.keiseiCharts = board;
+const runIds = data.runs.map((r) => String(r.id));
+let key = data.key;
 
-function draw() {
-  const el = $("compare-chart");
-  if (plot) { plot.destroy(); plot = null; }
-  if (!data.key) return;
-  el.textContent = "";
-  // Runs log different steps: join them on step, a gap (null) where a run has no point.
-  const aligned = uPlot.join(data.runs.map((r) => [r.step, r.value]));
-  const series = [{ label: "step" }, ...data.runs.map((r, i) => ({
-    label: r.name, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true,
-  }))];
-  plot = new uPlot({
-    width: el.clientWidth || 800, height: 360,
-    scales: { x: { time: false } },
-    series,
-    axes: [{ label: "step" }, { label: data.key, size: 70 }],
-  }, aligned, el);
-}
-
-async function chooseKey(key) {
-  const ids = data.runs.map((r) => r.id).join(",");
-  const url = `/api/v1/metrics/compare/?runs=${ids}&key=${encodeURIComponent(key)}&max_points=${data.max_points}`;
+async function fetchKey(k) {
+  const url = `/api/v1/metrics/compare/?runs=${runIds.join(",")}&key=${encodeURIComponent(k)}&max_points=${data.max_points}`;
   const response = await fetch(url, { credentials: "same-origin" });
-  if (!response.ok) return;  // the chart stays as it was
-  const body = await response.json();
-  data = {
-    ...data,
-    key,
-    runs: data.runs.map((r) => {
-      const s = body.series[String(r.id)] || { step: [], value: [] };
-      return { ...r, step: s.step, value: s.value };
-    }),
-  };
-  const params = new URLSearchParams(location.search);
-  params.set("key", key);
-  history.replaceState(null, "", `${location.pathname}?${params}`);  // shareable as it is
-  draw();
+  if (!response.ok) return null;
+  return (await response.json()).series;
 }
 
-draw();
+function fill(panel, series) {
+  for (const id of runIds) {
+    const s = series[id] || { step: [], value: [] };
+    panel.setHistory(id, s.step, s.value);
+  }
+  panel.redraw();
+}
+
+function mainPanel() {
+  let panel = board.panels.get("main");
+  if (panel && panel.title !== key) { board.remove("main"); panel = null; }
+  if (!panel) {
+    $("compare-chart").textContent = "";
+    panel = board.panel("main", key, runIds, $("compare-chart"));
+    panel.title = key;
+  }
+  return panel;
+}
+
+async function chooseKey(k) {
+  const series = await fetchKey(k);
+  if (!series) return;  // the chart stays as it was
+  key = k;
+  fill(mainPanel(), series);
+  const params = new URLSearchParams(location.search);
+  params.set("key", k);
+  history.replaceState(null, "", `${location.pathname}?${params}`);  // shareable as it is
+}
+
+// A panel for the first key of each group the runs report (the chosen key has its own).
+async function groupPanels() {
+  for (const group of groupKeys(data.keys)) {
+    const k = group.keys[0];
+    const panel = board.panel(`key:${k}`, `${group.title}: ${k}`, runIds);
+    panel.key = k;
+    const series = await fetchKey(k);
+    if (series) fill(panel, series);
+  }
+}
+
+function follow(runId) {
+  const onMessage = (msg) => {
+    if (msg.type !== "metrics") return;
+    const { step, values } = msg.data;
+    for (const panel of board.panels.values()) {
+      const k = panel === board.panels.get("main") ? key : panel.key;
+      if (k in values && panel.append(String(runId), step, values[k])) board.touched(panel);
+    }
+  };
+  new LiveSocket(`/ws/runs/${runId}/`, onMessage, (state) => {
+    $("compare-live").textContent = state === "live" ? "following the runs in training" : state;
+  }).open();
+}
+
+if (key) {
+  const panel = mainPanel();
+  for (const r of data.runs) panel.setHistory(String(r.id), r.step, r.value);
+  panel.redraw();
+  groupPanels();
+}
+data.live.forEach(follow);
 $("compare-key")?.addEventListener("change", (e) => chooseKey(e.target.value));
-window.addEventListener("resize", () => plot?.setSize({ width: $("compare-chart").clientWidth, height: 360 }));

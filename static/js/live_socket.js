@@ -1,14 +1,16 @@
 // A WebSocket that reconnects by itself; to one run it also resumes durable events by seq.
 // Usage: const sock = new LiveSocket(`/ws/runs/${id}/`, onMessage, onState); sock.open();
 // A socket that carries several runs (`/ws/runs/`) passes { resume: false }: seq
-// numbers are per run there, so they neither order nor de-duplicate messages.
+// numbers are per run there, so they neither order nor de-duplicate messages. A page that
+// rendered the run's events up to some seq passes { afterSeq }: the first connection already
+// replays what came after it.
 export class LiveSocket {
-  constructor(path, onMessage, onState = () => {}, { resume = true } = {}) {
+  constructor(path, onMessage, onState = () => {}, { resume = true, afterSeq = null } = {}) {
     this.path = path;
     this.onMessage = onMessage;
     this.onState = onState;
     this.resume = resume;
-    this.lastSeq = null;   // highest durable seq seen: the resume point after a drop
+    this.lastSeq = afterSeq;   // highest durable seq seen: the resume point after a drop
     this.delay = 500;
     this.closedByUs = false;
   }

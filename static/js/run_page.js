@@ -1,69 +1,103 @@
-// The run page: status, progress, latest metrics, one live chart and the timeline, over the
-// run's WebSocket. The page is complete without JavaScript; this keeps it current.
-import uPlot from "../vendor/uplot/uPlot.esm.js";
+// The run page: status, progress, latest metrics, chart panels, the timeline and the commands,
+// over the run's WebSocket. The page is complete without JavaScript; this keeps it current.
 import { LiveSocket } from "./live_socket.js";
 import { LiveBoard } from "./board.js";
 import { fragmentRefresher } from "./fragment.js";
+import { ChartBoard, fetchRunHistory, groupKeys } from "./charts.js";
+import { confirmStep, sendForm } from "./commands.js";
 
 const snapshot = JSON.parse(document.getElementById("run-snapshot").textContent);
-const chartData = JSON.parse(document.getElementById("run-chart").textContent);
 const $ = (id) => document.getElementById(id);
 const FINISHED = new Set(["completed", "failed", "stopped", "cancelled"]);
-// The first of these a run reports is charted until the user picks another key.
-const PREFERRED = ["charts/win_rate_vs_random", "charts/val_accuracy", "losses/value_loss",
-  "losses/train_loss", "losses/policy_loss"];
 
-let chartKey = chartData.key;
-let xs = chartData.steps.slice();
-let ys = chartData.values.slice();
-let plot = null;
+let status = snapshot.status;
 let board = null;
 
-function showBoard(snapshot) {
-  if (!snapshot) return;
+function showBoard(position) {
+  if (!position) return;
   board = board || new LiveBoard($("live-board"));
-  board.show(snapshot);
+  board.show(position);
 }
 
-function drawChart() {
-  const el = $("chart");
-  if (!chartKey) { el.textContent = "No metrics yet."; return; }
-  const opts = {
-    width: el.clientWidth || 560, height: 260,
-    scales: { x: { time: false } },
-    series: [{ label: "step" }, { label: chartKey, stroke: "#c0392b", width: 2 }],
-    axes: [{ label: "step" }, {}],
-  };
-  el.textContent = "";
-  plot = new uPlot(opts, [xs, ys], el);
+// ----- charts ---------------------------------------------------------------------------------
+
+const charts = new ChartBoard($("chart-panels"), $("charts"));
+window.keiseiCharts = charts;  // for the browser tests and the curious
+const keys = new Set(snapshot.keys);
+const EXTRA = `keisei.chart-panels.${snapshot.trainer}`;
+const extraKeys = new Set(JSON.parse(localStorage.getItem(EXTRA) || "[]"));
+let chartKey = "";          // the key in the single chart (#chart), chosen by the picker
+
+// The single chart's default: the first key of the first panel, for the same keys always.
+function defaultKey() { return groupKeys([...keys])[0]?.keys[0] || ""; }
+
+function layoutPanels() {
+  const root = $("chart-panels");
+  for (const group of groupKeys([...keys])) {
+    const panel = charts.panel(group.id, group.title, group.keys);
+    group.keys.forEach((k) => panel.addSeries(k));
+    root.append(panel.el);  // keeps the groups' order as keys arrive
+  }
+  for (const key of extraKeys) {
+    if (keys.has(key)) root.append(charts.panel(`key:${key}`, key, [key]).el);
+  }
 }
 
-async function chooseChartKey(key) {
-  // History comes from the API, downsampled on the server; live points are appended after.
+function singlePanel() {
+  if (!chartKey) return null;
+  const id = "single";
+  let panel = charts.panels.get(id);
+  if (panel && !panel.has(chartKey)) { charts.remove(id); panel = null; }
+  if (!panel) {
+    $("chart").textContent = "";
+    panel = charts.panel(id, chartKey, [chartKey], $("chart"));
+  }
+  return panel;
+}
+
+async function loadHistory(wanted) {
+  if (!wanted.length) return;
+  let series;
+  try {
+    series = await fetchRunHistory(snapshot.id, wanted, 1000);
+  } catch {
+    return;  // the live points still draw; a reload tries again
+  }
+  for (const panel of charts.panels.values()) {
+    for (const key of panel.series.keys()) {
+      const s = series[key];
+      if (s) panel.setHistory(key, s.step, s.value);
+    }
+    panel.redraw();
+  }
+}
+
+function chooseChartKey(key) {
   chartKey = key;
-  const url = `/api/v1/runs/${snapshot.id}/metrics/?keys=${encodeURIComponent(key)}&max_points=2000`;
-  const response = await fetch(url, { credentials: "same-origin" });
-  if (!response.ok) return;
-  const series = (await response.json()).series[key] || { step: [], value: [] };
-  xs = series.step.slice();
-  ys = series.value.slice();
-  if (plot) { plot.destroy(); plot = null; }
-  drawChart();
+  const panel = singlePanel();
+  const other = [...charts.panels.values()].find((p) => p !== panel && p.has(key));
+  if (other) {  // already fetched for a group panel
+    const s = other.series.get(key);
+    panel.setHistory(key, s.step.slice(), s.value.slice());
+    panel.redraw();
+  } else {
+    loadHistory([key]);
+  }
 }
 
-function setStatus(status) {
-  if (status !== "queued") $("queue-position")?.remove();
-  const badge = $("run-status");
-  badge.textContent = status;
-  badge.className = `status status-${status}`;
-  document.querySelectorAll("[data-when]").forEach((b) => {
-    b.hidden = !b.dataset.when.split(" ").includes(status);
-  });
-}
-
-function setProgress({ step, total, progress }) {
-  $("run-progress").value = progress;
-  $("run-step").textContent = total ? `step ${step} / ${total}` : `step ${step}`;
+function addExtraPanel() {
+  const key = $("chart-key").value;
+  if (!key || extraKeys.has(key)) return;
+  extraKeys.add(key);
+  localStorage.setItem(EXTRA, JSON.stringify([...extraKeys]));
+  layoutPanels();
+  const panel = charts.panels.get(`key:${key}`);
+  const source = [...charts.panels.values()].find(
+    (p) => p !== panel && p.has(key) && p.series.get(key).step.length);
+  if (!source) { loadHistory([key]); return; }
+  const s = source.series.get(key);
+  panel.setHistory(key, s.step.slice(), s.value.slice());
+  panel.redraw();
 }
 
 function setMetrics(step, values) {
@@ -79,26 +113,118 @@ function setMetrics(step, values) {
     row.lastChild.textContent = Number(value).toFixed(4);
   }
   const picker = $("chart-key");
+  let added = false;
   for (const key of Object.keys(values)) {
+    if (!keys.has(key)) { keys.add(key); added = true; }
     if (![...picker.options].some((o) => o.value === key)) picker.add(new Option(key, key));
   }
+  if (added) layoutPanels();
   if (!chartKey) {
-    chartKey = PREFERRED.find((k) => k in values) || Object.keys(values).sort()[0];
+    chartKey = defaultKey();
     picker.value = chartKey;
+    singlePanel();
   }
-  if (chartKey in values) {
-    xs.push(step); ys.push(values[chartKey]);
-    if (plot) plot.setData([xs, ys]); else drawChart();
+  for (const panel of charts.panels.values()) {
+    let changed = false;
+    for (const [key, value] of Object.entries(values)) changed = panel.append(key, step, value) || changed;
+    if (changed) charts.touched(panel);
   }
 }
 
+// ----- status, progress, connection -----------------------------------------------------------
+
+function setStatus(next) {
+  status = next;
+  if (status !== "queued") $("queue-position")?.remove();
+  const badge = $("run-status");
+  badge.textContent = status;
+  badge.className = `status status-${status}`;
+  document.querySelectorAll("[data-when]").forEach((b) => {
+    b.hidden = !b.dataset.when.split(" ").includes(status);
+  });
+  showConnection(connection);
+}
+
+function setProgress({ step, total, progress }) {
+  $("run-progress").value = progress;
+  $("run-step").textContent = total ? `step ${step} / ${total}` : `step ${step}`;
+}
+
+// What the indicator says: live (connected), reconnecting…, offline, or finished (a run that
+// has ended is never "live", whatever the socket does).
+let connection = "connecting";
+function showConnection(state) {
+  connection = state;
+  const shown = FINISHED.has(status) ? "finished"
+    : state === "live" ? "live"
+    : state === "connecting" ? "connecting…"
+    : state.startsWith("reconnecting") && navigator.onLine ? "reconnecting…"
+    : "offline";
+  const el = $("live-state");
+  el.textContent = shown;
+  el.dataset.state = shown.replace("…", "");
+}
+window.addEventListener("offline", () => showConnection(connection));
+window.addEventListener("online", () => showConnection(connection));
+
+// ----- timeline -------------------------------------------------------------------------------
+
+function showTimes(root) {
+  root.querySelectorAll("time[data-ts]:not([datetime])").forEach((t) => {
+    const when = new Date(Number(t.dataset.ts) * 1000);
+    t.dateTime = when.toISOString();
+    t.textContent = when.toLocaleString();
+  });
+}
+
 function addTimeline(msg) {
+  const timeline = $("timeline");
+  if (timeline.querySelector(`li[data-seq="${msg.seq}"]`)) return;  // already on the page
   const li = document.createElement("li");
   li.className = `event event-${msg.type}`;
-  const when = new Date(msg.ts * 1000).toLocaleTimeString();
-  li.textContent = `#${msg.seq} ${when} ${msg.type}: ${msg.data.message ?? ""}`;
-  $("timeline").prepend(li);
+  li.dataset.seq = msg.seq;
+  const time = document.createElement("time");
+  time.dataset.ts = msg.ts;
+  li.append(`#${msg.seq} `, time, ` ${msg.type}: ${msg.data.message ?? ""}`);
+  showTimes(li);
+  timeline.prepend(li);
 }
+
+$("timeline").addEventListener("click", async (event) => {
+  const button = event.target.closest(".timeline-more button");
+  if (!button) return;
+  button.disabled = true;
+  try {
+    const response = await fetch(button.dataset.url, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    const holder = document.createElement("ol");
+    holder.innerHTML = await response.text();
+    showTimes(holder);
+    button.closest("li").replaceWith(...holder.children);
+  } catch {
+    button.disabled = false;
+    button.textContent = "Could not load older events: try again";
+  }
+});
+
+// ----- commands -------------------------------------------------------------------------------
+
+const commands = $("run-commands");
+commands?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = event.submitter;
+  if (button?.dataset.confirm && !(await confirmStep($("confirm-dialog"), button.dataset.confirm))) {
+    $("command-result").textContent = `${button.textContent} not sent.`;
+    return;
+  }
+  $("command-result").textContent = await sendForm(commands, button);
+});
+document.querySelector("details[data-when] form")?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("command-result").textContent = await sendForm(event.target, event.submitter);
+});
+
+// ----- the socket -----------------------------------------------------------------------------
 
 // Timeline events that add a row to the checkpoints, evaluations or games tables (a self-play
 // game is a `log` event with `kind: "selfplay"`); the tables are fetched again rather than
@@ -122,14 +248,19 @@ function onMessage(msg) {
       addTimeline(msg);
       break;
     default:
-      if (msg.seq !== null) addTimeline(msg);
+      if (msg.seq !== null && msg.seq !== undefined) addTimeline(msg);
   }
 }
 
 setStatus(snapshot.status);
-drawChart();
+showTimes($("timeline"));
+layoutPanels();
+chartKey = defaultKey();
+if (chartKey) { $("chart-key").value = chartKey; singlePanel(); }
+loadHistory([...keys]);
 $("chart-key").addEventListener("change", (e) => chooseChartKey(e.target.value));
-const socket = new LiveSocket(`/ws/runs/${snapshot.id}/`, onMessage, (s) => { $("live-state").textContent = s; });
+$("chart-add").addEventListener("click", addExtraPanel);
+// The timeline on the page runs to snapshot.last_seq: the socket replays what came after.
+const socket = new LiveSocket(`/ws/runs/${snapshot.id}/`, onMessage, showConnection,
+  { afterSeq: snapshot.last_seq });
 socket.open();
-window.addEventListener("resize", () => plot?.setSize({ width: $("chart").clientWidth, height: 260 }));
-if (FINISHED.has(snapshot.status)) $("live-state").textContent = "finished";

@@ -1,0 +1,285 @@
+// Chart panels on uPlot, shared by the run page and the compare page.
+//
+// A ChartBoard holds panels; a panel draws named series (metric keys on the run page, runs on
+// the compare page), each with its own steps, joined on step. The board's controls apply to
+// every panel: EMA smoothing, log scale, reset zoom. Cursors are synchronised across panels.
+// A zoom (drag over a panel) survives live points: a new point is added to the data and the
+// user's x range is put back in the same redraw; double-click or "Reset zoom" undoes it.
+import uPlot from "../vendor/uplot/uPlot.esm.js";
+
+const COLOURS = ["#c0392b", "#2456a6", "#2e7d32", "#8e44ad", "#d35400", "#16a085", "#7f8c8d",
+  "#b7950b", "#c2185b", "#34495e"];
+const HEIGHT = 220;
+
+// The trainer's key groups, in the order the panels are shown. A key joins the first group
+// whose test it passes; keys in no group get a panel per namespace ("charts/…", "time/…").
+export const GROUPS = [
+  { id: "losses", title: "Losses",
+    test: (k) => k.startsWith("losses/") && /loss$/.test(k) },
+  { id: "entropy-kl", title: "Entropy and KL",
+    test: (k) => /^losses\/(entropy|approx_kl|old_approx_kl|clip_fraction)$/.test(k) },
+  { id: "win-rates", title: "Win rates",
+    test: (k) => /win_rate|draw_rate|accuracy/.test(k) },
+  { id: "game-length", title: "Game length",
+    test: (k) => /game_length|plies|truncation_rate/.test(k) },
+  { id: "throughput", title: "Throughput",
+    test: (k) => k.startsWith("time/") || /_per_s$/.test(k) },
+  { id: "learning-rate", title: "Learning rate",
+    test: (k) => /learning_rate$|\/lr$/.test(k) },
+];
+
+// Panels for these keys, by GROUPS and then by namespace: the same keys always give the same
+// panels, whether they came with the page or arrived live.
+export function groupKeys(keys) {
+  const panels = new Map();
+  for (const key of [...new Set(keys)].sort()) {
+    const group = GROUPS.find((g) => g.test(key));
+    const ns = key.includes("/") ? key.slice(0, key.indexOf("/")) : "other";
+    const id = group ? group.id : `ns-${ns}`;
+    if (!panels.has(id)) {
+      panels.set(id, { id, title: group ? group.title : `Other ${ns}/`, keys: [],
+        order: group ? GROUPS.indexOf(group) : GROUPS.length });
+    }
+    panels.get(id).keys.push(key);
+  }
+  return [...panels.values()].sort((a, b) => a.order - b.order || a.id.localeCompare(b.id));
+}
+
+// A tick label: at most 4 significant digits, ASCII minus sign, exponent when far from 1.
+export function formatTick(v) {
+  if (v == null || !Number.isFinite(v)) return "";
+  if (v === 0) return "0";
+  const abs = Math.abs(v);
+  if (abs >= 1e6 || abs < 1e-3) return v.toExponential(1).replace("e+", "e");
+  return String(Number(v.toPrecision(4)));
+}
+
+// The y axis is as wide as its widest label (uPlot's default is a fixed 50 px, which cut the
+// minus sign off "-0.0005"). Measured in the axis's own font.
+function axisSize(u, values, axisIdx, cycleNum) {
+  const axis = u.axes[axisIdx];
+  if (cycleNum > 1) return axis._size;
+  let size = axis.ticks.size + axis.gap;
+  const longest = (values ?? []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), "");
+  if (longest) {
+    u.ctx.font = axis.font[0];
+    size += u.ctx.measureText(longest).width / devicePixelRatio;
+  }
+  return Math.ceil(size) + 2;
+}
+
+// Exponential moving average, debiased as TensorBoard's is; nulls stay nulls.
+export function ema(values, alpha) {
+  if (!alpha) return values;
+  const out = new Array(values.length);
+  let last = 0;
+  let weight = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v == null || !Number.isFinite(v)) { out[i] = null; continue; }
+    last = last * alpha + (1 - alpha) * v;
+    weight = weight * alpha + (1 - alpha);
+    out[i] = last / weight;
+  }
+  return out;
+}
+
+export class ChartPanel {
+  constructor(board, { id, title, series }) {
+    this.board = board;
+    this.id = id;
+    this.series = new Map();  // label -> { step: [], value: [] }
+    for (const name of series) this.series.set(name, { step: [], value: [] });
+    this.zoom = null;          // the user's x range {min, max}, or null: follow the data
+    this.plot = null;
+    this.el = document.createElement("section");
+    this.el.className = "chart-panel";
+    this.el.dataset.panel = id;
+    const head = document.createElement("h3");
+    head.textContent = title;
+    this.body = document.createElement("div");
+    this.body.className = "chart-plot";
+    this.el.append(head, this.body);
+  }
+
+  has(name) { return this.series.has(name); }
+
+  addSeries(name) {
+    if (this.series.has(name)) return;
+    this.series.set(name, { step: [], value: [] });
+    this.rebuild();
+  }
+
+  // Replace one series' history; live points already received past its end are kept.
+  setHistory(name, step, value) {
+    const old = this.series.get(name) || { step: [], value: [] };
+    const end = step.length ? step[step.length - 1] : -Infinity;
+    const later = old.step.map((s, i) => [s, old.value[i]]).filter(([s]) => s > end);
+    this.series.set(name, {
+      step: [...step, ...later.map(([s]) => s)], value: [...value, ...later.map(([, v]) => v)],
+    });
+  }
+
+  // One live point; a step at or before the series' last is a replay and is ignored.
+  append(name, step, value) {
+    const s = this.series.get(name);
+    if (!s) return false;
+    if (s.step.length && step <= s.step[s.step.length - 1]) return false;
+    s.step.push(step);
+    s.value.push(value);
+    return true;
+  }
+
+  data() {
+    const names = [...this.series.keys()];
+    if (!names.length) return [[]];
+    const log = this.board.log;
+    const joined = uPlot.join(names.map((n) => {
+      const s = this.series.get(n);
+      let ys = ema(s.value, this.board.smoothing);
+      if (log) ys = ys.map((v) => (v != null && v > 0 ? v : null));
+      return [s.step, ys];
+    }));
+    return joined;
+  }
+
+  options() {
+    const names = [...this.series.keys()];
+    const board = this.board;
+    return {
+      width: this.body.clientWidth || 320,
+      height: HEIGHT,
+      scales: { x: { time: false }, y: board.log ? { distr: 3 } : {} },
+      series: [{ label: "step" }, ...names.map((n, i) => ({
+        label: board.label(n), stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true,
+        value: (u, v) => formatTick(v),
+      }))],
+      axes: [
+        { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, ticks: { stroke: "rgba(128,128,128,.3)" },
+          values: (u, splits) => splits.map(formatTick) },
+        { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, ticks: { stroke: "rgba(128,128,128,.3)" },
+          size: axisSize, values: (u, splits) => splits.map(formatTick) },
+      ],
+      cursor: {
+        sync: { key: board.syncKey, setSeries: false },
+        // double-click is our reset (uPlot's own would look like a user zoom to the whole data)
+        bind: { dblclick: () => () => null },
+      },
+      hooks: {
+        // a drag that selects a range is the user's zoom; it is kept until reset
+        setSelect: [(u) => {
+          if (u.select.width > 0) {
+            const min = u.posToVal(u.select.left, "x");
+            const max = u.posToVal(u.select.left + u.select.width, "x");
+            this.zoom = { min, max };
+            this.el.classList.add("zoomed");
+          }
+        }],
+      },
+    };
+  }
+
+  rebuild() {
+    if (!this.body.isConnected) return;
+    if (this.plot) { this.plot.destroy(); this.plot = null; }
+    this.body.textContent = "";
+    this.plot = new uPlot(this.options(), this.data(), this.body);
+    this.plot.over.addEventListener("dblclick", () => this.resetZoom());
+    if (this.zoom) this.plot.setScale("x", this.zoom);
+  }
+
+  // New data drawn; with a zoom, the user's x range is put back in the same commit.
+  redraw() {
+    if (!this.plot) { this.rebuild(); return; }
+    const data = this.data();
+    if (this.plot.series.length !== data.length) { this.rebuild(); return; }
+    this.plot.batch(() => {
+      this.plot.setData(data);
+      if (this.zoom) this.plot.setScale("x", this.zoom);
+    });
+  }
+
+  resetZoom() {
+    this.zoom = null;
+    this.el.classList.remove("zoomed");
+    this.plot?.setData(this.data());
+  }
+
+  resize() { this.plot?.setSize({ width: this.body.clientWidth, height: HEIGHT }); }
+
+  destroy() { this.plot?.destroy(); this.el.remove(); }
+}
+
+// The panels of one page and the controls that apply to all of them (elements found inside
+// `controls`: input.chart-smoothing, input.chart-log, button.chart-reset).
+export class ChartBoard {
+  constructor(root, controls, { label = (n) => n } = {}) {
+    this.root = root;
+    this.panels = new Map();
+    this.smoothing = 0;
+    this.log = false;
+    this.label = label;
+    this.syncKey = `keisei-${Math.random().toString(36).slice(2)}`;
+    this.frame = null;
+    this.dirty = new Set();
+    const smoothing = controls?.querySelector(".chart-smoothing");
+    const out = controls?.querySelector(".chart-smoothing-value");
+    smoothing?.addEventListener("input", () => {
+      this.smoothing = Number(smoothing.value);
+      if (out) out.textContent = this.smoothing.toFixed(2);
+      this.panels.forEach((p) => p.redraw());
+    });
+    controls?.querySelector(".chart-log")?.addEventListener("change", (e) => {
+      this.log = e.target.checked;
+      this.panels.forEach((p) => p.rebuild());
+    });
+    controls?.querySelector(".chart-reset")?.addEventListener("click", () => {
+      this.panels.forEach((p) => p.resetZoom());
+    });
+    let width = root.clientWidth;
+    new ResizeObserver(() => {
+      if (root.clientWidth === width) return;
+      width = root.clientWidth;
+      this.panels.forEach((p) => p.resize());
+    }).observe(root);
+  }
+
+  // The panel `id`, made (in `parent`, by default the board's root) if it is not there yet.
+  panel(id, title, series, parent = this.root) {
+    let panel = this.panels.get(id);
+    if (!panel) {
+      panel = new ChartPanel(this, { id, title, series });
+      this.panels.set(id, panel);
+      parent.append(panel.el);
+      panel.rebuild();
+    }
+    return panel;
+  }
+
+  remove(id) { this.panels.get(id)?.destroy(); this.panels.delete(id); }
+
+  // Redraw the touched panels once per animation frame, however many points arrived.
+  touched(panel) {
+    this.dirty.add(panel);
+    if (this.frame !== null) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = null;
+      const dirty = [...this.dirty];
+      this.dirty.clear();
+      dirty.forEach((p) => p.redraw());
+    });
+  }
+}
+
+// A run's downsampled history for these keys (at most 20 per request, as the API takes).
+export async function fetchRunHistory(runId, keys, maxPoints = 1000) {
+  const series = {};
+  for (let i = 0; i < keys.length; i += 20) {
+    const chunk = keys.slice(i, i + 20).map(encodeURIComponent).join(",");
+    const response = await fetch(`/api/v1/runs/${runId}/metrics/?keys=${chunk}&max_points=${maxPoints}`,
+      { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`metrics: ${response.status}`);
+    Object.assign(series, (await response.json()).series);
+  }
+  return series;
+}
