@@ -118,8 +118,8 @@ def assert_worker_trains_next_run(worker: ServerProcess, owner) -> Run:
 def test_a_hung_trainer_fails_with_the_reason_and_the_worker_trains_the_next_run(
     fault_worker, owner
 ):
-    """Seen to fail with the watchdog left out of ``run_execute``: the run stayed running
-    (its heartbeat renewed the lease) until the wait timed out."""
+    """Seen to fail with the watchdog's limit in ``run_execute`` made a million seconds:
+    the run stayed running (its heartbeat renewed the lease) until the wait timed out."""
     worker = fault_worker.worker
     run = services.run_queue(owner=owner, trainer="hanging", config={"steps": 5, "hang_at": 2})
     wait_run_finished(run, timeout=HANG_SECONDS + 60, what="the hung run to be ended")
