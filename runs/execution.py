@@ -168,7 +168,7 @@ class RunCallbacks(Reporter):
                 "sha256": checkpoint.sha256,
             }
 
-        self.queue_event(
+        pending = self.queue_event(
             EventType.CHECKPOINT,
             f"{info.kind} checkpoint at step {info.step}",
             {
@@ -179,6 +179,7 @@ class RunCallbacks(Reporter):
             record=record,
             points_first=True,
         )
+        self.last_stored = dict(pending.stored) if pending.written else {}
         self.liveness.mark()  # storing a large file is the store's time, not the trainer's
 
     def close(self, *, wait_seconds: float = 60.0) -> None:
@@ -260,6 +261,17 @@ class CommandControl:
             result.update(self.callbacks.last_stored)
         elif command.kind == "sample":
             result = {**without_game_text(result), **self.callbacks.last_stored}
+        elif command.kind == "save":
+            stored = self.callbacks.last_stored
+            if stored.get("not_stored"):
+                # Whoever asked must not believe there is a checkpoint to download or use.
+                services.command_finish(
+                    command_id=int(command.id),
+                    ok=False,
+                    error=f"the checkpoint was not stored: {stored['error']}",
+                )
+                return
+            result.update(stored)  # the checkpoint's id, size and sha256
         services.command_finish(command_id=int(command.id), ok=True, result=result)
 
     def fail(self, command: CommandRequest, error: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from monitoring.models import MetricPoint, RunEvent
 from runs import services
-from runs.models import Checkpoint, Run, RunStatus
+from runs.models import Checkpoint, Command, CommandState, Run, RunStatus
 from runs.services.checkpoints import file_sha256
 from tests.support.full_store import FULL_FILE_VARIABLE, store_fails_next
 from tests.support.runs import wait_run_finished
@@ -199,6 +199,48 @@ def test_a_stored_copy_that_is_not_the_file_is_never_recorded(fault_worker, owne
     rows = list(Checkpoint.objects.filter(run=run))
     assert [c.step for c in rows] == [2]
     assert stored_files(media_root, run) == {rows[0].file.name}
+
+
+def test_a_save_the_full_store_refuses_fails_the_command_and_the_next_save_works(
+    fault_worker, owner
+):
+    """Seen to fail with the ``save`` branch of ``CommandControl.complete`` removed: the
+    command was done, with no checkpoint behind it."""
+    store_fails_next(fault_worker.full_file, writes=1, how="full")
+    run = services.run_queue(
+        owner=owner, trainer="counting", config={"steps": 100, "step_seconds": 0.05}
+    )
+    wait_for(
+        lambda: MetricPoint.objects.filter(run=run).exists(),
+        timeout=60,
+        what="the run to train a step",
+    )
+
+    def save() -> Command:
+        command = services.command_request(run=run, user=owner, kind="save")
+        finished = (CommandState.DONE, CommandState.FAILED)
+        return wait_for(
+            lambda: Command.objects.filter(pk=command.pk, state__in=finished).first(),
+            timeout=30,
+            what="the save to be answered",
+        )
+
+    refused = save()
+    assert refused.state == CommandState.FAILED
+    assert refused.error.startswith(
+        "the checkpoint was not stored: the artifact store refused the file: [Errno 28]"
+    ), refused.error
+    assert not Checkpoint.objects.filter(run=run).exists()
+
+    saved = save()
+    assert saved.state == CommandState.DONE, saved.error
+    assert Checkpoint.objects.get(run=run, kind="manual").pk == saved.result["checkpoint"]
+    services.command_request(run=run, user=owner, kind="stop")
+    wait_for(
+        lambda: Run.objects.filter(pk=run.pk, status=RunStatus.STOPPED).exists(),
+        timeout=60,
+        what="the run to stop",
+    )
 
 
 def stored_files(media_root: Path, run: Run) -> set[str]:
