@@ -45,7 +45,7 @@ export function groupKeys(keys) {
   return [...panels.values()].sort((a, b) => a.order - b.order || a.id.localeCompare(b.id));
 }
 
-// A tick label: at most 4 significant digits, ASCII minus sign, exponent when far from 1.
+// A legend value: at most 4 significant digits, ASCII minus sign, exponent when far from 1.
 export function formatTick(v) {
   if (v == null || !Number.isFinite(v)) return "";
   if (v === 0) return "0";
@@ -117,6 +117,7 @@ export class ChartPanel {
     const later = old.step.map((s, i) => [s, old.value[i]]).filter(([s]) => s > end);
     this.series.set(name, {
       step: [...step, ...later.map(([s]) => s)], value: [...value, ...later.map(([, v]) => v)],
+      if (this.zoom) this.plot.setScale("x", this.zoom);
     });
   }
 
@@ -155,10 +156,9 @@ export class ChartPanel {
         value: (u, v) => formatTick(v),
       }))],
       axes: [
+        { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, ticks: { stroke: "rgba(128,128,128,.3)" } },
         { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, ticks: { stroke: "rgba(128,128,128,.3)" },
-          values: (u, splits) => splits.map(formatTick) },
-        { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, ticks: { stroke: "rgba(128,128,128,.3)" },
-          size: axisSize, values: (u, splits) => splits.map(formatTick) },
+          size: axisSize },
       ],
       cursor: {
         sync: { key: board.syncKey, setSeries: false },
@@ -195,7 +195,6 @@ export class ChartPanel {
     if (this.plot.series.length !== data.length) { this.rebuild(); return; }
     this.plot.batch(() => {
       this.plot.setData(data);
-      if (this.zoom) this.plot.setScale("x", this.zoom);
     });
   }
 

@@ -1,0 +1,223 @@
+"""The run page's charts, configuration, labels, commands and timeline, and the compare page,
+in a real Chromium against Daphne: what a person sees and keeps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from playwright.sync_api import expect
+
+from monitoring import live
+from monitoring.services import event_record, metrics_record
+from runs.models import Checkpoint, Command, Run, RunStatus
+from tests.browser.test_run_page import log_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Panel data, as the page holds it (static/js/charts.js exposes the board for tests).
+PANEL = "window.keiseiCharts.panels.get('losses')"
+
+
+def running_run(owner, **fields) -> Run:
+    fields.setdefault("config", {})
+    return Run.objects.create(
+        owner=owner, trainer="digits", name="watched", status=RunStatus.RUNNING, **fields
+    )
+
+
+def record(run: Run, key: str, values) -> None:
+    wall = dt.datetime.now(dt.UTC)
+    metrics_record(run_id=run.pk, points=[(key, s, v, wall) for s, v in values])
+
+
+def x_range(page) -> list[float]:
+    return page.evaluate(f"[{PANEL}.plot.scales.x.min, {PANEL}.plot.scales.x.max]")
+
+
+def test_a_zoom_survives_a_live_point_and_negative_labels_keep_their_minus(
+    page, daphne_server, owner
+):
+    run = running_run(owner)
+    record(run, "losses/train_loss", [(s, -123456.0 - 10 * s) for s in range(100)])
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    expect(page.locator("#live-state")).to_have_text("live")
+    page.wait_for_function(f"{PANEL}?.plot?.data[0].length === 100")
+
+    # The y labels are all negative; the axis is wide enough for the widest one, minus and all.
+    labels, needed, size = page.evaluate(
+        f"""() => {{
+          const u = {PANEL}.plot, axis = u.axes[1];
+          u.ctx.font = axis.font[0];
+          const widest = Math.max(...axis._values.map((v) => u.ctx.measureText(v).width));
+          return [axis._values, widest / devicePixelRatio + axis.ticks.size + axis.gap, axis._size];
+        }}"""
+    )
+    assert labels and all(v.startswith(("-", "\u2212")) for v in labels), labels
+    assert size >= needed, (size, needed, labels)
+
+    # Drag across the middle of the panel: the user's zoom.
+    over = page.locator("[data-panel=losses] .u-over")
+    box = over.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    expect(page.locator("[data-panel=losses]")).to_have_class("chart-panel zoomed")
+    zoomed = x_range(page)
+    assert 20 < zoomed[0] < zoomed[1] < 70, zoomed
+
+    live.publish_metrics(run.pk, 100, {"losses/train_loss": -130000.0})
+    assert live.publisher().flush()
+    page.wait_for_function(f"{PANEL}.plot.data[0].length === 101")
+    assert x_range(page) == zoomed
+
+    page.click("#charts .chart-reset")
+    page.wait_for_function(f"{PANEL}.plot.scales.x.max === 100")
+    assert x_range(page)[0] == 0
+
+
+def test_the_timeline_keeps_its_history_across_a_reload_and_pages_back(
+    page, daphne_server, owner
+):
+    run = running_run(owner)
+    for n in range(1, 61):
+        event_record(run_id=run.pk, type="log", message=f"note {n}")
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    timeline = page.locator("#timeline")
+    expect(timeline.locator("li.event")).to_have_count(50)  # the newest page
+    expect(timeline.locator("li.event").first).to_contain_text("#60")
+    page.click("text=Load older events")
+    expect(timeline.locator("li.event")).to_have_count(60)
+    expect(timeline.locator("li.event").last).to_contain_text("log: note 1")
+    expect(page.locator("text=Load older events")).to_have_count(0)
+
+    expect(page.locator("#live-state")).to_have_text("live")
+    event_record(run_id=run.pk, type="log", message="arrived live")
+    expect(timeline.locator("li.event").first).to_contain_text("log: arrived live")
+
+    page.reload()
+    expect(timeline.locator("li.event").first).to_contain_text("log: arrived live")
+    expect(timeline).to_contain_text("log: note 12")
+    expect(timeline.locator("li.event")).to_have_count(50)
+
+
+def test_stop_asks_before_it_is_sent(page, daphne_server, owner):
+    run = running_run(owner)
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    expect(page.locator("#live-state")).to_have_text("live")
+    dialog = page.locator("#confirm-dialog")
+
+    page.click("#run-commands button[value=stop]")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Stop this run?")
+    page.keyboard.press("Escape")  # no
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#command-result")).to_have_text("Stop not sent.")
+    assert not Command.objects.filter(run=run).exists()
+
+    page.click("#run-commands button[value=stop]")
+    expect(dialog).to_be_visible()
+    page.click("#confirm-yes")
+    expect(page.locator("#command-result")).to_have_text("stop requested")
+    assert list(Command.objects.filter(run=run).values_list("kind", flat=True)) == ["stop"]
+    expect(page.locator("h1")).to_have_text("watched")  # the same page, not reloaded
+    expect(page.locator("#live-state")).to_have_text("live")
+
+
+def test_the_configuration_shows_with_a_changed_field_marked(page, daphne_server, owner):
+    run = running_run(owner, config={"learning_rate": 0.005, "epochs": 10})
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    config = page.locator("#run-config")
+    changed = config.locator("tr[data-field=learning_rate]")
+    expect(changed).to_have_class("changed")
+    expect(changed).to_contain_text("0.005")
+    expect(changed).to_contain_text("default 0.001")
+    expect(config.locator("tr[data-field=epochs]")).not_to_have_class("changed")  # the default
+    expect(config.locator("tr.changed")).to_have_count(1)
+
+
+def test_name_tags_and_notes_are_edited_and_kept(page, daphne_server, owner):
+    run = running_run(owner)
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    page.click("#run-edit summary")
+    page.fill("#edit-name", "renamed in the browser")
+    page.fill("#edit-tags", "baseline, lr-sweep")
+    page.fill("#edit-notes", "first try with the wider net")
+    page.click("#run-edit button[type=submit]")
+    expect(page.locator("h1")).to_have_text("renamed in the browser")
+    page.reload()
+    expect(page.locator("h1")).to_have_text("renamed in the browser")
+    expect(page.locator("#run-labels .tag")).to_have_text(["baseline", "lr-sweep"])
+    expect(page.locator("#run-notes")).to_have_text("first try with the wider net")
+    run.refresh_from_db()
+    assert (run.name, run.tags, run.notes) == (
+        "renamed in the browser",
+        ["baseline", "lr-sweep"],
+        "first try with the wider net",
+    )
+
+    page.click("#run-edit summary")
+    page.fill("#edit-tags", "x" * 200)
+    page.click("#run-edit button[type=submit]")
+    expect(page.locator(".flash.error")).to_contain_text("tags")
+
+
+def test_another_user_cannot_edit_a_run(daphne_server, owner, outsider):
+    run = running_run(owner)
+    client = Client()
+    client.force_login(outsider)
+    response = client.post(f"/runs/{run.pk}/edit/", {"name": "taken", "tags": "", "notes": ""})
+    assert response.status_code == 404
+    run.refresh_from_db()
+    assert run.name == "watched"
+
+
+def test_compare_shows_the_config_diff_and_a_panel_per_group(page, daphne_server, owner):
+    runs = []
+    for name, lr in (("slow", 0.001), ("fast", 0.01)):
+        run = Run.objects.create(
+            owner=owner,
+            trainer="digits",
+            name=name,
+            status=RunStatus.COMPLETED,
+            config={"learning_rate": lr, "epochs": 5},
+        )
+        record(run, "losses/train_loss", [(s, 1 / (s + 1)) for s in range(30)])
+        record(run, "charts/val_accuracy", [(s, 1 - 1 / (s + 1)) for s in range(30)])
+        runs.append(run)
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/compare/?runs={runs[0].pk},{runs[1].pk}")
+    diff = page.locator("#config-diff")
+    expect(diff.locator("tbody tr")).to_have_count(1)  # only what differs
+    expect(diff.locator("tr[data-field=learning_rate]")).to_contain_text("0.01")
+    panels = page.locator("#compare-panels .chart-panel")
+    expect(panels).to_have_count(2)  # losses, win rates (accuracy)
+    expect(panels.locator("canvas")).to_have_count(2)
+    expect(panels.first.locator(".u-legend")).to_contain_text("fast")
+
+
+def test_the_run_page_fits_a_phone(browser, daphne_server, owner):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        run = running_run(owner, config={"learning_rate": 0.005})
+        record(run, "losses/train_loss", [(s, 1 / (s + 1)) for s in range(40)])
+        record(run, "charts/a_very_long_metric_name_that_could_push_the_page_wide", [(1, 0.5)])
+        Checkpoint.objects.create(run=run, step=8, kind="final", size=1, sha256="0" * 64)
+        event_record(run_id=run.pk, type="log", message="x" * 300)
+        log_in(page, daphne_server, "olivia")
+        page.goto(f"{daphne_server}/runs/{run.pk}/")
+        page.wait_for_function(f"{PANEL}?.plot?.data[0].length === 40")
+        expect(page.locator("#live-state")).to_have_text("live")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, width
+    finally:
+        context.close()
