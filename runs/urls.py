@@ -12,7 +12,6 @@ urlpatterns = [
     path("<int:run_id>/", views.run_detail, name="detail"),
     path("<int:run_id>/artifacts/", views.run_artifacts, name="artifacts"),
     path("<int:run_id>/command/", views.run_command, name="command"),
-    path("<int:run_id>/clone/", views.run_clone, name="clone"),
     path("<int:run_id>/edit/", views.run_edit, name="edit"),
     path("<int:run_id>/timeline/", views.run_timeline, name="timeline"),
     path("<int:run_id>/games/<int:record_id>/", views.game_record_page, name="game"),

@@ -230,16 +230,6 @@ def _command_answer(
     return redirect("runs:detail", run_id=run.pk)
 
 
-@login_required
-@require_POST
-@redirect_on_refusal("runs:detail")
-def run_clone(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = access.run_for_viewer(user=request.user, run_id=run_id)
-    clone = services.run_clone(run=run, user=request.user)
-    messages.success(request, f"{clone.display_name} is queued.")
-    return redirect("runs:detail", run_id=clone.pk)
-
-
 def supported_commands(trainer: str) -> frozenset[str]:
     try:
         return get_trainer(trainer).supported_commands()
