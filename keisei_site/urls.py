@@ -5,9 +5,11 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from accounts.urls import page_urlpatterns as account_pages
 from keisei_site.health import healthz
 from monitoring.errors import api_route_not_found
 from monitoring.views import system_page
+from runs.selectors import user_quota_usage
 from runs.urls import api_urlpatterns
 
 # An unknown URL under /api/ answers JSON in the one refusal body, not an HTML page.
@@ -35,6 +37,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("runs/", include("runs.urls")),
     path("system/", system_page, name="system"),
+    # The account page: tokens from accounts, quotas from runs (a layer above accounts).
+    path("account/", include(account_pages(usage=user_quota_usage))),
     path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include("monitoring.urls")),
     path("api/v1/", include("accounts.urls")),

@@ -3,6 +3,9 @@ selector, and renders. Refusals are answered by ``runs.pages`` (never mapped her
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,6 +18,7 @@ from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from monitoring import selectors as monitoring_selectors
 from monitoring.errors import ApplicationError, NotFound
 from runs import access, selectors, services
+from runs import models as run_models
 from runs.downloads import (
     GAME_RECORD_FORMATS,
     checkpoint_download_response,
@@ -36,13 +40,54 @@ CHART_KEYS = (
 )
 
 
-RUN_LIST_LIMIT = 200
-
-
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.run_list(user=request.user, limit=RUN_LIST_LIMIT)
-    return render(request, "runs/list.html", {"runs": runs, "trainers": available_trainers()})
+    """The runs as a dashboard: the API's filters, a sort and a page (``runs.selectors.
+    run_dashboard``). An htmx request (the filter form, a sort or page link) gets the table
+    alone; the address bar keeps the page's URL, so a reload or a shared link shows the same."""
+    dashboard = _dashboard(request)
+    if request.headers.get("HX-Request"):
+        return render(request, "runs/_runs_table.html", dashboard)
+    return render(request, "runs/list.html", {**dashboard, "trainers": available_trainers()})
+
+
+# The runs list's sortable columns (runs.selectors.DASHBOARD_SORTS) and their headings.
+SORT_HEADERS = (
+    ("name", "Run"),
+    ("trainer", "Trainer"),
+    ("status", "Status"),
+    ("step", "Step"),
+    ("progress", "Progress"),
+    ("created", "Created"),
+)
+
+
+def _dashboard(request: HttpRequest) -> dict[str, Any]:
+    dashboard = selectors.run_dashboard(
+        user=request.user, query=request.GET, headline_keys=CHART_KEYS
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    unsorted = query.copy()
+    unsorted.pop("sort", None)
+    sort = dashboard.sort
+    headers = [
+        {
+            "label": label,
+            "sort": f"-{key}" if sort == key else key,
+            "aria": "ascending" if sort == key else "descending" if sort == f"-{key}" else "",
+        }
+        for key, label in SORT_HEADERS
+    ]
+    return {
+        "dashboard": dashboard,
+        "rows": dashboard.rows,
+        "headers": dict(zip((k for k, _ in SORT_HEADERS), headers, strict=True)),
+        "statuses": run_models.RunStatus.choices,
+        "query": query.urlencode(),  # the filters and sort, for page links
+        "unsorted_query": unsorted.urlencode(),  # the filters, for sort links
+        "full_query": request.GET.urlencode(),
+    }
 
 
 @login_required
@@ -70,52 +115,117 @@ def run_compare(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def run_table(request: HttpRequest) -> HttpResponse:
-    """The runs list's table, for the live list to swap in when a run appears or changes."""
-    runs = selectors.run_list(user=request.user, limit=RUN_LIST_LIMIT)
-    return render(request, "runs/_runs_table.html", {"runs": runs})
+    """The runs list's table with the same query as the page, for the live list to swap in
+    when a run appears or changes."""
+    return render(request, "runs/_runs_table.html", _dashboard(request))
+
+
+# The last submissions of the run form each person made (their one-time ids -> run ids): a
+# form sent twice (a double click, Back then send again) shows the run it queued first.
+SUBMISSIONS_KEPT = 20
 
 
 @login_required
 def run_new(request: HttpRequest) -> HttpResponse:
-    trainer = request.GET.get("trainer") or request.POST.get("trainer") or "digits"
+    """The run form. ``?trainer=`` and ``?preset=`` pick the starting values; ``?from=<run>``
+    prefills a clone of a visible run (its trainer and config), ``&checkpoint=<id>`` makes it
+    a fork starting from that checkpoint (``services.run_fork``). POST queues and redirects."""
+    params = request.POST if request.method == "POST" else request.GET
+    source, checkpoint = _form_source(request.user, params)
+    trainer = source.trainer if source else params.get("trainer") or "digits"
     try:
         trainer_cls = get_trainer(trainer)
     except UnknownTrainer:
         raise Http404(f"unknown trainer {trainer!r}") from None
-    preset = request.GET.get("preset", "")
-    initial = {}
+    preset = params.get("preset", "")
+    baseline: dict[str, Any] = {}
     if preset:
         try:
-            initial = services.preset_config(user=request.user, trainer=trainer, preset=preset)
+            baseline = services.preset_config(user=request.user, trainer=trainer, preset=preset)
         except services.RunConfigError as exc:  # a stale preset link: say so, offer the form
             messages.error(request, exc.message)
-    form = RunForm(request.POST or None, trainer=trainer, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        run = form_submit(
-            form,
-            lambda: services.run_queue(
-                owner=request.user,
-                trainer=trainer,
-                config=form.cleaned_data["config"],
-                name=form.cleaned_data.get("name", ""),
-            ),
+            preset = ""
+    initial: dict[str, Any] = dict(source.config) if source else dict(baseline)
+    if source is not None:
+        initial["name"] = (
+            f"fork of {source.display_name} at step {checkpoint.step}"
+            if checkpoint
+            else f"copy of {source.display_name}"
         )
-        if run is not None:
-            messages.success(request, f"{run.display_name} is queued.")
-            return redirect("runs:detail", run_id=run.pk)
+    form = RunForm(request.POST or None, trainer=trainer, initial=initial, baseline=baseline)
+    submission = params.get("submission") or uuid.uuid4().hex
+    if request.method == "POST":
+        done = request.session.get("run_submissions", {}).get(submission)
+        if done is not None:  # sent twice: the first one queued it
+            messages.info(request, "This form was already sent; here is the run it queued.")
+            return redirect("runs:detail", run_id=done)
+        if form.is_valid():
+            run = form_submit(form, lambda: _queue(request.user, form, trainer, source, checkpoint))
+            if run is not None:
+                _remember_submission(request, submission, run.pk)
+                messages.success(request, f"{run.display_name} is queued.")
+                return redirect("runs:detail", run_id=run.pk)
     return render(
         request,
         "runs/new.html",
         {
             "form": form,
+            "sections": form.sections(),
             "trainer": trainer,
             "trainer_cls": trainer_cls,
             "presets": sorted(trainer_cls.presets),
             "saved_presets": selectors.preset_list_visible(user=request.user, trainer=trainer),
             "preset": preset,
             "trainers": available_trainers(),
+            "source": source,
+            "checkpoint": checkpoint,
+            "submission": submission,
         },
     )
+
+
+def _form_source(user: Any, params: Any) -> tuple[Run | None, Any]:
+    """The run (and checkpoint) the form starts from: ``from`` and ``checkpoint``, each a
+    404 unless it is one ``user`` may see."""
+    raw_run, raw_checkpoint = params.get("from", ""), params.get("checkpoint", "")
+    if not raw_run:
+        return None, None
+    if not raw_run.isdigit() or (raw_checkpoint and not raw_checkpoint.isdigit()):
+        raise Http404("no such run")
+    source = access.run_for_viewer(user=user, run_id=int(raw_run))
+    if not raw_checkpoint:
+        return source, None
+    checkpoint = selectors.run_checkpoint(source, checkpoint_id=int(raw_checkpoint))
+    if checkpoint is None:
+        raise Http404("no such checkpoint of this run")
+    return source, checkpoint
+
+
+def _queue(user: Any, form: RunForm, trainer: str, source: Run | None, checkpoint: Any) -> Run:
+    data = form.cleaned_data
+    if source is not None and checkpoint is not None:
+        return services.run_fork(
+            run=source,
+            user=user,
+            checkpoint=checkpoint,
+            config_changes=data["config"],
+            name=data.get("name", ""),
+        )
+    return services.run_queue(
+        owner=user,
+        trainer=trainer,
+        config=data["config"],
+        name=data.get("name", ""),
+        parent=source,
+        tags=data.get("tags", []),
+        notes=data.get("notes", ""),
+    )
+
+
+def _remember_submission(request: HttpRequest, submission: str, run_id: int) -> None:
+    done = dict(request.session.get("run_submissions", {}))
+    done[submission] = run_id
+    request.session["run_submissions"] = dict(list(done.items())[-SUBMISSIONS_KEPT:])
 
 
 @login_required

@@ -6,11 +6,40 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from keisei.config_layout import form_layout
+
+# The run form's sections, labels and folded fields (keisei.config_layout).
+LAYOUT = form_layout(
+    [
+        (
+            "Training",
+            {
+                "mode": "Mode",
+                "epochs": "Epochs",
+                "batch_size": "Batch size",
+                "learning_rate": "Learning rate",
+                "seed": "Random seed",
+                "checkpoint_every": "Checkpoint every (epochs)",
+            },
+        ),
+        (
+            "Model and data",
+            {
+                "channels": "Channels",
+                "dropout": "Dropout",
+                "validation_fraction": "Validation share",
+            },
+        ),
+        ("Federated", {"clients": "Clients", "local_epochs": "Local epochs per round"}),
+    ],
+    advanced=["dropout", "validation_fraction", "clients", "local_epochs"],
+)
+
 
 class DigitsConfig(BaseModel):
     """Hyperparameters of the digits CNN. Every field is bounded; unknown fields are refused."""
 
-    model_config = ConfigDict(extra="forbid", title="digits")
+    model_config = ConfigDict(extra="forbid", title="digits", json_schema_extra=LAYOUT)
 
     mode: Literal["centralized", "federated"] = Field(
         "centralized",

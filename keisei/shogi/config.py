@@ -10,11 +10,90 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from keisei.config_layout import form_layout
+
+# The run form's sections, labels and folded fields (keisei.config_layout): the portal reads
+# them from the JSON Schema.
+LAYOUT = form_layout(
+    [
+        (
+            "Budget and bookkeeping",
+            {
+                "total_steps": "Training budget (positions)",
+                "seed": "Random seed",
+                "checkpoint_every": "Checkpoint every (updates)",
+                "spectate": "Publish a live board",
+                "record_selfplay_every": "Record every Nth self-play game",
+                "threads": "CPU threads",
+                "precision": "Arithmetic precision",
+            },
+        ),
+        (
+            "Self-play environment",
+            {
+                "num_envs": "Parallel games",
+                "max_plies": "Ply cap per game",
+                "shaping_coef": "Reward shaping weight",
+                "shaping_anneal_steps": "Shaping anneal (positions)",
+            },
+        ),
+        (
+            "Network",
+            {
+                "blocks": "Residual blocks",
+                "channels": "Channels",
+                "squeeze_excitation": "Squeeze-and-excitation",
+                "value_hidden": "Value head width",
+            },
+        ),
+        (
+            "PPO",
+            {
+                "num_steps": "Steps per rollout",
+                "learning_rate": "Learning rate",
+                "lr_schedule": "Learning-rate schedule",
+                "gamma": "Discount (gamma)",
+                "gae_lambda": "GAE lambda",
+                "update_epochs": "Update epochs",
+                "minibatch_size": "Minibatch size",
+                "clip_coef": "Clip range",
+                "clip_vloss": "Clip the value loss",
+                "ent_coef": "Entropy bonus",
+                "vf_coef": "Value loss weight",
+                "max_grad_norm": "Gradient norm clip",
+                "norm_adv": "Normalise advantages",
+                "target_kl": "Target KL (early stop)",
+            },
+        ),
+        (
+            "Evaluation during training",
+            {"eval_every": "Evaluate every (updates)", "eval_games": "Games per evaluation"},
+        ),
+    ],
+    advanced=[
+        "record_selfplay_every",
+        "threads",
+        "precision",
+        "shaping_anneal_steps",
+        "squeeze_excitation",
+        "value_hidden",
+        "lr_schedule",
+        "gamma",
+        "gae_lambda",
+        "clip_coef",
+        "clip_vloss",
+        "vf_coef",
+        "max_grad_norm",
+        "norm_adv",
+        "target_kl",
+    ],
+)
+
 
 class ShogiPPOConfig(BaseModel):
     """Self-play PPO on cshogi boards. Unknown fields are refused, every number is bounded."""
 
-    model_config = ConfigDict(extra="forbid", title="shogi-ppo")
+    model_config = ConfigDict(extra="forbid", title="shogi-ppo", json_schema_extra=LAYOUT)
 
     # ----- budget and bookkeeping ----------------------------------------------------------
     total_steps: int = Field(
