@@ -433,13 +433,13 @@ def compare_config_diff(runs: Sequence[Run]) -> list[dict[str, Any]]:
     missing = object()
     rows = []
     for name in names:
-        values = [v.get(name, missing) for v in effective]
-        if len({repr(v) for v in values}) > 1:
+        row = [v.get(name, missing) for v in effective]
+        if len({repr(v) for v in row}) > 1:
             rows.append(
                 {
                     "name": name,
                     "label": labels.get(name, name.replace("_", " ").capitalize()),
-                    "values": ["—" if v is missing else v for v in values],
+                    "values": ["—" if v is missing else v for v in row],
                 }
             )
     return rows
