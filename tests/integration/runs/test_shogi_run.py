@@ -94,8 +94,14 @@ def test_shogi_run_samples_evaluates_and_shows_its_board(celery_worker, owner, o
 
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING  # bad commands never stop training
-    selfplay = GameRecord.objects.filter(run=run, source="selfplay").first()
-    assert selfplay is not None and selfplay.plies == len(selfplay.moves) and selfplay.kif
+    # Recorded every third update: on a loaded machine the commands above can all be done
+    # before the third update is.
+    selfplay = wait_for(
+        lambda: GameRecord.objects.filter(run=run, source="selfplay").first(),
+        timeout=120,
+        what="a recorded self-play game",
+    )
+    assert selfplay.plies == len(selfplay.moves) and selfplay.kif
     stop = wait_command(services.command_request(run=run, user=owner, kind="stop"))
     assert stop.state == "done"
     wait_for(
