@@ -340,81 +340,50 @@ def user_quota_usage(*, user: Any) -> dict[str, Any]:
 
 # ----- the run page: configuration, timeline; the compare page's config diff -------------------
 
-# The sections a run's configuration is shown in, by field name (any trainer); fields not
-# named here are shown under "Other".
-CONFIG_SECTIONS: dict[str, tuple[str, ...]] = {
-    "Run": (
-        "mode",
-        "total_steps",
-        "epochs",
-        "seed",
-        "checkpoint_every",
-        "spectate",
-        "record_selfplay_every",
-        "threads",
-        "precision",
-        "validation_fraction",
-        "clients",
-        "local_epochs",
-    ),  # fmt: skip
-    "Self-play": ("num_envs", "max_plies", "shaping_coef", "shaping_anneal_steps"),
-    "Network": ("blocks", "channels", "squeeze_excitation", "value_hidden", "dropout"),
-    "Optimisation": (
-        "learning_rate",
-        "lr_schedule",
-        "batch_size",
-        "num_steps",
-        "gamma",
-        "gae_lambda",
-        "update_epochs",
-        "minibatch_size",
-        "clip_coef",
-        "clip_vloss",
-        "ent_coef",
-        "vf_coef",
-        "max_grad_norm",
-        "norm_adv",
-        "target_kl",
-    ),  # fmt: skip
-    "Evaluation": ("eval_every", "eval_games"),
-}
-_SECTION_OF = {field: title for title, fields in CONFIG_SECTIONS.items() for field in fields}
+
+def _config_schema(trainer: str) -> dict[str, Any]:
+    """The trainer's config JSON Schema, or an empty one for an unknown trainer."""
+    try:
+        return get_trainer(trainer).config_schema()
+    except UnknownTrainer:
+        return {}
 
 
 def _config_fields(trainer: str) -> dict[str, dict[str, Any]]:
-    """The trainer's config fields (JSON Schema properties), or none for an unknown trainer."""
-    try:
-        schema = get_trainer(trainer).config_schema()
-    except UnknownTrainer:
-        return {}
-    return dict(schema.get("properties", {}))
+    """The trainer's config fields (JSON Schema properties)."""
+    return dict(_config_schema(trainer).get("properties", {}))
 
 
 def run_config_sections(run: Run) -> list[dict[str, Any]]:
-    """The run's configuration in sections, each field with its value, the trainer's default
-    and whether it differs from it. (Runs do not store the preset they were queued from, so
-    the comparison is with the defaults only.)"""
+    """The run's configuration in the sections the new-run form uses (the schema's ``x-group``,
+    ``keisei.config_layout``), each field with its value, the trainer's default and whether it
+    differs from it. Runs do not store the preset they were queued from, so the comparison is
+    with the defaults only. Fields in no section (or stored but not in the schema): "Other"."""
     config = dict(run.config or {})
-    fields = _config_fields(run.trainer)
-    names = list(fields) + sorted(set(config) - set(fields))
-    sections: dict[str, list[dict[str, Any]]] = {title: [] for title in CONFIG_SECTIONS}
-    sections["Other"] = []
-    for name in names:
+    schema = _config_schema(run.trainer)
+    fields = dict(schema.get("properties", {}))
+    sections: dict[str, list[dict[str, Any]]] = {title: [] for title in schema.get("x-groups", [])}
+    for name in list(fields) + sorted(set(config) - set(fields)):
         prop = fields.get(name, {})
         has_default = "default" in prop
-        value = config.get(name, prop.get("default"))
-        sections[_SECTION_OF.get(name, "Other")].append(
+        section = sections.setdefault(prop.get("x-group", "Other"), [])
+        section.append(
             {
                 "name": name,
                 "label": prop.get("title", name),
                 "help": prop.get("description", ""),
-                "value": value,
+                "value": config.get(name, prop.get("default")),
                 "default": prop.get("default"),
                 "has_default": has_default,
+                "advanced": bool(prop.get("x-advanced")),
                 "changed": name in config and (not has_default or config[name] != prop["default"]),
             }
         )
-    return [{"title": t, "fields": f} for t, f in sections.items() if f]
+    return [
+        {"title": t, "fields": f, "changed": sum(x["changed"] for x in f)}
+        for t, f in sections.items()
+        if f
+    ]
 
 
 def compare_config_diff(runs: Sequence[Run]) -> list[dict[str, Any]]:

@@ -117,7 +117,6 @@ export class ChartPanel {
     const later = old.step.map((s, i) => [s, old.value[i]]).filter(([s]) => s > end);
     this.series.set(name, {
       step: [...step, ...later.map(([s]) => s)], value: [...value, ...later.map(([, v]) => v)],
-      if (this.zoom) this.plot.setScale("x", this.zoom);
     });
   }
 
@@ -195,6 +194,7 @@ export class ChartPanel {
     if (this.plot.series.length !== data.length) { this.rebuild(); return; }
     this.plot.batch(() => {
       this.plot.setData(data);
+      if (this.zoom) this.plot.setScale("x", this.zoom);
     });
   }
 

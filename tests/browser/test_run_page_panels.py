@@ -221,3 +221,39 @@ def test_the_run_page_fits_a_phone(browser, daphne_server, owner):
         assert width <= 390, width
     finally:
         context.close()
+
+
+def test_the_charted_metric_is_the_same_live_and_after_a_reload(page, daphne_server, owner):
+    run = running_run(owner)
+    values = {"charts/val_accuracy": 0.5, "time/examples_per_s": 900.0, "losses/train_loss": 2.0}
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    expect(page.locator("#live-state")).to_have_text("live")
+    live.publish_metrics(run.pk, 1, values)
+    assert live.publisher().flush()
+    expect(page.locator("#chart .u-legend")).to_contain_text("losses/train_loss")
+    live_choice = page.input_value("#chart-key")
+    live_panels = page.locator("#chart-panels .chart-panel h3").all_inner_texts()
+
+    wall = dt.datetime.now(dt.UTC)
+    metrics_record(run_id=run.pk, points=[(k, 1, v, wall) for k, v in values.items()])
+    page.reload()
+    expect(page.locator("#chart .u-legend")).to_contain_text("losses/train_loss")
+    assert page.input_value("#chart-key") == live_choice == "losses/train_loss"
+    expect(page.locator("#chart-panels .chart-panel h3")).to_have_text(live_panels)
+
+
+def test_the_indicator_says_finished_once_the_run_has_ended(page, daphne_server, owner):
+    run = running_run(owner)
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    indicator = page.locator("#live-state")
+    expect(indicator).to_have_text("live")
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.COMPLETED)
+    event_record(
+        run_id=run.pk, type="status", message="run completed", data={"status": "completed"}
+    )
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(indicator).to_have_text("finished")
+    page.reload()
+    expect(indicator).to_have_text("finished")
