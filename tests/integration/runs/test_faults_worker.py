@@ -59,8 +59,9 @@ def test_a_paused_run_is_not_taken_for_a_hung_one(fault_worker, owner, staff):
     """A paused trainer reports nothing for as long as it stays paused, but it polls. Seen
     to fail with the poll not marking the trainer alive: the run failed 'no progress' while
     paused."""
+    # Ten seconds of steps: still training when the pause comes.
     run = services.run_queue(
-        owner=owner, trainer="counting", config={"steps": 20, "step_seconds": 0.1}
+        owner=owner, trainer="counting", config={"steps": 200, "step_seconds": 0.05}
     )
     wait_for(
         lambda: MetricPoint.objects.filter(run=run).exists(),
@@ -207,8 +208,9 @@ def test_a_save_the_full_store_refuses_fails_the_command_and_the_next_save_works
     """Seen to fail with the ``save`` branch of ``CommandControl.complete`` removed: the
     command was done, with no checkpoint behind it."""
     store_fails_next(fault_worker.full_file, writes=1, how="full")
+    # Fifty seconds of steps, ended by a stop: still training when the saves come.
     run = services.run_queue(
-        owner=owner, trainer="counting", config={"steps": 100, "step_seconds": 0.05}
+        owner=owner, trainer="counting", config={"steps": 1000, "step_seconds": 0.05}
     )
     wait_for(
         lambda: MetricPoint.objects.filter(run=run).exists(),
