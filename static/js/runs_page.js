@@ -1,6 +1,7 @@
-// The runs list over /ws/runs/: a run's status and progress change in place; a run that is
-// not in the table yet (queued elsewhere: the API, the CLI, another tab) brings the table in
-// again from the server. The page is complete without JavaScript; this keeps it current.
+// The runs list over /ws/runs/: a run's status, step and progress change in place (its ETA and
+// sparkline when the table comes in again); a run that is not in the table yet (queued
+// elsewhere: the API, the CLI, another tab) brings the table in again from the server. The
+// page is complete without JavaScript; this keeps it current.
 import { fragmentRefresher } from "./fragment.js";
 import { LiveSocket } from "./live_socket.js";
 
@@ -32,6 +33,16 @@ function onMessage(msg) {
     if (msg.data.status === "completed") tr.querySelector("progress").value = 1;
   } else if (msg.type === "progress" && tr) {
     tr.querySelector("progress").value = msg.data.progress;
+    const step = tr.querySelector("td.step");
+    if (step) {
+      step.textContent = String(msg.data.step);
+      if (msg.data.total) {
+        const total = document.createElement("span");
+        total.className = "muted";
+        total.textContent = ` / ${msg.data.total}`;
+        step.append(total);
+      }
+    }
   }
 }
 

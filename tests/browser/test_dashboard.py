@@ -226,3 +226,18 @@ def test_no_sideways_scroll_on_a_phone(browser, daphne_server, owner, path):
         assert width <= 390, f"{path} is {width} px wide"
     finally:
         context.close()
+
+
+def test_step_and_progress_follow_the_live_messages(page, daphne_server, owner):
+    from monitoring import live
+
+    run = Run.objects.create(
+        owner=owner, trainer="digits", config={}, name="live one", status=RunStatus.RUNNING
+    )
+    log_in(page, daphne_server, "olivia")
+    page.wait_for_function("document.getElementById('live-state').textContent === ''")
+    row = page.locator(f'#runs-table tr[data-run="{run.pk}"]')
+    expect(row.locator("td.step")).to_have_text("0")
+    live.publish_progress(run.pk, {"step": 3, "total": 6, "progress": 0.5}, owner_id=owner.pk)
+    expect(row.locator("td.step")).to_have_text("3 / 6")
+    expect(row.locator("progress")).to_have_js_property("value", 0.5)
