@@ -80,9 +80,7 @@ def test_a_zoom_survives_a_live_point_and_negative_labels_keep_their_minus(
     assert x_range(page)[0] == 0
 
 
-def test_the_timeline_keeps_its_history_across_a_reload_and_pages_back(
-    page, daphne_server, owner
-):
+def test_the_timeline_keeps_its_history_across_a_reload_and_pages_back(page, daphne_server, owner):
     run = running_run(owner)
     for n in range(1, 61):
         event_record(run_id=run.pk, type="log", message=f"note {n}")
@@ -257,3 +255,38 @@ def test_the_indicator_says_finished_once_the_run_has_ended(page, daphne_server,
     expect(indicator).to_have_text("finished")
     page.reload()
     expect(indicator).to_have_text("finished")
+
+
+def test_cursors_move_together_across_panels(page, daphne_server, owner):
+    run = running_run(owner)
+    record(run, "losses/train_loss", [(s, 1 / (s + 1)) for s in range(50)])
+    record(run, "charts/val_accuracy", [(s, 1 - 1 / (s + 1)) for s in range(50)])
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    other = "window.keiseiCharts.panels.get('win-rates')"
+    page.wait_for_function(
+        f"{PANEL}?.plot?.data[0].length === 50 && {other}?.plot?.data[0].length === 50"
+    )
+    box = page.locator("[data-panel=losses] .u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"{other}.plot.cursor.idx !== null && {other}.plot.cursor.idx >= 20")
+    assert page.evaluate(f"{other}.plot.cursor.idx === {PANEL}.plot.cursor.idx")
+
+
+def test_compare_follows_runs_in_training(page, daphne_server, owner):
+    runs = []
+    for name in ("left", "right"):
+        run = running_run(owner)
+        Run.objects.filter(pk=run.pk).update(name=name)
+        record(run, "losses/train_loss", [(s, 1 / (s + 1)) for s in range(10)])
+        runs.append(run)
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/compare/?runs={runs[0].pk},{runs[1].pk}")
+    main = "window.keiseiCharts.panels.get('main')"
+    page.wait_for_function(f"{main}?.plot?.data[0].length === 10")
+    expect(page.locator("#compare-live")).to_have_text("following the runs in training")
+    live.publish_metrics(runs[1].pk, 10, {"losses/train_loss": 0.05})
+    assert live.publisher().flush()
+    page.wait_for_function(f"{main}.plot.data[0].length === 11")
+    assert page.evaluate(f"{main}.plot.data[2][10]") == 0.05  # right's line, not left's
+    assert page.evaluate(f"{main}.plot.data[1][10]") is None
