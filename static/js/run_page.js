@@ -39,7 +39,22 @@ function layoutPanels() {
     root.append(panel.el);  // keeps the groups' order as keys arrive
   }
   for (const key of extraKeys) {
-    if (keys.has(key)) root.append(charts.panel(`key:${key}`, key, [key]).el);
+    if (!keys.has(key)) continue;
+    const panel = charts.panel(`key:${key}`, key, [key]);
+    if (!panel.el.querySelector(".chart-remove")) {
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link chart-remove";
+      remove.textContent = "remove";
+      remove.setAttribute("aria-label", `remove the panel of ${key}`);
+      remove.addEventListener("click", () => {
+        extraKeys.delete(key);
+        localStorage.setItem(EXTRA, JSON.stringify([...extraKeys]));
+        charts.remove(`key:${key}`);
+      });
+      panel.el.querySelector("h3").append(" ", remove);
+    }
+    root.append(panel.el);
   }
 }
 

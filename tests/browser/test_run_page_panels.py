@@ -290,3 +290,25 @@ def test_compare_follows_runs_in_training(page, daphne_server, owner):
     page.wait_for_function(f"{main}.plot.data[0].length === 11")
     assert page.evaluate(f"{main}.plot.data[2][10]") == 0.05  # right's line, not left's
     assert page.evaluate(f"{main}.plot.data[1][10]") is None
+
+
+def test_a_key_added_as_a_panel_stays_after_a_reload_until_removed(page, daphne_server, owner):
+    run = running_run(owner)
+    record(run, "losses/train_loss", [(s, 1 / (s + 1)) for s in range(20)])
+    record(run, "charts/val_accuracy", [(s, 1 - 1 / (s + 1)) for s in range(20)])
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    added = page.locator("[data-panel='key:charts/val_accuracy']")
+    page.select_option("#chart-key", "charts/val_accuracy")
+    page.click("#chart-add")
+    expect(added.locator("canvas")).to_be_visible()
+    page.wait_for_function(
+        "window.keiseiCharts.panels.get('key:charts/val_accuracy').plot.data[0].length === 20"
+    )
+    page.reload()
+    expect(added.locator("canvas")).to_be_visible()
+    added.locator(".chart-remove").click()
+    expect(added).to_have_count(0)
+    page.reload()
+    expect(page.locator("[data-panel=losses] canvas")).to_be_visible()
+    expect(added).to_have_count(0)
