@@ -56,6 +56,12 @@ def test_search_filter_sort_and_page_swap_the_table_in(page, daphne_server, owne
     expect(page.locator("th[aria-sort=descending]")).to_have_text("Step")
     expect(page.locator("#sort-step")).to_be_focused()
     assert names(page) == ["sweep-18", "sweep-15", "sweep-12"]
+    page.keyboard.press("Enter")  # up again
+    expect(page.locator("th[aria-sort=ascending]")).to_have_text("Step")
+    page.select_option("#f-status", "")  # a filter changed keeps the sort
+    expect(page.locator(".pager")).to_contain_text("10 runs")
+    expect(page.locator("th[aria-sort=ascending]")).to_have_text("Step")
+    expect(page.locator("#runs-table td.run-name").first).to_have_text("sweep-10")
 
     page.click("text=Clear")  # a plain link: the page comes again, unfiltered
     page.fill("#f-tag", "odd")
