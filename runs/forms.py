@@ -126,7 +126,9 @@ class RunForm(forms.Form):
         (a trainer that declares none) under "Settings"."""
         for name in self.errors:  # said to assistive technology, not by colour alone
             if name in self.fields:
-                self.fields[name].widget.attrs["aria-invalid"] = "true"
+                attrs = self.fields[name].widget.attrs
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = f"{self[name].auto_id}-error"
         by_title: dict[str, Section] = {title: Section(title) for title in self.groups}
         for name, spec in self.specs.items():
             title = spec.get("x-group", "Settings")

@@ -146,6 +146,8 @@ def test_errors_share_one_wording_and_are_summarised_with_links(client, owner):
     assert 'href="#id_learning_rate"' in text and 'href="#id_epochs"' in text
     assert "Learning rate: Input should be less than or equal to 1" in text
     assert "Epochs: Input should be a valid integer" in text
+    assert 'aria-describedby="id_learning_rate-error"' in text
+    assert 'id="id_learning_rate-error"' in text
 
 
 def test_preset_differences_are_marked(client, owner):
