@@ -238,3 +238,17 @@ def test_revoking_asks_first_and_another_users_token_is_a_404(client, owner, out
     client.force_login(owner)
     client.post(f"/account/tokens/{token.pk}/revoke/")
     assert ApiToken.objects.get().revoked_at is not None
+
+
+def test_the_list_costs_the_same_queries_for_5_runs_as_for_25(client, staff):
+    def queries_for(count: int) -> int:
+        Run.objects.all().delete()
+        for i in range(count):
+            run = make_run(staff, f"r{i}", tags=["t"], status=RunStatus.QUEUED)
+            metrics_record(run_id=run.pk, points=[("losses/train_loss", 1, 0.5, WALL)])
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/runs/").status_code == 200
+        return len(queries)
+
+    client.force_login(staff)
+    assert queries_for(5) == queries_for(25)
