@@ -50,15 +50,6 @@ ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED)
 # ----- runs -----------------------------------------------------------------------------------
 
 
-def run_list(*, user: Any, limit: int) -> list[Run]:
-    """The newest ``limit`` runs ``user`` may see, each with its ``queue_position``."""
-    runs = list(access.runs_visible(user=user).order_by("-created_at", "-pk")[:limit])
-    positions = queue_positions()
-    for run in runs:
-        run.queue_position = positions.get(run.pk)
-    return runs
-
-
 def run_list_active(user: Any, limit: int = 100) -> list[dict[str, Any]]:
     """The queued, running and paused runs ``user`` may see, newest first (the dashboard)."""
     runs = access.runs_visible(user=user).filter(status__in=ACTIVE).order_by("-created_at", "-pk")
