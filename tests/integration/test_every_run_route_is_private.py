@@ -1,8 +1,9 @@
 """Rule 5, checked over the URL configuration itself: every route that names a run answers
 another user with 404 (or 405 for a method it does not take, which it says of any run),
 whatever the method, so a route added later cannot forget its access check unnoticed. Routes
-that take run ids in the query (compare) and the WebSocket have tests of their own
-(test_compare_page.py, test_history.py, test_run_consumer.py)."""
+that take run ids in the query (compare; the run form's ?from=&checkpoint=) and the WebSocket
+have tests of their own (test_compare_page.py, test_dashboard_pages.py, test_history.py,
+test_run_consumer.py)."""
 
 from __future__ import annotations
 
