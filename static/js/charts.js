@@ -54,18 +54,46 @@ export function formatTick(v) {
   return String(Number(v.toPrecision(4)));
 }
 
+// An axis label: as many decimals as the tick spacing has (0.25 -> "0.75", 0.0001 ->
+// "0.0005"), grouped thousands, an ASCII minus; exponent notation for very large or small.
+export function formatAxis(v, incr) {
+  if (v == null || !Number.isFinite(v)) return "";
+  const step = Number(Math.abs(incr || 0).toPrecision(6));
+  if (Math.abs(v) >= 1e9 || String(step).includes("e")) return v.toExponential(2).replace("e+", "e");
+  const decimals = Math.min(12, (String(step).split(".")[1] || "").length);
+  return v.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
+const axisValues = (u, splits, axisIdx, space, incr) => splits.map((v) => formatAxis(v, incr));
+
 // The y axis is as wide as its widest label (uPlot's default is a fixed 50 px, which cut the
-// minus sign off "-0.0005"). Measured in the axis's own font.
-function axisSize(u, values, axisIdx, cycleNum) {
+// minus sign off "-0.0005"). Measured in the axis's own font; never below the floor the draw
+// hook sets when the labels came out wider than the layout uPlot settled on (see fitYAxis).
+function axisSize(u, values, axisIdx) {
+  return Math.max(labelsWidth(u, axisIdx, values), u.keiseiAxisFloor || 0);
+}
+
+function labelsWidth(u, axisIdx, values) {
   const axis = u.axes[axisIdx];
-  if (cycleNum > 1) return axis._size;
-  let size = axis.ticks.size + axis.gap;
-  const longest = (values ?? []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), "");
-  if (longest) {
+  const labels = (values ?? []).map(String);
+  let width = 0;
+  if (labels.length) {
     u.ctx.font = axis.font[0];
-    size += u.ctx.measureText(longest).width / devicePixelRatio;
+    width = Math.max(...labels.map((v) => u.ctx.measureText(v).width)) / devicePixelRatio;
   }
-  return Math.ceil(size) + 2;
+  return Math.ceil(width + axis.ticks.size + axis.gap) + 2;
+}
+
+// uPlot sizes the axes in at most three cycles; labels that change in the last one (the plot's
+// height moved the ticks) can be wider than the space laid out. Then lay it out again with
+// that width as the floor (it only grows, so this settles).
+function fitYAxis(u) {
+  const needed = labelsWidth(u, 1, u.axes[1]._values);
+  if (needed > Math.round(u.bbox.left / devicePixelRatio) && needed > (u.keiseiAxisFloor || 0)) {
+    u.keiseiAxisFloor = needed;
+    // uPlot lays out again only when an axis size changes: forget the stale one
+    queueMicrotask(() => { u.axes[1]._size = 0; u.redraw(false, true); });
+  }
 }
 
 // Exponential moving average, debiased as TensorBoard's is; nulls stay nulls.
@@ -155,9 +183,10 @@ export class ChartPanel {
         value: (u, v) => formatTick(v),
       }))],
       axes: [
-        { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, ticks: { stroke: "rgba(128,128,128,.3)" } },
         { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, ticks: { stroke: "rgba(128,128,128,.3)" },
-          size: axisSize },
+          values: axisValues },
+        { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, ticks: { stroke: "rgba(128,128,128,.3)" },
+          size: axisSize, values: axisValues },
       ],
       cursor: {
         sync: { key: board.syncKey, setSeries: false },
@@ -165,6 +194,7 @@ export class ChartPanel {
         bind: { dblclick: () => () => null },
       },
       hooks: {
+        draw: [fitYAxis],
         // a drag that selects a range is the user's zoom; it is kept until reset
         setSelect: [(u) => {
           if (u.select.width > 0) {

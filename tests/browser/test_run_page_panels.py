@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 from django.test import Client
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from monitoring import live
@@ -36,6 +37,41 @@ def x_range(page) -> list[float]:
     return page.evaluate(f"[{PANEL}.plot.scales.x.min, {PANEL}.plot.scales.x.max]")
 
 
+def y_labels_fit(page, panel: str) -> list[str]:
+    """The panel's y labels, once the space laid out left of the plot holds the widest (a
+    deadline, then the figures in the failure)."""
+    measure = f"""() => {{
+      const u = {panel}.plot, axis = u.axes[1];
+      u.ctx.font = axis.font[0];
+      const widest = Math.max(...axis._values.map((v) => u.ctx.measureText(v).width));
+      return [axis._values, widest / devicePixelRatio + axis.ticks.size + axis.gap,
+              u.bbox.left / devicePixelRatio];
+    }}"""
+    try:
+        page.wait_for_function(
+            f"(([, needed, room]) => room >= needed)(({measure})())", timeout=5000
+        )
+    except PlaywrightTimeout:
+        labels, needed, room = page.evaluate(measure)
+        pytest.fail(f"{panel}: {room} px laid out for labels {labels} needing {needed} px")
+    return page.evaluate(measure)[0]
+
+
+def test_every_panels_y_axis_is_wide_enough_for_its_labels(page, daphne_server, owner):
+    run = running_run(owner)
+    record(run, "charts/win_rate", [(s * 100, s / 200) for s in range(200)])
+    record(run, "losses/value_loss", [(s * 100, 1 / (s + 1)) for s in range(200)])
+    record(run, "charts/learning_rate", [(s * 100, 0.0005) for s in range(200)])
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    ids = ["losses", "win-rates", "learning-rate"]
+    panels = [f"window.keiseiCharts.panels.get('{i}')" for i in ids]
+    page.wait_for_function(" && ".join(f"{p}?.plot?.data[0].length === 200" for p in panels))
+    for panel in panels:
+        labels = y_labels_fit(page, panel)
+        assert len(set(labels)) == len(labels), labels  # 0.0004, 0.0005…, not 0, 0.001, 0.001
+
+
 def test_a_zoom_survives_a_live_point_and_negative_labels_keep_their_minus(
     page, daphne_server, owner
 ):
@@ -47,16 +83,8 @@ def test_a_zoom_survives_a_live_point_and_negative_labels_keep_their_minus(
     page.wait_for_function(f"{PANEL}?.plot?.data[0].length === 100")
 
     # The y labels are all negative; the axis is wide enough for the widest one, minus and all.
-    labels, needed, size = page.evaluate(
-        f"""() => {{
-          const u = {PANEL}.plot, axis = u.axes[1];
-          u.ctx.font = axis.font[0];
-          const widest = Math.max(...axis._values.map((v) => u.ctx.measureText(v).width));
-          return [axis._values, widest / devicePixelRatio + axis.ticks.size + axis.gap, axis._size];
-        }}"""
-    )
+    labels = y_labels_fit(page, PANEL)
     assert labels and all(v.startswith(("-", "\u2212")) for v in labels), labels
-    assert size >= needed, (size, needed, labels)
 
     # Drag across the middle of the panel: the user's zoom.
     over = page.locator("[data-panel=losses] .u-over")
