@@ -410,6 +410,9 @@ class LeagueMatch(models.Model):
     second_rating_before = models.FloatField()
     rating_change = models.FloatField(help_text="added to first's rating, taken from second's")
     played_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The games of this match kept as records (on each run that played it); matches stored
+    # before this link existed have none linked.
+    game_records = models.ManyToManyField(GameRecord, blank=True, related_name="league_matches")
 
     class Meta:
         ordering = ["-played_at", "-id"]

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -36,6 +36,7 @@ from runs.models import (
     Evaluation,
     GameRecord,
     LeagueEntry,
+    LeagueMatch,
     Preset,
     Run,
     RunStatus,
@@ -616,3 +617,163 @@ def _sparkline(key: str, points: list[tuple[int, float]]) -> Sparkline:
     ys = [22 - 20 * (v - lo) / (hi - lo) if hi > lo else 12 for v in values]
     drawn = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
     return Sparkline(key, drawn, values[0], values[-1])
+
+
+# ----- the league page: head-to-head, recent matches, ratings over time -------------------------
+
+LEAGUE_RECENT_MATCHES = 20
+LEAGUE_MATRIX_MAX = 16
+
+
+@dataclass(frozen=True)
+class LeagueGameLink:
+    """A stored game of a league match that the viewer may open (its run is visible)."""
+
+    run_id: int
+    record_id: int
+    black: str
+    white: str
+    result: str
+
+
+@dataclass(frozen=True)
+class LeagueMatchRow:
+    """A played match as the page lists it: both sides by their standings label."""
+
+    id: int
+    first: dict[str, Any]
+    second: dict[str, Any]
+    wins: int
+    draws: int
+    losses: int
+    rating_change: float
+    played_at: dt.datetime
+    games: list[LeagueGameLink]
+
+
+@dataclass
+class LeaguePage:
+    """Everything the league page shows, with hidden runs hidden (``league_standings``' rule)."""
+
+    standings: list[dict[str, Any]]
+    matrix_entries: list[dict[str, Any]]
+    matrix: list[dict[str, Any]]  # rows: ``entry`` and ``cells``, its W/D/L against each column
+    matrix_left_out: int
+    recent: list[LeagueMatchRow]
+    ratings: dict[str, Any]  # the chart's series, as JSON
+
+
+def league_head_to_head() -> dict[tuple[int, int], dict[str, int]]:
+    """W/D/L of every ordered pair of entries that met, from both sides of every match."""
+    pairs = (
+        LeagueMatch.objects.order_by()
+        .values("first_id", "second_id")
+        .annotate(w=Sum("wins"), d=Sum("draws"), l=Sum("losses"))
+    )
+    head: dict[tuple[int, int], dict[str, int]] = {}
+    for p in pairs:
+        for a, b, won, lost in (
+            (p["first_id"], p["second_id"], p["w"], p["l"]),
+            (p["second_id"], p["first_id"], p["l"], p["w"]),
+        ):
+            cell = head.setdefault((a, b), {"wins": 0, "draws": 0, "losses": 0})
+            cell["wins"] += won
+            cell["draws"] += p["d"]
+            cell["losses"] += lost
+    return head
+
+
+def league_page(
+    *, user: Any, recent: int = LEAGUE_RECENT_MATCHES, matrix_max: int = LEAGUE_MATRIX_MAX
+) -> LeaguePage:
+    """The standings, a head-to-head matrix of the ``matrix_max`` strongest entries that have
+    played, the ``recent`` newest matches with the games ``user`` may open, and the rating of
+    each entry of a run ``user`` may see after each of its matches (rebuilt from the matches:
+    each stores both ratings before it and the change)."""
+    standings = league_standings(user=user)
+    by_id = {s["id"]: s for s in standings}
+    head = league_head_to_head()
+    played = [s for s in standings if s["games"] > 0]
+    shown = played[:matrix_max]
+    matrix = [
+        {"entry": row, "cells": [head.get((row["id"], col["id"])) for col in shown]}
+        for row in shown
+    ]
+    games = GameRecord.objects.only("id", "run_id", "black", "white", "result").order_by("id")
+    matches = list(
+        LeagueMatch.objects.order_by("-played_at", "-id")[:recent].prefetch_related(
+            Prefetch("game_records", queryset=games)
+        )
+    )
+    # Games are linked only on runs the user may see: the standings already decided which.
+    visible = {s["run"]["id"] for s in standings if s["run"] is not None}
+    rows = [
+        LeagueMatchRow(
+            id=m.pk,
+            first=by_id[m.first_id],
+            second=by_id[m.second_id],
+            wins=m.wins,
+            draws=m.draws,
+            losses=m.losses,
+            rating_change=m.rating_change,
+            played_at=m.played_at,
+            games=[
+                LeagueGameLink(g.run_id, g.pk, g.black, g.white, g.result)
+                for g in m.game_records.all()
+                if g.run_id in visible
+            ],
+        )
+        for m in matches
+    ]
+    return LeaguePage(
+        standings=standings,
+        matrix_entries=shown,
+        matrix=matrix,
+        matrix_left_out=len(played) - len(shown),
+        recent=rows,
+        ratings=league_rating_history(standings=standings),
+    )
+
+
+def league_rating_history(*, standings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Each shown (not hidden, not anchor) entry's rating after each of its matches, as one
+    series per entry on a shared time axis (seconds since the epoch; None where an entry did
+    not play), starting from its rating before its first match."""
+    shown = {s["id"]: s for s in standings if s["run"] is not None}
+    points: dict[int, list[tuple[float, float]]] = {i: [] for i in shown}
+    matches = (
+        LeagueMatch.objects.filter(Q(first_id__in=shown) | Q(second_id__in=shown))
+        .order_by("played_at", "id")
+        .values_list(
+            "first_id",
+            "second_id",
+            "first_rating_before",
+            "second_rating_before",
+            "rating_change",
+            "played_at",
+        )
+    )
+    for first, second, first_before, second_before, change, played_at in matches:
+        at = played_at.timestamp()
+        for entry, before, delta in (
+            (first, first_before, change),
+            (second, second_before, -change),
+        ):
+            if entry in points:
+                if not points[entry]:  # where it stood before its first match, a second earlier
+                    points[entry].append((at - 1.0, before))
+                points[entry].append((at, before + delta))
+    series = [(i, p) for i, p in points.items() if p]
+    times = sorted({t for _, p in series for t, _ in p})
+    column = {t: n for n, t in enumerate(times)}
+    values: list[list[float | None]] = []
+    for _, p in series:
+        line: list[float | None] = [None] * len(times)
+        for t, rating in p:
+            line[column[t]] = round(rating, 1)
+        values.append(line)
+    return {
+        "time": times,
+        "series": [{"id": i, "label": shown[i]["label"]} for i, _ in series],
+        "values": values,
+    }

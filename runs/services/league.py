@@ -262,13 +262,16 @@ def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | 
             draws=result["draws"],
             losses=result["losses"],
         )
-        for checkpoint in _distinct_runs(first, second):
-            for record in outcome.records:
-                game_record_store(
-                    run_id=checkpoint.run_id,
-                    record={**record, "step": checkpoint.step},
-                    source=GameSource.LEAGUE,
-                )
+        stored = [
+            game_record_store(
+                run_id=checkpoint.run_id,
+                record={**record, "step": checkpoint.step},
+                source=GameSource.LEAGUE,
+            )
+            for checkpoint in _distinct_runs(first, second)
+            for record in outcome.records
+        ]
+        match.game_records.add(*stored)  # the league page links a match to its games
     return match
 
 
