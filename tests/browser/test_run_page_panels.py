@@ -340,3 +340,24 @@ def test_a_key_added_as_a_panel_stays_after_a_reload_until_removed(page, daphne_
     page.reload()
     expect(page.locator("[data-panel=losses] canvas")).to_be_visible()
     expect(added).to_have_count(0)
+
+
+def test_clone_and_fork_open_the_prefilled_form_without_queueing(page, daphne_server, owner):
+    run = Run.objects.create(
+        owner=owner,
+        trainer="digits",
+        name="source",
+        status=RunStatus.COMPLETED,
+        config={"learning_rate": 0.005},
+    )
+    checkpoint = Checkpoint.objects.create(run=run, step=8, kind="final", size=1, sha256="0" * 64)
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    page.click("#clone-link")
+    expect(page).to_have_url(f"{daphne_server}/runs/new/?from={run.pk}")
+    expect(page.locator("form")).not_to_have_count(0)
+    assert Run.objects.count() == 1  # nothing queued by opening the form
+    page.go_back()
+    page.click(".fork-link")
+    expect(page).to_have_url(f"{daphne_server}/runs/new/?from={run.pk}&checkpoint={checkpoint.pk}")
+    assert Run.objects.count() == 1
