@@ -229,6 +229,9 @@ def test_compare_shows_the_config_diff_and_a_panel_per_group(page, daphne_server
     expect(panels.locator("canvas")).to_have_count(2)
     expect(panels.first.locator(".u-legend")).to_contain_text("fast")
 
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: no sideways scroll
+    page.wait_for_function("document.documentElement.scrollWidth <= 390")
+
 
 def test_the_run_page_fits_a_phone(browser, daphne_server, owner):
     context = browser.new_context(viewport={"width": 390, "height": 844})
