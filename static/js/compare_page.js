@@ -62,6 +62,13 @@ async function groupPanels() {
   }
 }
 
+// One socket per followed run, and a user has a limited number of sockets (the server's
+// KEISEI_WS_MAX_PER_USER, 20 by default, across tabs): follow at most this many.
+const FOLLOW_MAX = 6;
+const followed = data.live.slice(0, FOLLOW_MAX);
+const following = followed.length === data.live.length ? "following the runs in training"
+  : `following ${followed.length} of the ${data.live.length} runs in training (reload for the others' new points)`;
+
 function follow(runId) {
   const onMessage = (msg) => {
     if (msg.type !== "metrics") return;
@@ -72,7 +79,7 @@ function follow(runId) {
     }
   };
   new LiveSocket(`/ws/runs/${runId}/`, onMessage, (state) => {
-    $("compare-live").textContent = state === "live" ? "following the runs in training" : state;
+    $("compare-live").textContent = state === "live" ? following : state;
   }).open();
 }
 
@@ -82,5 +89,5 @@ if (key) {
   panel.redraw();
   groupPanels();
 }
-data.live.forEach(follow);
+followed.forEach(follow);
 $("compare-key")?.addEventListener("change", (e) => chooseKey(e.target.value));
