@@ -691,6 +691,9 @@ def league_page(
     each entry of a run ``user`` may see after each of its matches (rebuilt from the matches:
     each stores both ratings before it and the change)."""
     standings = league_standings(user=user)
+    for standing in standings:  # the API's ISO strings, as datetimes for "3 min ago"
+        last = standing["last_played_at"]
+        standing["last_played"] = dt.datetime.fromisoformat(last) if last else None
     by_id = {s["id"]: s for s in standings}
     head = league_head_to_head()
     played = [s for s in standings if s["games"] > 0]

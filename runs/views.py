@@ -401,12 +401,15 @@ def checkpoint_download(request: HttpRequest, run_id: int, checkpoint_id: int) -
 
 @login_required
 def league(request: HttpRequest) -> HttpResponse:
-    """The league standings: every rating, and the runs this user may see by name."""
+    """The league: standings, head-to-head, recent matches with their games and ratings over
+    time; every rating is public, a run (its name, owner, games) only to those who may see it."""
+    page = selectors.league_page(user=request.user)
     return render(
         request,
         "runs/league.html",
         {
-            "entries": selectors.league_standings(user=request.user),
+            "entries": page.standings,
+            "page": page,
             "k_factor": services.league.K_FACTOR,
             "games_per_match": settings.KEISEI_LEAGUE_GAMES,
         },
