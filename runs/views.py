@@ -28,7 +28,8 @@ from runs.forms import CommandForm, RunForm
 from runs.models import Run
 from runs.pages import form_submit, redirect_on_refusal
 
-# The chart on the run page draws these keys first, when the trainer reports them.
+# The compare page charts the first of these its runs report, unless a key is asked for (the
+# run page groups its keys in the browser: static/js/charts.js).
 CHART_KEYS = (
     "charts/win_rate_vs_random",
     "charts/val_accuracy",
