@@ -41,6 +41,7 @@ from runs.models import (
     Run,
     RunStatus,
 )
+from runs.services.matches import trainer_plays_games
 from runs.services.quotas import quota_for
 
 # The order in which queued runs are claimed (runs.services.lifecycle.run_claim_next).
@@ -779,4 +780,66 @@ def league_rating_history(*, standings: Sequence[Mapping[str, Any]]) -> dict[str
         "time": times,
         "series": [{"id": i, "label": shown[i]["label"]} for i, _ in series],
         "values": values,
+    }
+
+
+# ----- the showcase -------------------------------------------------------------------------------
+
+SHOWCASE_CHOICES = 200
+
+
+def showcase_choices(*, user: Any) -> dict[str, Any]:
+    """What the showcase form offers: the newest checkpoints of runs ``user`` may see whose
+    trainer plays games, and each such trainer's built-in players."""
+    playing = [t for t in sorted(available_trainers()) if trainer_plays_games(t)]
+    checkpoints = (
+        Checkpoint.objects.filter(run__in=access.runs_visible(user=user), run__trainer__in=playing)
+        .select_related("run")
+        .order_by("-created_at", "-id")[:SHOWCASE_CHOICES]
+    )
+    return {
+        "checkpoints": [
+            {
+                "id": c.pk,
+                "label": f"{c.run.display_name} @ step {c.step} ({c.kind})",
+                "opponent": f"checkpoint:{c.pk}",  # as the second player is named
+            }
+            for c in checkpoints
+        ],
+        "builtins": sorted({b for t in playing for b in get_trainer(t).builtin_opponents}),
+    }
+
+
+def showcase_for_viewer(*, user: Any, run_id: int, evaluation_id: int) -> dict[str, Any]:
+    """A showcase (a one-game evaluation job) as its page polls it: its state, error, and once
+    played its game (players, result, start SFEN, USI moves). ``NotFound`` unless ``user``
+    may see both checkpoints' runs (the first is the route's run)."""
+    evaluation = (
+        Evaluation.objects.select_related("opponent_checkpoint")
+        .filter(pk=evaluation_id, run_id=run_id, run__in=access.runs_visible(user=user))
+        .first()
+    )
+    rival = evaluation.opponent_checkpoint if evaluation else None
+    if evaluation is None or (rival is not None and not access.may_view_run(user, rival.run_id)):
+        raise NotFound("no such showcase")
+    record_ids = evaluation.data.get("game_records") or []
+    record = GameRecord.objects.filter(pk__in=record_ids[:1], run_id=run_id).first()
+    return {
+        "id": evaluation.pk,
+        "run_id": run_id,
+        "state": evaluation.state,
+        "error": evaluation.error,
+        "opponent": evaluation.opponent,
+        "game": None
+        if record is None
+        else {
+            "id": record.pk,
+            "black": record.black,
+            "white": record.white,
+            "result": record.result,
+            "reason": record.reason,
+            "plies": record.plies,
+            "start_sfen": record.start_sfen,
+            "moves": list(record.moves),
+        },
     }

@@ -26,6 +26,13 @@ urlpatterns = [
         name="checkpoint-download",
     ),
     path("league/", views.league, name="league"),
+    path("league/showcase/", views.league_showcase, name="showcase-new"),
+    path("<int:run_id>/showcase/<int:evaluation_id>/", views.showcase_page, name="showcase"),
+    path(
+        "<int:run_id>/showcase/<int:evaluation_id>/state/",
+        views.showcase_state,
+        name="showcase-state",
+    ),
 ]
 
 api_urlpatterns = [

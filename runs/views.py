@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
@@ -27,6 +28,7 @@ from runs.downloads import (
 from runs.forms import CommandForm, RunForm
 from runs.models import Run
 from runs.pages import form_submit, redirect_on_refusal
+from runs.services import showcase
 
 # The compare page charts the first of these its runs report, unless a key is asked for (the
 # run page groups its keys in the browser: static/js/charts.js).
@@ -414,4 +416,61 @@ def league(request: HttpRequest) -> HttpResponse:
             "k_factor": services.league.K_FACTOR,
             "games_per_match": settings.KEISEI_LEAGUE_GAMES,
         },
+    )
+
+
+@login_required
+def league_showcase(request: HttpRequest) -> HttpResponse:
+    """The showcase form: two players and a speed; a POST queues their game
+    (``services.showcase``) and opens its page, or shows each refusal on its field."""
+    values = {"black": "", "white": "random", "speed": str(showcase.SPEED_DEFAULT)}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        values = {name: request.POST.get(name, "") for name in values}
+        try:
+            evaluation, speed = showcase.showcase_request(user=request.user, **values)
+        except showcase.ShowcaseRejected as exc:
+            errors = exc.fields
+        else:
+            url = reverse("runs:showcase", args=[evaluation.run_id, evaluation.pk])
+            return redirect(f"{url}?speed={speed:g}")
+    return render(
+        request,
+        "runs/showcase_new.html",
+        {
+            "choices": selectors.showcase_choices(user=request.user),
+            "values": values,
+            "errors": errors,
+            "speed_min": showcase.SPEED_MIN,
+            "speed_max": showcase.SPEED_MAX,
+        },
+        status=400 if errors else 200,
+    )
+
+
+@login_required
+def showcase_page(request: HttpRequest, run_id: int, evaluation_id: int) -> HttpResponse:
+    """A showcase game: waits for the worker to play it, then replays it on the board."""
+    speed = showcase.showcase_speed(request.GET.get("speed"))
+    state = selectors.showcase_for_viewer(
+        user=request.user, run_id=run_id, evaluation_id=evaluation_id
+    )
+    return render(
+        request,
+        "runs/showcase.html",
+        {
+            "showcase": state,
+            "speed": speed,
+            "speed_min": showcase.SPEED_MIN,
+            "speed_max": showcase.SPEED_MAX,
+            "state_url": reverse("runs:showcase-state", args=[run_id, evaluation_id]),
+        },
+    )
+
+
+@login_required
+def showcase_state(request: HttpRequest, run_id: int, evaluation_id: int) -> JsonResponse:
+    """A showcase's state (and its game once played), polled by static/js/showcase.js."""
+    return JsonResponse(
+        selectors.showcase_for_viewer(user=request.user, run_id=run_id, evaluation_id=evaluation_id)
     )

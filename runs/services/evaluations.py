@@ -61,19 +61,21 @@ def evaluation_request(
     games: int,
     temperature: float = 1.0,
     max_plies: int | None = None,
+    min_games: int = MIN_GAMES,
 ) -> Evaluation:
     """Queue a match of ``checkpoint`` (of a run ``user`` may see; the caller checked) against
     ``opponent``: a built-in player of its trainer ("random") or ``checkpoint:<id>`` of any
     run ``user`` may see (``services.matches``).
 
     Refusals name the field (``EvaluationRejected``). The job runs after commit on ``default``.
+    ``min_games``: a showcase (``services.showcase``) plays a single game to watch.
     """
     errors: dict[str, list[str]] = {}
     trainer = checkpoint.run.trainer
     if not trainer_plays_games(trainer):
         errors["checkpoint"] = [f"checkpoints of a {trainer} run do not play games"]
-    if not isinstance(games, int) or not MIN_GAMES <= games <= MAX_GAMES:
-        errors["games"] = [f"must be a whole number from {MIN_GAMES} to {MAX_GAMES}"]
+    if not isinstance(games, int) or not min_games <= games <= MAX_GAMES:
+        errors["games"] = [f"must be a whole number from {min_games} to {MAX_GAMES}"]
     rival = None
     if "checkpoint" not in errors:
         try:

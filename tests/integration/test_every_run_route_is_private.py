@@ -11,7 +11,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from runs.models import Checkpoint, GameRecord, Run, RunStatus
+from runs.models import Checkpoint, Evaluation, GameRecord, Run, RunStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +48,9 @@ def olivias_run(owner):
         "run_id": run.pk,
         "checkpoint_id": checkpoint.pk,
         "record_id": record.pk,
+        "evaluation_id": Evaluation.objects.create(
+            run=run, checkpoint=checkpoint, opponent="random"
+        ).pk,
         "fmt": "kif",
     }
 
@@ -68,6 +71,7 @@ def test_the_routes_are_found():
         "/api/v1/runs/<int:run_id>/metrics/",
         "/api/v1/runs/<int:run_id>/events/",
         "/api/v1/runs/<int:run_id>/requeue/",
+        "/runs/<int:run_id>/showcase/<int:evaluation_id>/state/",
     ):
         assert expected in routes
     assert len(routes) >= 15, routes
