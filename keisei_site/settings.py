@@ -104,6 +104,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.get("KEISEI_REDIS_PREFIX", "keisei"),
+        # One pool per process, not one per request (monitoring/cache_pool.py).
+        "OPTIONS": {"pool_class": "monitoring.cache_pool.SharedConnectionPool"},
     }
 }
 CHANNEL_LAYERS = {

@@ -1,8 +1,11 @@
-"""The web process serves requests from a pool of PostgreSQL connections, not one per request.
+"""The web process serves requests from pools of PostgreSQL and Redis connections, not new
+connections per request.
 
 Django under ASGI runs each request's sync code on a thread of its own, and a kept
 connection belongs to its thread: without the pool (keisei_site/asgi.py asks for it), every
-request opened a new PostgreSQL session, about 10 ms of a 20 ms metric-history request.
+request opened a new PostgreSQL session, about 10 ms of a 20 ms metric-history request. Its
+cache backends live per request too, and each built its own Redis connection pool
+(monitoring/cache_pool.py shares one per process).
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 from django.db import connection
 
-from tests.support.outages import embedded_pgdata, pg_ctl, postgres_start, postgres_startup
+from tests.support.outages import (
+    embedded_pgdata,
+    pg_ctl,
+    postgres_start,
+    postgres_startup,
+    redis_client,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,3 +87,20 @@ def test_a_postgresql_restart_fails_no_request(daphne_server):
             healthz()
     finally:
         healthz.client.close()
+
+
+def test_requests_share_the_processs_redis_connections(daphne_server):
+    """``/healthz`` writes and reads the cache: 30 of them open no new Redis connection."""
+    healthz = Healthz(daphne_server)
+    redis = redis_client()
+    try:
+        healthz()
+        before = redis.info("stats")["total_connections_received"]
+        for _ in range(REQUESTS):
+            healthz()
+        opened = redis.info("stats")["total_connections_received"] - before
+    finally:
+        healthz.client.close()
+    # Other processes of the session (a worker's heartbeat) may connect meanwhile; a new
+    # connection per request would be 30.
+    assert opened < REQUESTS // 3, f"{opened} Redis connections for {REQUESTS} requests"
