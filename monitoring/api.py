@@ -31,6 +31,7 @@ from rest_framework.views import APIView
 from monitoring import history
 from monitoring.access import user_may_view_run
 from monitoring.errors import NotFound
+from monitoring.renderers import SeriesJSONRenderer
 
 MAX_KEYS = 20
 MAX_KEY_LENGTH = 100  # MetricPoint.key
@@ -153,6 +154,8 @@ def _keys(request: Request) -> list[str] | None:
 class MetricHistoryApi(APIView):
     """GET: the run's series, downsampled to at most ``max_points`` per key."""
 
+    renderer_classes = [SeriesJSONRenderer]
+
     @extend_schema(
         tags=TAG,
         summary="A run's metric series, downsampled",
@@ -196,6 +199,8 @@ class MetricKeysApi(APIView):
 
 class MetricCompareApi(APIView):
     """GET: one key across several runs, each downsampled to at most ``max_points``."""
+
+    renderer_classes = [SeriesJSONRenderer]
 
     @extend_schema(
         tags=TAG,
