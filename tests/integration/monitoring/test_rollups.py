@@ -142,9 +142,10 @@ def test_superseding_a_resumed_tail_leaves_rollups_equal_to_the_surviving_points
     kept the lost points' counts and extremes)."""
     rng = random.Random(11)
     run = Run.objects.create(owner=owner, trainer="digits", config={})
-    steps = list(range(0, 600_000, 3))
+    # Sparse enough to stay quick (50,000 points), long enough to span level-5 blocks.
+    steps = list(range(0, 600_000, 12))
     _write_randomly(run, rng, steps)
-    resumed_at = 300_001  # inside a block at every level, and past a level-3 boundary
+    resumed_at = 300_001  # inside a block at every level, past a level-5 boundary (262,144)
     assert metrics_supersede_after(run_id=run.pk, step=resumed_at) == sum(
         1 for s in steps if s > resumed_at
     )
