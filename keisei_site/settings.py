@@ -156,7 +156,7 @@ STATIC_ROOT = env.get("STATIC_ROOT") or str(VAR_DIR / "static")
 STATICFILES_DIRS = [
     ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
     ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
-    ("vendor/shogiground", BASE_DIR / "node_modules" / "shogiground" / "esm"),
+    ("vendor/shogiground", BASE_DIR / "node_modules" / "shogiground" / "dist"),
     ("vendor/swagger-ui", BASE_DIR / "node_modules" / "swagger-ui-dist"),
     # The game viewer's rules and notation (shogiops imports @badrap/result by bare name: the
     # viewer's import map points it here) and the board's Japanese font, whose CSS loads only

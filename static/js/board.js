@@ -1,7 +1,8 @@
 // The Shogi board: shogiground (view only) fed with SFEN positions, hands as text. The live
 // run page and the game viewer both draw with ShogiBoard; the pieces' glyphs and the hands
 // come from the bundled font (see site.css), so no Japanese font need be installed.
-import { Shogiground } from "../vendor/shogiground/shogiground.js";
+// shogiground's one-file build, loaded by templates/runs/_board.html as a classic script
+// (its ES modules were some 19 requests of a run page's 26).
 
 const HAND_ORDER = ["R", "B", "G", "S", "N", "L", "P"];
 const KANJI = { R: "飛", B: "角", G: "金", S: "銀", N: "桂", L: "香", P: "歩" };
@@ -29,7 +30,7 @@ export class ShogiBoard {
   // root holds .hand-gote, .board and .hand-sente (templates/runs/_board.html).
   constructor(root) {
     this.root = root;
-    this.ground = Shogiground(
+    this.ground = globalThis.Shogiground(
       {
         viewOnly: true,
         scaleDownPieces: false,
