@@ -35,8 +35,6 @@ import argparse
 import http.client
 import json
 import os
-import shlex
-import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -71,26 +69,15 @@ def fill(run_id: int, key: str, points: int) -> None:
 
 
 def restart_postgres() -> float:
-    """``pg_ctl restart`` on the bench's embedded server (as the user it runs as): its shared
-    buffers start empty. Seconds taken."""
+    """``pg_ctl restart`` on the bench's embedded server: its shared buffers start empty.
+    Seconds taken."""
     from django.db import connections
 
+    from tests.support.outages import postgres_restart
+
     connections.close_all()
-    pgdata = Path(os.environ["KEISEI_VAR_DIR"]) / "pgdata"
-    binary = Path(shlex.split((pgdata / "postmaster.opts").read_text())[0]).parent / "pg_ctl"
     started = time.perf_counter()
-    # The restarted postmaster must not inherit a pipe of ours (run() would wait for its
-    # EOF for as long as the server lives): its output goes to a log file in its folder.
-    subprocess.run(
-        [str(binary), "-w", "-D", str(pgdata), "restart", "-m", "fast"]
-        + ["-l", str(pgdata / "restart.log")],
-        check=True,
-        user="pgserver" if os.geteuid() == 0 else None,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=120,
-    )
+    postgres_restart(Path(os.environ["KEISEI_VAR_DIR"]) / "pgdata")
     return time.perf_counter() - started
 
 

@@ -19,9 +19,7 @@ from django.db import connection
 
 from tests.support.outages import (
     embedded_pgdata,
-    pg_ctl,
-    postgres_start,
-    postgres_startup,
+    postgres_restart,
     redis_client,
 )
 
@@ -80,9 +78,7 @@ def test_a_postgresql_restart_fails_no_request(daphne_server):
             healthz()
         assert _web_sessions()
         connection.close()
-        startup = postgres_startup(pgdata)
-        pg_ctl(pgdata, "stop", "-m", "fast")
-        postgres_start(pgdata, startup)
+        postgres_restart(pgdata)
         for _ in range(3):
             healthz()
     finally:

@@ -81,7 +81,7 @@ def embedded_pgdata() -> Path:
     return pgdata
 
 
-def pg_ctl(pgdata: Path, *args: str) -> None:
+def pg_ctl(pgdata: Path, *args: str, timeout: float = 60) -> None:
     """Run pg_ctl on the embedded server, as the user it runs as."""
     opts = shlex.split((pgdata / "postmaster.opts").read_text())
     binary = Path(opts[0]).parent / "pg_ctl"
@@ -91,7 +91,7 @@ def pg_ctl(pgdata: Path, *args: str) -> None:
         check=True,
         user=user,
         capture_output=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -99,6 +99,12 @@ def postgres_start(pgdata: Path, startup: str) -> None:
     """Start it again with the options it was started with (``postgres_startup``); its
     output goes to a log file, so the postmaster holds no pipe of ours."""
     pg_ctl(pgdata, "start", "-o", startup, "-l", str(pgdata / "log"))
+
+
+def postgres_restart(pgdata: Path) -> None:
+    """Stop it and start it again with the options it was started with (pg_ctl keeps them):
+    its shared buffers start empty. Its output goes to a log file, as ``postgres_start``'s."""
+    pg_ctl(pgdata, "restart", "-m", "fast", "-l", str(pgdata / "log"), timeout=120)
 
 
 def postgres_startup(pgdata: Path) -> str:
