@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup chromium lint bench fmt clean
+.PHONY: run test setup chromium docker-compose lint bench fmt clean
 
 run: setup
 	$(PY) -m keisei_site.launcher run
 
-test: setup chromium lint
+test: setup chromium docker-compose lint
 	$(PY) -m keisei_site.launcher test
 
 setup: $(STAMP) node_modules/.installed
@@ -32,6 +32,16 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	    >/dev/null || { echo "could not install chromium: run 'sudo apt-get install chromium'"; exit 1; }; }
+
+# The compose-file test validates docker/compose.yaml with Debian's docker-compose (1.29, no
+# Docker engine needed for `config`); install it when it is missing (needs root).
+DOCKER_COMPOSE ?= /usr/bin/docker-compose
+docker-compose:
+	@test -x $(DOCKER_COMPOSE) || { \
+	  echo "installing Debian's docker-compose for the compose-file test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends docker-compose; } \
+	    >/dev/null || { echo "could not install docker-compose: run 'sudo apt-get install docker-compose'"; exit 1; }; }
 
 lint: setup
 	$(VENV)/bin/ruff check .
