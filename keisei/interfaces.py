@@ -9,7 +9,7 @@ Trainers call them from the training thread, so implementations must return quic
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -62,6 +62,16 @@ class CommandRequest:
     id: str
     kind: str
     params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PositionAnalyser(Protocol):
+    """A checkpoint's network loaded once (``Trainer.position_analyser``), asked about many
+    positions: kept in memory by whoever serves analyses, so only the first call loads."""
+
+    def analyse(self, sfens: Sequence[str], *, top_k: int = 5) -> list[dict[str, Any]]:
+        """One analysis per SFEN, in one batch, each as ``Trainer.analyse_position`` returns
+        it; ``ValueError`` naming the first bad SFEN before the network runs."""
+        ...
 
 
 class Callbacks(Protocol):

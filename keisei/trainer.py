@@ -15,7 +15,7 @@ import abc
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -30,6 +30,7 @@ from keisei.interfaces import (
     MatchOutcome,
     NullCallbacks,
     NullControl,
+    PositionAnalyser,
     RunOutcome,
 )
 
@@ -135,6 +136,20 @@ class Trainer(abc.ABC, Generic[ConfigT]):
         ``ValueError`` naming the SFEN for a bad position, ``CheckpointError`` for an unusable
         file.
         """
+        raise NotImplementedError(f"{cls.name} does not analyse positions")
+
+    @classmethod
+    def position_analyser(cls, checkpoint: Path, *, device: str | None = None) -> PositionAnalyser:
+        """The checkpoint's network loaded once, to analyse many positions as
+        ``analyse_position`` does (for ``ANALYSES_POSITIONS``); ``CheckpointError`` for an
+        unusable file. A server keeps it in memory instead of reloading per request."""
+        raise NotImplementedError(f"{cls.name} does not analyse positions")
+
+    @classmethod
+    def game_positions(cls, start_sfen: str, moves: Sequence[str]) -> list[str]:
+        """The SFEN before the first move and after each of ``moves`` (USI), for
+        ``ANALYSES_POSITIONS``: as many as the moves are legal (a record is never analysed
+        past a move the rules refuse). ``ValueError`` naming the SFEN for a bad start."""
         raise NotImplementedError(f"{cls.name} does not analyse positions")
 
     # ----- shared machinery -----------------------------------------------------------------

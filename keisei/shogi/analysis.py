@@ -174,6 +174,23 @@ class Analyser:
         }
 
 
+def game_positions(start_sfen: str, moves: Sequence[str]) -> list[str]:
+    """The SFEN before the first move and after each of ``moves`` (USI), stopping before the
+    first move that is not legal in its position; ``ValueError`` naming a bad start SFEN.
+    ``"startpos"`` or an empty start is the standard opening."""
+    board = check_sfen(start_sfen if start_sfen not in ("", "startpos") else cshogi.STARTING_SFEN)
+    positions = [board.sfen()]
+    for usi in moves:
+        # Checked against the generated moves: cshogi's is_legal accepts "7g7f+" (a pawn
+        # promoting outside the zone) from move_from_usi.
+        move = board.move_from_usi(usi) if isinstance(usi, str) and 4 <= len(usi) <= 5 else 0
+        if not move or move not in set(board.legal_moves):
+            break
+        board.push(move)
+        positions.append(board.sfen())
+    return positions
+
+
 def analyse_position(
     checkpoint: Path, sfen: str, *, top_k: int = 5, device: str | None = None
 ) -> dict[str, Any]:

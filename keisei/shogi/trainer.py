@@ -15,6 +15,7 @@ import copy
 import math
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from keisei.interfaces import (
     MatchOutcome,
     RunOutcome,
 )
-from keisei.shogi.analysis import analyse_position
+from keisei.shogi.analysis import Analyser, analyse_position, game_positions
 from keisei.shogi.checkpoint import read_checkpoint, write_checkpoint
 from keisei.shogi.commands import EvaluateParams, SampleParams, parse_params
 from keisei.shogi.config import PRESETS, ShogiPPOConfig
@@ -266,6 +267,14 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         cls, checkpoint: Path, sfen: str, *, top_k: int = 5, device: str | None = None
     ) -> dict[str, Any]:
         return analyse_position(checkpoint, sfen, top_k=top_k, device=device)
+
+    @classmethod
+    def position_analyser(cls, checkpoint: Path, *, device: str | None = None) -> Analyser:
+        return Analyser(checkpoint, device=device)
+
+    @classmethod
+    def game_positions(cls, start_sfen: str, moves: Sequence[str]) -> list[str]:
+        return game_positions(start_sfen, moves)
 
     # ----- commands ------------------------------------------------------------------------
 

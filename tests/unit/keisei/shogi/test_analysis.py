@@ -97,3 +97,26 @@ def test_an_unusable_checkpoint_is_a_checkpoint_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="bad.pt"):
         ShogiPPOTrainer.analyse_position(bad, cshogi.STARTING_SFEN)
+
+
+def test_a_loaded_analyser_answers_as_the_one_shot_analysis(checkpoint):
+    analyser = ShogiPPOTrainer.position_analyser(checkpoint)
+    again = analyser.analyse([cshogi.STARTING_SFEN], top_k=3)[0]
+    once = ShogiPPOTrainer.analyse_position(checkpoint, cshogi.STARTING_SFEN, top_k=3)
+    assert again["top_moves"] == once["top_moves"]
+    assert again["value"] == pytest.approx(once["value"], abs=1e-6)
+
+
+def test_a_games_positions_stop_before_the_first_illegal_move():
+    moves = ["7g7f", "3c3d", "8h2b+", "3a2b", "B*5e"]
+    positions = ShogiPPOTrainer.game_positions("startpos", moves)
+    assert len(positions) == 6 and positions[0] == cshogi.STARTING_SFEN
+    board = cshogi.Board()
+    for move in moves:
+        board.push_usi(move)
+    assert positions[-1] == board.sfen()
+    # "7g7f+" promotes a pawn outside the zone: cshogi's own is_legal lets it through.
+    for bad in ("7g7f+", "7g7e", "P*5e", "5i5g", "x", ""):
+        assert ShogiPPOTrainer.game_positions("", [bad, "3c3d"]) == positions[:1], bad
+    with pytest.raises(ValueError, match="bad SFEN 'nonsense'"):
+        ShogiPPOTrainer.game_positions("nonsense", [])
