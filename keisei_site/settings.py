@@ -158,11 +158,10 @@ STATICFILES_DIRS = [
     ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
     ("vendor/shogiground", BASE_DIR / "node_modules" / "shogiground" / "dist"),
     ("vendor/swagger-ui", BASE_DIR / "node_modules" / "swagger-ui-dist"),
-    # The game viewer's rules and notation (shogiops imports @badrap/result by bare name: the
-    # viewer's import map points it here) and the board's Japanese font, whose CSS loads only
-    # the subsets holding the glyphs a page shows.
+    # The game viewer's rules and notation (shogiops; its bare import of @badrap/result is
+    # resolved when the scripts are bundled) and the board's Japanese font, whose CSS loads
+    # only the subsets holding the glyphs a page shows.
     ("vendor/shogiops", BASE_DIR / "node_modules" / "shogiops" / "dist"),
-    ("vendor/badrap-result", BASE_DIR / "node_modules" / "@badrap" / "result" / "dist"),
     ("vendor/noto-serif-jp", BASE_DIR / "node_modules" / "@fontsource" / "noto-serif-jp"),
     BASE_DIR / "static",
 ]
@@ -190,7 +189,8 @@ else:
     raise ImproperlyConfigured(f"STORAGE_BACKEND must be 'local' or 's3', got {STORAGE_BACKEND!r}")
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # WhiteNoise's compressed storage; collectstatic first bundles the page scripts (esbuild).
+    "staticfiles": {"BACKEND": "keisei_site.static_bundles.BundlingStaticFilesStorage"},
 }
 
 REST_FRAMEWORK = {
