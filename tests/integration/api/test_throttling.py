@@ -1,12 +1,13 @@
 """Per-user throttling (``KEISEI_API_RATE``): past the rate a user gets 429 ``throttled`` with
-``Retry-After``; another user is not slowed by it. The request history is in the real Redis."""
+``Retry-After``; another user is not slowed by it. The counts are in the real Redis."""
 
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
+import redis
 
 from tests.support.refusals import refusal
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -15,9 +16,11 @@ pytestmark = pytest.mark.django_db
 def three_a_minute(settings, owner, outsider):
     settings.KEISEI_API_RATE = "3/min"
     yield
-    # Each user's request history lives a minute in Redis: leave none for later tests.
+    # Each user's counts live two minutes in Redis: leave none for later tests.
+    client = redis.Redis.from_url(settings.REDIS_URL)
     for user in (owner, outsider):
-        cache.delete(f"throttle_user_{user.pk}")
+        for key in client.scan_iter(match=f"*:throttle:user:u{user.pk}:*"):
+            client.delete(key)
 
 
 def test_past_the_rate_a_user_is_throttled_with_retry_after(
@@ -36,3 +39,18 @@ def test_off_means_no_limit(api_client, owner, settings):
     settings.KEISEI_API_RATE = None
     api = api_client(owner)
     assert {api.get("/api/v1/me/").status_code for _ in range(10)} == {200}
+
+
+def test_a_refused_request_is_not_counted_and_the_window_slides(api_client, owner, settings):
+    settings.KEISEI_API_RATE = "3/s"
+    api = api_client(owner)
+    assert [api.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 200]
+    refused = api.get("/api/v1/me/")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "1"
+    # Refusals are not counted, so asking again and again does not push the limit away.
+    wait_for(
+        lambda: api.get("/api/v1/me/").status_code == 200,
+        timeout=5,
+        what="the one-second window to slide past the three requests",
+    )
