@@ -1,6 +1,7 @@
 from django.urls import path
 
 from runs import api, views
+from runs.api import analysis as analysis_api
 
 app_name = "runs"
 
@@ -61,6 +62,12 @@ api_urlpatterns = [
         "runs/<int:run_id>/games/<int:record_id>/",
         api.GameRecordApi.as_view(),
         name="api-game-record",
+    ),
+    path("runs/<int:run_id>/analysis/", analysis_api.RunAnalysisApi.as_view(), name="api-analysis"),
+    path(
+        "runs/<int:run_id>/games/<int:record_id>/analysis/",
+        analysis_api.GameAnalysisApi.as_view(),
+        name="api-game-analysis",
     ),
     path("league/", api.LeagueApi.as_view(), name="api-league"),
     path("trainers/", api.TrainerListApi.as_view(), name="api-trainers"),
