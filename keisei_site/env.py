@@ -117,6 +117,27 @@ def redis_url(name: str) -> str:
     return url
 
 
+AMQP_SCHEMES = {"amqp", "amqps", "pyamqp"}
+REDIS_BROKER_SCHEMES = {"redis", "rediss", "unix", "redis+socket"}
+
+
+def broker_url(name: str, redis: str) -> str:
+    """Celery's broker: ``name`` (an ``amqp://`` RabbitMQ, or a Redis) when set, else ``redis``
+    (the Redis of ``REDIS_URL``), spelled as kombu reads it."""
+    url = get(name) or redis
+    scheme = urlsplit(url).scheme
+    if scheme not in AMQP_SCHEMES | REDIS_BROKER_SCHEMES:
+        raise ImproperlyConfigured(
+            f"{name} must be an amqp:// (RabbitMQ) or redis:// URL, got scheme {scheme!r}"
+        )
+    return celery_broker_url(url)
+
+
+def is_amqp(url: str) -> bool:
+    """True for a RabbitMQ (AMQP) broker URL, False for Redis."""
+    return urlsplit(url).scheme in AMQP_SCHEMES
+
+
 def celery_broker_url(url: str) -> str:
     """Celery (kombu) spells a unix-socket Redis as ``redis+socket://``."""
     parts = urlsplit(url)

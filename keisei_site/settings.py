@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from keisei_site import env
 from keisei_site.env import BASE_DIR, VAR_DIR
-from monitoring.queues import DEFAULT_QUEUE, TRAINING_QUEUE
+from monitoring.queues import DEFAULT_QUEUE, QUEUES, TRAINING_QUEUE
 
 EMBEDDED = env.boolean("KEISEI_EMBEDDED", False)
 DEBUG = env.boolean("DEBUG", False)
@@ -122,16 +122,69 @@ CHANNEL_LAYERS = {
 }
 
 # Celery: long training on its own queue, one task reserved at a time, acked after it ends.
-CELERY_BROKER_URL = env.celery_broker_url(REDIS_URL)
+# The broker is Redis (REDIS_URL) unless CELERY_BROKER_URL names one, e.g. a RabbitMQ for a
+# farm (amqp://); Celery itself reads CELERY_BROKER_URL too, so both agree. Every choice
+# below, and why, is in docs/operations.md ("The broker").
+CELERY_BROKER_URL = env.broker_url("CELERY_BROKER_URL", REDIS_URL)
+BROKER_IS_AMQP = env.is_amqp(CELERY_BROKER_URL)
 CELERY_TASK_ROUTES = {"runs.train_next_run": {"queue": TRAINING_QUEUE}}
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
+# Acked when the task ends, so a task lost with its worker is delivered again; a pool process
+# that dies (SIGKILL, OOM) sends its message back at once instead of losing it.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message reserved per pool process: a worker that trains for hours holds no second
+# wake-up that an idle worker could have taken.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True  # state lives in PostgreSQL, not in a result backend
+# A broker away at start-up or later is waited for (retried forever, with back-off), never a
+# reason for a worker to exit; a publish retries a few times, then the service's error shows.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redelivery after this long unacked; the run lease (not this) keeps one trainer per run.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600 * 12}
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A lost broker connection must not cancel a training run in progress (hours of work): the
+# run's lease in PostgreSQL holds it, and the redelivered wake-up only claims the next run.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# How long a worker may hold a message unacknowledged (a training run holds its wake-up from
+# claim to end) before the broker gives it to another worker. Longer than a run should last:
+# a redelivery while the first worker still trains is harmless (the lease keeps one trainer
+# per run; the second delivery claims the next queued run or exits), but it is a spare
+# wake-up and, on RabbitMQ, a dropped channel that the worker reconnects.
+KEISEI_BROKER_ACK_TIMEOUT_SECONDS = env.integer(
+    # RabbitMQ takes milliseconds in a signed 32-bit field: at most about 24 days.
+    "KEISEI_BROKER_ACK_TIMEOUT_SECONDS",
+    7 * 24 * 3600,
+    minimum=3600,
+    maximum=2_000_000,
+)
+if BROKER_IS_AMQP:
+    # Queues and messages are durable by default (kombu: durable queues, persistent delivery
+    # mode); publisher confirms make a publish return only once RabbitMQ has the message, so
+    # a wake-up sent after commit is not lost in a broker crash.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"confirm_publish": True}
+    # AMQP heartbeats: a dead TCP peer (a vanished host, a NAT dropping idle flows) is noticed
+    # in about two intervals, not after the kernel's hours-long keepalive.
+    CELERY_BROKER_HEARTBEAT = env.integer("CELERY_BROKER_HEARTBEAT", 60, minimum=0, maximum=600)
+    # RabbitMQ closes a consumer's channel when a delivery stays unacked longer than its
+    # consumer_timeout (30 min by default): every training run does. From RabbitMQ 3.12 a
+    # consumer argument raises it for our consumers alone; older servers ignore the argument
+    # (3.10 here) and need consumer_timeout raised in rabbitmq.conf (docs/operations.md).
+    # No x-max-priority: run priorities live in PostgreSQL, the queues are FIFO wake-ups.
+    from kombu import Exchange, Queue
+
+    CELERY_TASK_QUEUES = [
+        Queue(
+            name,
+            Exchange(name),  # the shape Celery gives a queue it creates by name, as on Redis
+            routing_key=name,
+            consumer_arguments={"x-consumer-timeout": KEISEI_BROKER_ACK_TIMEOUT_SECONDS * 1000},
+        )
+        for name in QUEUES
+    ]
+else:
+    # Redis has no acknowledgements of its own: kombu redelivers a message unacked for longer
+    # than the visibility timeout, so it is the same timeout.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": KEISEI_BROKER_ACK_TIMEOUT_SECONDS}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 
