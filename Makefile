@@ -4,13 +4,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup chromium docker-compose lint bench fmt clean
+.PHONY: run test test-external setup chromium docker-compose lint bench fmt clean
 
 run: setup
 	$(PY) -m keisei_site.launcher run
 
 test: setup chromium docker-compose lint
 	$(PY) -m keisei_site.launcher test
+
+# The integration tests once more, against the machine's own PostgreSQL, Redis and RabbitMQ
+# (the production path; CI runs it after `make test`). Its own database (test_keisei_external)
+# and Redis database (13); the tests that stop a server skip, never touching the machine's.
+EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/keisei_external
+EXTERNAL_REDIS_URL ?= redis://127.0.0.1:6379/13
+EXTERNAL_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
+EXTERNAL_VAR_DIR ?= var/external
+EXTERNAL_TESTS ?= tests/integration
+test-external: setup
+	DATABASE_URL=$(EXTERNAL_DATABASE_URL) REDIS_URL=$(EXTERNAL_REDIS_URL) \
+	CELERY_BROKER_URL=$(EXTERNAL_BROKER_URL) KEISEI_VAR_DIR=$(EXTERNAL_VAR_DIR) \
+	$(PY) -m keisei_site.launcher test -- $(EXTERNAL_TESTS)
 
 setup: $(STAMP) node_modules/.installed
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import http.client
 import os
 import secrets
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -103,6 +105,9 @@ def base_env(var_dir: Path, services: EmbeddedServices, *, test: bool) -> dict[s
     if test:
         # Threads of the test process must not keep connections to the test database open.
         env.setdefault("DATABASE_CONN_MAX_AGE", "0")
+        # The tests' Daphne answers on 127.0.0.1 with the machine's own servers too (outside
+        # the embedded mode the settings allow no host by default).
+        env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     if not env.get("SECRET_KEY") and (env.get("KEISEI_EMBEDDED") or test):
         env["SECRET_KEY"] = local_secret_key(var_dir)
     return env
@@ -304,6 +309,44 @@ def run_tests(env: dict[str, str], pytest_args: list[str]) -> int:
     return result.returncode
 
 
+EXTERNAL_SERVER_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+
+
+def external_servers(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The servers the environment names (the machine's own), not the embedded ones."""
+    return {name: environ[name] for name in EXTERNAL_SERVER_VARIABLES if environ.get(name)}
+
+
+def lock_external_servers(servers: dict[str, str]) -> object | None:
+    """One test pass at a time on the same external servers: a second would drop the first's
+    test database (pytest-django recreates it) and its workers would take the first's tasks
+    from the shared queues. The lock is machine-wide, keyed by the servers' URLs."""
+    key = hashlib.sha256(repr(sorted(servers.items())).encode()).hexdigest()[:16]
+    handle = open(Path(tempfile.gettempdir()) / f"keisei-test-{key}.lock", "a+")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def ensure_database() -> None:
+    """Create the database an external ``DATABASE_URL`` names if it is missing (test mode: the
+    tests that start ``run`` migrate it; pytest-django makes its own ``test_<name>`` beside)."""
+    import psycopg
+    from psycopg import sql
+
+    from keisei_site.env import database
+
+    name = str(database("DATABASE_URL")["NAME"])  # checked, its errors naming the variable
+    # The server's maintenance database, reached with the URL's host, user and options.
+    with psycopg.connect(os.environ["DATABASE_URL"], dbname="postgres", autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def lock_var_dir(var_dir: Path) -> object | None:
     """One launcher per data folder: a second would stop the first one's servers."""
     handle = open(var_dir / "launcher.lock", "a+")  # noqa: SIM115 (held until we exit)
@@ -333,6 +376,16 @@ def main(argv: list[str] | None = None) -> int:
             "this one its own folder with KEISEI_VAR_DIR",
         )
         return 1
+
+    external = external_servers(os.environ)
+    if test and external:
+        external_lock = lock_external_servers(external)
+        if external_lock is None:
+            say("launcher", f"another test pass uses {', '.join(external)}: wait for it to end")
+            return 1
+        if "DATABASE_URL" in external:
+            ensure_database()
+        say("launcher", f"testing against the machine's own servers: {', '.join(external)}")
 
     started = time.monotonic()
     services = start_services(var_dir, persistent=not test)

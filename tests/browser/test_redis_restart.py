@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from monitoring.models import MetricPoint, RunEvent
 from runs import services
 from tests.browser.test_run_page import log_in
-from tests.support.outages import stop_embedded_redis
+from tests.support.outages import embedded_redis_pid, stop_embedded_redis
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,6 +53,7 @@ def timeline_seqs(page) -> list[int]:
 def test_the_run_page_follows_a_run_through_a_redis_restart(
     page, daphne_server, celery_worker, owner
 ):
+    embedded_redis_pid()  # skips first, before training, against the machine's own Redis
     run = services.run_queue(
         owner=owner,
         trainer="digits",

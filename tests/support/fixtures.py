@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.servers import (
     ServerProcess,
+    purge_queues,
     server_env,
     start_celery_beat,
     start_celery_worker,
@@ -24,6 +25,7 @@ def servers_env(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         name = connection.settings_dict["NAME"]  # the test database pytest-django made
+    purge_queues()
     env = server_env(name)
     env["KEISEI_LEASE_SECONDS"] = TEST_LEASE_SECONDS
     env["KEISEI_REAPER_SECONDS"] = TEST_REAPER_SECONDS

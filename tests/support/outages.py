@@ -40,6 +40,21 @@ def redis_answers() -> bool:
         return False
 
 
+def drop_connections_to_this_database() -> int:
+    """Close every client connection to the session's Redis database but our own, as a Redis
+    restart does; how many. Only this database's: the machine's own Redis (the external pass)
+    serves others too, whose connections are none of the tests' business."""
+    admin = redis_client()
+    ours = admin.client_id()
+    db = admin.connection_pool.connection_kwargs.get("db", 0)
+    others = [
+        c["id"]
+        for c in admin.client_list()
+        if int(c["db"]) == db and int(c["id"]) != ours and c.get("flags", "") != "M"
+    ]
+    return sum(bool(admin.client_kill_filter(_id=client)) for client in others)
+
+
 def embedded_redis_dir() -> Path:
     return Path(os.environ.get("KEISEI_VAR_DIR", "")) / "redis"
 
@@ -47,7 +62,10 @@ def embedded_redis_dir() -> Path:
 def embedded_redis_pid() -> int:
     pid_file = embedded_redis_dir() / "redis.pid"
     if not os.environ.get("KEISEI_EMBEDDED") or not pid_file.exists():
-        pytest.skip("needs the launcher's embedded Redis, which this test stops and starts")
+        pytest.skip(
+            "needs the launcher's embedded Redis, which this test stops and starts; against "
+            "the machine's own Redis (REDIS_URL set) it never stops that server"
+        )
     return int(pid_file.read_text().strip())
 
 
@@ -77,7 +95,10 @@ def running(pid: int) -> bool:
 def embedded_pgdata() -> Path:
     pgdata = Path(os.environ.get("KEISEI_VAR_DIR", "")) / "pgdata"
     if not os.environ.get("KEISEI_EMBEDDED") or not (pgdata / "postmaster.opts").exists():
-        pytest.skip("needs the launcher's embedded PostgreSQL, which this test stops and starts")
+        pytest.skip(
+            "needs the launcher's embedded PostgreSQL, which this test stops and starts; "
+            "against the machine's own PostgreSQL (DATABASE_URL set) it never stops that server"
+        )
     return pgdata
 
 

@@ -13,6 +13,7 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from keisei_site.launcher import celery_beat_args, celery_worker_args, daphne_args
@@ -34,6 +35,28 @@ def server_env(database_name: str) -> dict[str, str]:
     env["DATABASE_CONN_MAX_AGE"] = "0"  # idle workers hold no connection across test flushes
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def purge_queues() -> None:
+    """Empty the Celery queues before the session's first worker starts.
+
+    The embedded Redis starts empty; the machine's own broker (the external pass) keeps what a
+    killed earlier pass left, and its workers would take those tasks for this session's."""
+    from celery import current_app
+    from kombu.exceptions import ChannelError
+
+    from monitoring.queues import is_missing_queue
+
+    with current_app.connection_for_write() as conn:
+        for queue in QUEUES:
+            channel: Any = conn.channel()  # RabbitMQ closes a channel on a missing queue
+            try:
+                channel.queue_purge(queue)
+            except ChannelError as error:
+                if not is_missing_queue(error):
+                    raise
+            finally:
+                channel.close()
 
 
 def free_port() -> int:

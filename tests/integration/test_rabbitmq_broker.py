@@ -1,0 +1,74 @@
+"""The external pass (``make test-external``): the work really goes through the machine's
+RabbitMQ, seen from the worker's own connection and from RabbitMQ's side, not only from the
+URL that was set. Skipped in the embedded pass, whose broker is the embedded Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from kombu import Connection
+
+from monitoring.queues import TRAINING_QUEUE
+from runs import services
+from runs.models import RunStatus
+from tests.support.runs import wait_run_finished
+
+BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")),
+        reason="the external pass only: CELERY_BROKER_URL names no RabbitMQ here",
+    ),
+]
+
+
+def training_queue_on_rabbitmq() -> tuple[int, int]:
+    """(messages, consumers) of the ``training`` queue, asked of RabbitMQ itself (a passive
+    declare on a connection of our own, independent of Celery's settings)."""
+    with Connection(BROKER_URL) as conn:
+        declared = conn.channel().queue_declare(queue=TRAINING_QUEUE, passive=True)
+        return declared.message_count, declared.consumer_count
+
+
+def test_the_worker_consumes_the_training_queue_on_rabbitmq(celery_worker):
+    worker = f"worker-a@{socket.gethostname()}"
+    # Asked of the worker over the broker (a broadcast): its own broker connection.
+    stats = current_app.control.inspect(destination=[worker], timeout=10).stats()
+    assert stats and worker in stats, f"the worker did not answer over the broker: {stats}"
+    broker = stats[worker]["broker"]
+    assert (broker["transport"], broker["hostname"], broker["port"]) == ("amqp", "127.0.0.1", 5672)
+    _, consumers = training_queue_on_rabbitmq()
+    assert consumers >= 1, "RabbitMQ's training queue has no consumer"
+
+
+def test_runs_go_through_rabbitmq_highest_priority_first(celery_worker, owner):
+    """Wake-ups on RabbitMQ are FIFO; the worker still trains the higher priority first,
+    because priorities live in PostgreSQL (no x-max-priority queue is needed)."""
+    config = {"epochs": 2}
+    with transaction.atomic():  # both wake-ups leave together, after the commit
+        low = services.run_queue(owner=owner, trainer="digits", config=config, priority=0)
+        high = services.run_queue(owner=owner, trainer="digits", config=config, priority=10)
+    for run in (low, high):
+        wait_run_finished(run, timeout=180, what=f"run {run.pk} to finish through RabbitMQ")
+        assert run.status == RunStatus.COMPLETED, run.error
+    assert high.started_at < low.started_at
+    # Both wake-ups were taken from RabbitMQ's queue and acknowledged.
+    messages, _ = training_queue_on_rabbitmq()
+    assert messages == 0
+
+
+def test_training_consumers_ask_rabbitmq_for_a_long_ack_timeout():
+    """RabbitMQ's consumer_timeout (30 min) would close the channel of every training run;
+    our consumers carry their own (honoured from RabbitMQ 3.12, docs/operations.md)."""
+    queue = current_app.amqp.queues[TRAINING_QUEUE]
+    assert queue.consumer_arguments == {
+        "x-consumer-timeout": settings.KEISEI_BROKER_ACK_TIMEOUT_SECONDS * 1000
+    }
+    assert current_app.conf.broker_transport_options == {"confirm_publish": True}
