@@ -119,7 +119,8 @@ def test_workers_serve_the_right_queues(resolved):
     assert services["worker"]["environment"]["KEISEI_WORKER_GPUS"] == "0"
     assert services["worker-gpu"]["environment"]["KEISEI_WORKER_GPUS"] == "1"
     (device,) = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
-    assert device["driver"] == "nvidia" and device["count"] == 1 and "gpu" in device["capabilities"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert device["device_ids"] == [env_example()["GPU_DEVICE"]]  # one GPU each, named
     served = {q for cmd in (training, gpu, short) for q in option(cmd, "-Q").split(",")}
     assert set(QUEUES) <= served, f"no worker serves {set(QUEUES) - served}"
     for name, cmd in (("worker", training), ("worker-gpu", gpu), ("shortjobs", short)):
