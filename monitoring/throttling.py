@@ -41,7 +41,9 @@ local elapsed = now_ms - index * window
 local current_key = KEYS[1] .. ':' .. index
 local current = tonumber(redis.call('GET', current_key) or '0')
 local previous = tonumber(redis.call('GET', KEYS[1] .. ':' .. (index - 1)) or '0')
-if previous * (window - elapsed) / window + current >= limit then
+-- Rounded up: a request of the previous window counts whole until its weight is gone, so a
+-- burst that straddles two windows is never let past the limit early.
+if math.ceil(previous * (window - elapsed) / window) + current >= limit then
   return {0, current, previous, elapsed}
 end
 redis.call('INCR', current_key)
@@ -55,8 +57,9 @@ def seconds_until_allowed(
 ) -> float:
     """How long until the sliding estimate drops below ``limit`` if nothing more is sent."""
     if current < limit and previous > 0:
-        # Still in this window: previous * (window - elapsed - t) / window + current < limit.
-        return max(0.0, window_s * (1 - (limit - current) / previous) - elapsed_s)
+        # Still in this window: ceil(previous * (window - elapsed - t) / window) + current
+        # < limit, that is previous * (window - elapsed - t) / window <= limit - current - 1.
+        return max(0.0, window_s * (1 - (limit - current - 1) / previous) - elapsed_s)
     # Into the next window, where this window's count becomes the weighted one.
     return (window_s - elapsed_s) + max(0.0, window_s * (1 - limit / max(current, 1)))
 

@@ -10,11 +10,11 @@ from monitoring.throttling import seconds_until_allowed
 def test_an_old_previous_window_fades_within_this_one():
     # 10 in the previous minute, 5 in this one, limit 10, 30 s in: estimate 10*30/60+5 = 10.
     wait = seconds_until_allowed(limit=10, window_s=60, current=5, previous=10, elapsed_s=30)
-    # previous * (60 - 30 - t) / 60 + 5 < 10  <=>  t > 0
-    assert wait == pytest.approx(0.0)
+    # ceil(10 * (30 - t) / 60) + 5 < 10  <=>  10 * (30 - t) / 60 <= 4  <=>  t >= 6
+    assert wait == pytest.approx(6.0)
     wait = seconds_until_allowed(limit=10, window_s=60, current=8, previous=10, elapsed_s=30)
-    # 10 * (30 - t) / 60 + 8 < 10  <=>  t > 18
-    assert wait == pytest.approx(18.0)
+    # ceil(10 * (30 - t) / 60) + 8 < 10  <=>  10 * (30 - t) / 60 <= 1  <=>  t >= 24
+    assert wait == pytest.approx(24.0)
 
 
 def test_a_full_window_waits_into_the_next():
