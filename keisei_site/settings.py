@@ -93,7 +93,7 @@ if DATABASE_POOL_SIZE:
     DATABASES["default"]["OPTIONS"]["pool"] = {  # type: ignore[index]
         "min_size": min(2, DATABASE_POOL_SIZE),
         "max_size": DATABASE_POOL_SIZE,
-        # A request waits this long for a free connection before it fails (a server error).
+        # A request waits this long for a free connection; then the API answers 503 (errors.py).
         "timeout": env.number("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1, maximum=300),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -14,17 +14,34 @@ and DRF's own errors with one body on every endpoint::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+log = logging.getLogger(__name__)
+
 Fields = dict[str, list[str]]
+
+# A backing server that does not answer (PostgreSQL down or restarting, no pooled connection
+# free within DATABASE_POOL_TIMEOUT, Redis away): the request may succeed if sent again.
+UNAVAILABLE_ERRORS = (
+    DatabaseOperationalError,
+    DatabaseInterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+UNAVAILABLE_RETRY_AFTER_S = 5
 
 
 class ApplicationError(Exception):
@@ -108,6 +125,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """Every refusal of the API in one shape: ours by their code, DRF's by theirs."""
     if isinstance(exc, ApplicationError):
         return Response(exc.as_body(), status=exc.status)
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        log.warning("a backing server did not answer an API request", exc_info=exc)
+        refused = ServiceUnavailable("the database or cache is not answering; try again shortly")
+        return Response(
+            refused.as_body(),
+            status=refused.status,
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+        )
     if isinstance(exc, Http404):
         exc = drf.NotFound()  # never the internal message: it may name a model
     elif isinstance(exc, DjangoPermissionDenied):
