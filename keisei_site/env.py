@@ -67,6 +67,17 @@ def number(name: str, default: float, *, minimum: float, maximum: float) -> floa
     return _bounded(name, default, float, "a number", minimum, maximum)
 
 
+def choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of ``choices`` (case-insensitive); anything else is refused, naming the variable."""
+    raw = get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return word
+
+
 def _bounded(name, default, parse, kind: str, minimum, maximum):
     raw = get(name)
     if raw is None or raw == "":

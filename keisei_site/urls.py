@@ -6,9 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from accounts.urls import page_urlpatterns as account_pages
-from keisei_site.health import healthz
+from keisei_site.health import healthz, readyz
 from monitoring.errors import api_route_not_found
-from monitoring.views import system_page
+from monitoring.views import metrics, system_page
 from runs.selectors import user_quota_usage
 from runs.urls import api_urlpatterns
 
@@ -29,6 +29,8 @@ class DocsView(SpectacularSwaggerView):
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="runs:list", permanent=False), name="home"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -124,6 +124,11 @@ class Publisher:
             self._idle.clear()
         self._loop.call_soon_threadsafe(self._wake.set)
 
+    def figures(self) -> dict[str, int]:
+        """Messages waiting now, sent and dropped since the process started."""
+        with self._lock:
+            return {"backlog": len(self._pending), "sent": self.sent, "dropped": self.dropped}
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far was sent (or dropped); False on timeout."""
         return self._idle.wait(timeout)

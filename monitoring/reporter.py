@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,10 @@ MAX_BUFFERED_POINTS = 500_000
 MAX_BUFFERED_EVENTS = 10_000
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 15.0
+
+
+# The reporters alive in this process, for ``backlog`` (worker statistics, /metrics).
+_reporters: weakref.WeakSet[Reporter] = weakref.WeakSet()
 
 
 class ReporterOverflow(Exception):
@@ -91,6 +96,11 @@ class Throttle:
         return False
 
 
+def backlog() -> int:
+    """Durable rows (points and events) this process's reporters hold for PostgreSQL now."""
+    return sum(len(r._points) + len(r._events) for r in list(_reporters))
+
+
 class Reporter:
     """Implements ``keisei.Callbacks`` for one run on a worker."""
 
@@ -110,6 +120,7 @@ class Reporter:
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST_SECONDS
         self.outage_started: float | None = None
+        _reporters.add(self)
 
     # ----- keisei.Callbacks ----------------------------------------------------------------
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from redis import RedisError
 
-from monitoring import selectors, worker_store
+from monitoring import prometheus, selectors, worker_store
 
 log = logging.getLogger(__name__)
 
@@ -23,3 +26,24 @@ def system_page(request: HttpRequest) -> HttpResponse:
         log.warning("system statistics unavailable", exc_info=True)
         overview = {"interval": worker_store.interval_seconds(), "workers": [], "queues": {}}
     return render(request, "monitoring/system.html", {"overview": overview})
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """Staff signed in, or ``Authorization: Bearer <METRICS_TOKEN>`` (a scraper). The metrics
+    name runs, so nobody else reads them; with no token set, only staff."""
+    user = request.user
+    if user.is_authenticated and user.is_active and user.is_staff:
+        return True
+    token: str = settings.METRICS_TOKEN or ""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given, token)
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics of the whole site (monitoring/prometheus.py)."""
+    if not metrics_allowed(request):
+        response = HttpResponse("staff or a metrics token only\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(prometheus.exposition(), content_type=prometheus.CONTENT_TYPE)

@@ -73,9 +73,27 @@ def collect(worker: str) -> dict[str, Any]:
         "run": _current_run,
         "busy": _current_run is not None,
         "gpus": gpu_stats(),
+        # For /metrics (monitoring/prometheus.py): live messages waiting and dropped, and the
+        # durable rows the reporter holds while PostgreSQL is away.
+        "live": live_figures(),
+        "reporter_backlog": reporter_backlog(),
         "interval": worker_store.interval_seconds(),
         "ts": time.time(),
     }
+
+
+def live_figures() -> dict[str, int]:
+    """This process's live publisher: messages waiting, sent and dropped so far."""
+    from monitoring import live
+
+    return live.publisher().figures()
+
+
+def reporter_backlog() -> int:
+    """Metric points and events this process's reporters hold for PostgreSQL."""
+    from monitoring import reporter
+
+    return reporter.backlog()
 
 
 _nvml_ready: bool | None = None

@@ -25,10 +25,11 @@ from django.db import connection
 from keisei.interfaces import CheckpointInfo, CommandRequest, RunOutcome
 from keisei.registry import get_trainer
 from monitoring import live
+from monitoring.log_context import run_context
 from monitoring.models import EventType
 from monitoring.reporter import RecordFailed, Reporter, Throttle, database_unavailable
 from monitoring.worker_stats import current_run
-from runs import selectors, services
+from runs import placement, selectors, services
 from runs.command_wakeups import CommandListener
 from runs.leases import Heartbeat, LeaseLost, worker_id
 from runs.models import Checkpoint, Command, GameSource, Run, RunStatus
@@ -298,6 +299,12 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
     if run is None:
         log.info("woken for run %s, but no queued run can start now", woken_by)
         return "idle"
+    with run_context(run.pk):  # every log line about this run names it (LOG_FORMAT=json)
+        return _train_claimed(run, worker)
+
+
+def _train_claimed(run: Run, worker: str) -> str:
+    """Train the run ``worker`` has just claimed, to its end; the outcome's name."""
     workdir = Path(settings.KEISEI_WORK_DIR) / f"run-{run.pk}-{worker.replace(':', '-')}"
     callbacks = RunCallbacks(run, worker)
     status, error = RunStatus.FAILED, ""
@@ -325,6 +332,9 @@ def run_execute(*, woken_by: int | None = None, worker: str | None = None) -> st
                     workdir=workdir,
                     callbacks=callbacks,
                     control=control,
+                    # The worker's device, not the host's: a CPU worker on a GPU host
+                    # leaves the GPUs to the GPU workers (docs/operations.md, "Workers").
+                    device=placement.worker_device(settings.KEISEI_WORKER_GPUS),
                 )
                 outcome = trainer.train(resume_from=resume_from)
             status = RunStatus.COMPLETED if outcome == RunOutcome.COMPLETED else RunStatus.STOPPED

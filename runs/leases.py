@@ -28,6 +28,8 @@ from django.db import close_old_connections, connection, models, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from monitoring.prometheus import lease_expiries_add
+
 log = logging.getLogger(__name__)
 
 # The lease columns as an end state leaves them.
@@ -163,6 +165,8 @@ def leases_reap(
         lost = f"the worker {row.lease_owner} stopped renewing its lease"
         if _take_back(terms, row, still_expired, lost, now, requeued, gave_up):
             reaped.append(row.pk)
+    if reaped:  # for /metrics' keisei_lease_expiries (a Redis tally; never raises)
+        lease_expiries_add(kind=terms.model._meta.model_name or "", count=len(reaped))
     return reaped
 
 

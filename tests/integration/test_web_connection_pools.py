@@ -39,18 +39,20 @@ def _web_sessions() -> dict[int, object]:
 
 
 class Healthz:
-    """``/healthz`` over one kept-alive HTTP connection: a sync view that runs a query."""
+    """``/readyz`` over one kept-alive HTTP connection: a sync view that runs queries (its
+    database and migration checks) and writes and reads the cache (``/healthz`` touches no
+    server any more)."""
 
     def __init__(self, base: str) -> None:
         parts = urlsplit(base)
         self.client = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
 
     def __call__(self) -> None:
-        self.client.request("GET", "/healthz")
+        self.client.request("GET", "/readyz")
         response = self.client.getresponse()
         body = response.read()
         assert response.status == 200, body
-        assert json.loads(body)["postgres"] == "ok"
+        assert json.loads(body)["checks"]["database"] == "ok"
 
 
 def test_requests_reuse_the_web_processs_pooled_sessions(daphne_server):
@@ -86,7 +88,8 @@ def test_a_postgresql_restart_fails_no_request(daphne_server):
 
 
 def test_requests_share_the_processs_redis_connections(daphne_server):
-    """``/healthz`` writes and reads the cache: 30 of them open no new Redis connection."""
+    """``/readyz`` writes and reads the cache (and asks the broker and the channel layer's
+    Redis): 30 of them open no new Redis connection."""
     healthz = Healthz(daphne_server)
     redis = redis_client()
     try:
