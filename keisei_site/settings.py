@@ -349,6 +349,9 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.boolean("SECURE_COOKIES", False)
 
+# LOG_FORMAT=json: one JSON object a line, with the request id and the run id
+# (monitoring/log_context.py); text (the default) reads better in `make run`'s terminal.
+LOG_FORMAT = env.choice("LOG_FORMAT", ("text", "json"), "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -365,21 +368,18 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL", "INFO")},
-# LOG_FORMAT=json: one JSON object a line, with the request id and the run id
-# (monitoring/log_context.py); text (the default) reads better in `make run`'s terminal.
-LOG_FORMAT = env.choice("LOG_FORMAT", ("text", "json"), "text")
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+# /readyz: seconds each check (database, migrations, broker, channel layer, cache) may take.
+KEISEI_READY_CHECK_SECONDS = env.number("KEISEI_READY_CHECK_SECONDS", 2.0, minimum=0.1, maximum=60)
+# /metrics: a scraper's bearer token (staff signed in need none); empty: staff only.
+METRICS_TOKEN = env.get("METRICS_TOKEN", "")
 
 # Live connections and worker statistics (docs/websocket.md). Over a cap, a WebSocket is
 # accepted, then closed with 4008 and the reason.
 KEISEI_WS_MAX_PER_USER = env.integer("KEISEI_WS_MAX_PER_USER", 20, minimum=1, maximum=100_000)
 KEISEI_WS_MAX_PER_PROCESS = env.integer(
     "KEISEI_WS_MAX_PER_PROCESS", 2000, minimum=1, maximum=1_000_000
-# /readyz: seconds each check (database, migrations, broker, channel layer, cache) may take.
-KEISEI_READY_CHECK_SECONDS = env.number("KEISEI_READY_CHECK_SECONDS", 2.0, minimum=0.1, maximum=60)
-# /metrics: a scraper's bearer token (staff signed in need none); empty: staff only.
-METRICS_TOKEN = env.get("METRICS_TOKEN", "")
 )
 # Seconds between a worker's statistics; it is shown lost after three silent intervals.
 KEISEI_SYSTEM_STATS_SECONDS = env.integer("KEISEI_SYSTEM_STATS_SECONDS", 2, minimum=1, maximum=3600)
