@@ -15,7 +15,9 @@ no idle connection opens another (up to ``MAX_CONNECTIONS``).
 - ``p50_ms_at_100rps``, ``p95_ms_at_100rps``, ``p99_ms_at_100rps`` (goal: p95 <= 30 ms), and
   per endpoint (``p95_ms_detail_at_100rps``, ``p95_ms_list_at_100rps``);
 - ``max_rps``: the rates in ``RAMP`` are offered in turn; the highest at which p95 stays under
-  100 ms, nothing fails and at least 95% of the offered rate is answered (goal: >= 500).
+  100 ms, nothing fails and at least 95% of the offered rate is answered (goal: >= 500);
+- ``framework_max_rps``: the same ramp of ``GET /healthz``, a view that touches no server:
+  what Daphne and Django's request path alone sustain here, the ceiling of any endpoint.
 
 The load generator shares the two cores with the server (a lean asyncio client, well under
 a tenth of a core at 100 requests/s). Per-user throttling is on, with its rate raised
@@ -46,7 +48,7 @@ from _stack import bench_user, django_stack, percentile
 
 RUNS = 100
 QUEUED = 5
-RAMP = (100, 200, 300, 400, 500, 600, 800, 1000)
+RAMP = (100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500)
 MAX_CONNECTIONS = 256
 MAX_P95_MS = 100.0
 
@@ -83,6 +85,8 @@ class Load:
             f"GET /api/v1/runs/{run_id}/ HTTP/1.1\r\n{headers}\r\n\r\n".encode()
             for run_id in run_ids
         ]
+        self.healthz_request = f"GET /healthz HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode()
+        self.healthz_only = False
 
     async def _connection(self) -> Connection | None:
         if self.idle:
@@ -118,7 +122,9 @@ class Load:
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if i % 2:
+            if self.healthz_only:
+                kind, request = "healthz", self.healthz_request
+            elif i % 2:
                 kind, request = "list", self.list_request
             else:
                 kind, request = "detail", random.choice(self.detail_requests)
@@ -164,6 +170,28 @@ def make_runs(owner) -> list[int]:
     return [run.pk for run in Run.objects.bulk_create(runs)]
 
 
+async def ramp_up(load: Load, quick: bool) -> tuple[dict, int]:
+    """Each rate of ``RAMP`` in turn until one is not sustained: the figures of each rate
+    offered, and the highest sustained."""
+    ramp = {}
+    max_rps = 0
+    for rate in RAMP:
+        answers, took = await load.run(rate, 3 if quick else 8)
+        figures = summary(answers)
+        figures["achieved_rps"] = round(figures["answered"] / took, 1)
+        ramp[str(rate)] = figures
+        sustained = (
+            figures["failed"] == 0
+            and figures["p95_ms"] is not None
+            and figures["p95_ms"] <= MAX_P95_MS
+            and figures["achieved_rps"] >= 0.95 * rate
+        )
+        if not sustained:
+            break
+        max_rps = rate
+    return ramp, max_rps
+
+
 async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dict:
     load = Load(base, token, run_ids)
     try:
@@ -174,22 +202,9 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
         per_kind = {
             kind: summary([a for a in answers if a[0] == kind]) for kind in ("detail", "list")
         }
-        ramp = {}
-        max_rps = 0
-        for rate in RAMP:
-            answers, took = await load.run(rate, 3 if quick else 8)
-            figures = summary(answers)
-            figures["achieved_rps"] = round(figures["answered"] / took, 1)
-            ramp[str(rate)] = figures
-            sustained = (
-                figures["failed"] == 0
-                and figures["p95_ms"] is not None
-                and figures["p95_ms"] <= MAX_P95_MS
-                and figures["achieved_rps"] >= 0.95 * rate
-            )
-            if not sustained:
-                break
-            max_rps = rate
+        ramp, max_rps = await ramp_up(load, quick)
+        load.healthz_only = True
+        framework_ramp, framework_max_rps = await ramp_up(load, quick)
     finally:
         load.close()
     return {
@@ -201,7 +216,9 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
         "p95_ms_detail_at_100rps": per_kind["detail"]["p95_ms"],
         "p95_ms_list_at_100rps": per_kind["list"]["p95_ms"],
         "max_rps": max_rps,
+        "framework_max_rps": framework_max_rps,
         "ramp": ramp,
+        "framework_ramp": framework_ramp,
         "connections": load.opened,
         "runs": len(run_ids),
         "steady_seconds": steady_s,
