@@ -127,6 +127,10 @@ def test_workers_serve_the_right_queues(resolved):
         node = option(cmd, "-n").split("@")[0]
         assert f"-d {node}@$" in services[name]["healthcheck"]["test"][1], name
     assert "beat" in command(services["beat"]) and "worker" not in command(services["beat"])
+    # docker stop signals the first process alone: the wrapper passes it to the whole worker
+    # (tests/integration/runs/test_worker_container_stop.py).
+    for name in ("worker", "worker-gpu", "shortjobs"):
+        assert services[name]["entrypoint"] == ["sh", "/app/docker/group-term.sh"], name
 
 
 def test_volumes_are_named_and_declared(resolved):
