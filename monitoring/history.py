@@ -27,6 +27,7 @@ from typing import Any
 
 from django.db import connection
 
+from keisei_fields.spreadsheet import neutralise_cell
 from monitoring.errors import ApplicationError
 from monitoring.models import ROLLUP_SHIFTS, MetricPoint, MetricRollup
 
@@ -528,7 +529,8 @@ def metric_csv_chunks(
     PostgreSQL writes the CSV lines itself, ``CSV_CHUNK_ROWS`` at a time, exactly as
     ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` would, and the chunks are passed on as they
     arrive, so memory stays flat whatever the size. Values keep full precision (``NaN`` and
-    ``Infinity`` as PostgreSQL spells them); times are ISO 8601 UTC.
+    ``Infinity`` as PostgreSQL spells them); times are ISO 8601 UTC. A key a spreadsheet
+    would read as a formula starts with ``'`` (``keisei_fields.spreadsheet``).
     """
     yield (CSV_HEADER + "\n").encode()
     wanted = None if not keys else set(keys)
@@ -542,7 +544,9 @@ def metric_csv_chunks(
         for key in run_keys:
             if wanted is not None and key not in wanted:
                 continue
-            params.update(key=key, prefix=_csv_field(key) + ",")
+            # The key is the only string cell (a trainer may report any key): neutralised so
+            # a spreadsheet shows it as text; step, value and time stay numbers and a time.
+            params.update(key=key, prefix=_csv_field(neutralise_cell(key)) + ",")
             with cursor.copy(_CSV_COPY, params) as copy:
                 copy.set_types(["bytea"])  # the text's bytes as they are: no decoding
                 for (body,) in copy.rows():

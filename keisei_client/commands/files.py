@@ -17,6 +17,7 @@ from keisei_client.commands.common import Session, json_option, pass_session, ru
 from keisei_client.exits import ClientError, Exit
 from keisei_client.portal import Portal
 from keisei_client.watch_views import summary
+from keisei_fields.spreadsheet import neutralise_cell
 
 CHUNK = 1 << 16
 
@@ -236,7 +237,11 @@ def compare(session: Session, runs: tuple[int, ...], key: str, as_csv: bool, as_
     if as_csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        # Only numbers today; any string cell is neutralised so a spreadsheet shows it as text.
+        writer.writerows(
+            {k: neutralise_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+            for row in rows
+        )
         return Exit.OK
     render.table(columns, ([row[c] for c in columns] for row in rows), title=key)
     return Exit.OK
