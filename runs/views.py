@@ -28,7 +28,9 @@ from runs.downloads import (
 from runs.forms import CommandForm, RunForm
 from runs.models import Run
 from runs.pages import form_submit, redirect_on_refusal
+from runs.selectors.analysis import analysis_checkpoints, game_record_checkpoint
 from runs.services import showcase
+from runs.trainers import Capability, trainer_can
 
 # The compare page charts the first of these its runs report, unless a key is asked for (the
 # run page groups its keys in the browser: static/js/charts.js).
@@ -259,6 +261,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             "supported_commands": supported_commands(run.trainer),
             "builtin_opponents": builtin_opponents(run.trainer),
             "board_expected": run.trainer == "shogi-ppo",
+            "analysis_offered": trainer_can(run.trainer, Capability.ANALYSES_POSITIONS),
             **selectors.run_artifacts(run),
         },
     )
@@ -390,6 +393,11 @@ def game_record_page(request: HttpRequest, run_id: int, record_id: int) -> HttpR
             "record": record,
             "result_label": GAME_RESULT_LABELS.get(record.result, record.result),
             "game": {"start_sfen": record.start_sfen, "moves": list(record.moves)},
+            # Analysis by the checkpoint that played the game, or any of the run's (analysis.js).
+            "analysis_offered": trainer_can(record.run.trainer, Capability.ANALYSES_POSITIONS),
+            "analysis_mode": "game",
+            "analysis_checkpoints": analysis_checkpoints(record.run),
+            "analysis_default": game_record_checkpoint(record),
         },
     )
 

@@ -58,10 +58,22 @@ export class LiveBoard {
   constructor(root) {
     this.root = root;
     this.board = new ShogiBoard(root);
+    this.last = null;
+    this.analysis = null;
+    // The run page's analysis (templates/runs/_analysis.html), when the page offers it.
+    const panel = root.querySelector(".analysis[data-mode='live']");
+    if (panel) {
+      import("./analysis.js").then((module) => {
+        this.analysis = module.attachLiveAnalysis(panel, this.board);
+        if (this.last) this.analysis.show(this.last);
+      });
+    }
   }
 
   show(snapshot) {
     if (!snapshot || !snapshot.sfen) return;
+    this.last = snapshot;
+    this.analysis?.show(snapshot);
     this.board.show({ sfen: snapshot.sfen, lastMove: snapshot.last_move, inCheck: snapshot.in_check });
     this.root.hidden = false;
     this.root.querySelector(".board-caption").textContent =

@@ -26,6 +26,7 @@ function plyFromHash(last) {
 const game = JSON.parse($("game-record").textContent);
 const { plies, error } = replay(game);
 const board = new ShogiBoard($("viewer-board"));
+let analysis = null;  // static/js/analysis.js, attached below when the page offers it
 const list = $("move-list");
 const last = plies.length - 1;
 let current = 0;
@@ -78,6 +79,7 @@ function go(ply) {
     (shown.move ? `last ${shown.move[notation]} · ` : "start position · ") +
     `${turn} to move` + (shown.inCheck ? " · check" : "");
   markCurrent();
+  analysis?.show(current);
   history.replaceState(null, "", current ? `#ply=${current}` : location.pathname + location.search);
 }
 
@@ -101,8 +103,9 @@ list.addEventListener("click", (event) => {
   if (button) go(Number(button.dataset.ply));
 });
 document.addEventListener("keydown", (event) => {
-  // Arrow keys inside the notation radios or any field belong to that control.
-  if (event.target.closest("input, select, textarea") || event.altKey || event.ctrlKey || event.metaKey) return;
+  // Arrow keys inside the notation radios or any field belong to that control (a checkbox,
+  // such as the analysis switch, has no use for them).
+  if (event.target.closest("input:not([type=checkbox]), select, textarea") || event.altKey || event.ctrlKey || event.metaKey) return;
   const keys = { ArrowLeft: STEPS.prev, ArrowRight: STEPS.next, Home: STEPS.first, End: STEPS.last };
   if (!keys[event.key]) return;
   event.preventDefault();
@@ -118,5 +121,11 @@ if (plies.length) {
   go(plyFromHash(last));
 } else {
   for (const button of document.querySelectorAll("[data-go]")) button.disabled = true;
+}
+const analysisPanel = document.querySelector(".analysis[data-mode='game']");
+if (analysisPanel && plies.length) {
+  const { attachGameAnalysis } = await import("./analysis.js");
+  analysis = attachGameAnalysis(analysisPanel, board, { plies, go });
+  analysis.show(current);
 }
 document.body.dataset.viewerReady = "true";
