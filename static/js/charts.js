@@ -295,7 +295,16 @@ export class ChartBoard {
       this.frame = null;
       const dirty = [...this.dirty];
       this.dirty.clear();
+      // The main-thread time of a live update, for a PerformanceObserver (bench/pages.py):
+      // a "keisei:chart-update" measure, ended in a microtask after the redraws uPlot queues,
+      // then cleared so a page left open for days keeps no growing list.
+      performance.mark("keisei:chart-update-start");
       dirty.forEach((p) => p.redraw());
+      queueMicrotask(() => {
+        performance.measure("keisei:chart-update", "keisei:chart-update-start");
+        performance.clearMarks("keisei:chart-update-start");
+        performance.clearMeasures("keisei:chart-update");
+      });
     });
   }
 }
