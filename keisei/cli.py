@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from keisei.devices import config_device
 from keisei.interfaces import CheckpointInfo, CommandRequest
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from keisei.trainer import config_errors
@@ -127,7 +128,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         workdir=Path(args.workdir),
         callbacks=ConsoleCallbacks(json_lines=args.json),
         control=control,
-        device=args.device,
+        device=args.device or config_device(config),
     )
     outcome = trainer.train(resume_from=Path(args.resume) if args.resume else None)
     print(f"[done] {outcome.value}", flush=True)
@@ -156,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one field")
     train.add_argument("--workdir", default="var/headless", help="where checkpoints are written")
     train.add_argument("--resume", help="a checkpoint file to resume from")
-    train.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    train.add_argument(
+        "--device", help="cpu or cuda (default: the config's device; auto: cuda when present)"
+    )
     train.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     train.set_defaults(func=_cmd_train)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keisei_site.embedded import EmbeddedServices, start_services
-from monitoring.queues import DEFAULT_QUEUE, QUEUES
+from monitoring.queues import CPU_WORKER_QUEUES, DEFAULT_QUEUE, TRAINING_GPU_QUEUE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -228,6 +228,43 @@ def celery_worker_args(name: str, queues: str, concurrency: str) -> list[str]:
     ]
 
 
+def worker_gpus(env: dict[str, str]) -> int:
+    """How many GPU workers to start: ``KEISEI_WORKER_GPUS``, else 0.
+
+    Not detected: asking torch costs the launcher an import of a second or more, and a CPU
+    build of torch could not use a GPU it found anyway. A GPU host says how many it has.
+    """
+    raw = env.get("KEISEI_WORKER_GPUS", "")
+    if not raw:
+        return 0
+    if not raw.isdigit() or not 0 <= int(raw) <= 64:
+        raise ValueError(f"KEISEI_WORKER_GPUS must be a number from 0 to 64, got {raw!r}")
+    return int(raw)
+
+
+def training_workers(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(name, command line, environment) of each training worker ``make run`` starts.
+
+    The CPU worker takes ``training`` (and short jobs) with ``CELERY_CONCURRENCY`` slots;
+    each GPU gets a worker of its own on ``training-gpu``, one slot, that GPU alone visible
+    (``CUDA_VISIBLE_DEVICES``), so no two runs share a GPU. With GPUs, the CPU worker sees
+    none: its runs stay off the GPUs' memory.
+    """
+    gpus = worker_gpus(env)
+    cpu_env = {**env, "KEISEI_WORKER_GPUS": "0"}
+    if gpus:
+        cpu_env["CUDA_VISIBLE_DEVICES"] = ""
+    concurrency = env.get("CELERY_CONCURRENCY", "1")
+    workers = [
+        ("worker", celery_worker_args("worker", ",".join(CPU_WORKER_QUEUES), concurrency), cpu_env)
+    ]
+    for index in range(gpus):
+        name = f"gpu{index}"
+        gpu_env = {**env, "KEISEI_WORKER_GPUS": "1", "CUDA_VISIBLE_DEVICES": str(index)}
+        workers.append((name, celery_worker_args(name, TRAINING_GPU_QUEUE, "1"), gpu_env))
+    return workers
+
+
 def celery_beat_args(schedule: Path) -> list[str]:
     return [
         PYTHON,
@@ -270,7 +307,11 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
     if not port.isdigit() or not 0 < int(port) < 65536:
         say("launcher", f"PORT must be a port number (1-65535), got {port!r}")
         return 2
-    concurrency = env.get("CELERY_CONCURRENCY", "1")
+    try:
+        workers = training_workers(env)
+    except ValueError as exc:
+        say("launcher", str(exc))
+        return 2
     try:
         web, web_socket = spawn_web(host, port, env)
     except (ValueError, OSError) as exc:
@@ -278,7 +319,7 @@ def serve(env: dict[str, str], var_dir: Path) -> int:
         return 2
     children = [
         *web,
-        spawn("worker", celery_worker_args("worker", ",".join(QUEUES), concurrency), env),
+        *(spawn(name, args, worker_env) for name, args, worker_env in workers),
         # Short jobs (the lease reaper, evaluations) must not wait behind a long training run.
         spawn("shortjobs", celery_worker_args("shortjobs", DEFAULT_QUEUE, "1"), env),
         spawn("beat", celery_beat_args(var_dir / "celerybeat-schedule"), env),

@@ -296,6 +296,12 @@ MIGRATION_MODULES = {"knox": None}
 
 # Where a worker trains: checkpoints are written here first, then copied to storage.
 KEISEI_WORK_DIR = env.get("KEISEI_WORK_DIR") or str(VAR_DIR / "work")
+# Worker placement (docs/operations.md, "Workers"): the GPUs this worker declares (0: CPU
+# only; the launcher starts one worker per GPU), and how often it says it is alive.
+KEISEI_WORKER_GPUS = env.integer("KEISEI_WORKER_GPUS", 0, minimum=0, maximum=64)
+KEISEI_WORKER_HEARTBEAT_SECONDS = env.integer(
+    "KEISEI_WORKER_HEARTBEAT_SECONDS", 10, minimum=1, maximum=3600
+)
 # Live-message throttles (seconds between messages of a kind, per run): metrics at most 2/s,
 # the board 4/s, progress 1/s by default.
 KEISEI_LIVE_METRICS_INTERVAL = env.number(

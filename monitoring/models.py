@@ -124,3 +124,27 @@ class MetricRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} L{self.level}#{self.block} ({self.count} points)"
+
+
+class WorkerNode(models.Model):
+    """A Celery worker as it registered itself: what it can run and when it last said so.
+
+    Written by the worker's main process (``monitoring.worker_registry``): at start, on a
+    heartbeat, and at shutdown. Read by the system page and by run placement (is a GPU worker
+    online?) without asking the broker.
+    """
+
+    name = models.CharField(max_length=200, unique=True, help_text="Celery's node name, name@host")
+    host = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField(help_text="the worker's main process")
+    gpus = models.PositiveSmallIntegerField(
+        default=0, help_text="GPUs it declares (KEISEI_WORKER_GPUS); 0: CPU only"
+    )
+    concurrency = models.PositiveSmallIntegerField(default=1, help_text="its pool processes")
+    queues = models.JSONField(default=list, help_text="the queues it consumes")
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True, help_text="set at a clean shutdown")
+
+    def __str__(self) -> str:
+        return self.name

@@ -12,11 +12,18 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # Training runs, hours long, one reserved at a time per worker slot (``runs.train_next_run``).
+# CPU workers consume ``training``; GPU workers (one process per GPU) ``training-gpu``. Which
+# run goes where is ``runs.placement``'s.
 TRAINING_QUEUE = "training"
+TRAINING_GPU_QUEUE = "training-gpu"
+TRAINING_QUEUES = (TRAINING_QUEUE, TRAINING_GPU_QUEUE)
 # Short jobs (lease reaper, stranded-run wake-ups, evaluations, league rounds): apart from
 # training, so that none waits behind a run for hours.
 DEFAULT_QUEUE = "default"
-QUEUES = (TRAINING_QUEUE, DEFAULT_QUEUE)
+QUEUES = (TRAINING_QUEUE, TRAINING_GPU_QUEUE, DEFAULT_QUEUE)
+# What a CPU worker consumes (``make run``'s worker, the tests' workers); a GPU worker
+# consumes ``TRAINING_GPU_QUEUE`` alone.
+CPU_WORKER_QUEUES = (TRAINING_QUEUE, DEFAULT_QUEUE)
 
 MISSING_QUEUE_REPLY_CODE = 404  # AMQP's NOT_FOUND, which kombu's virtual transports copy
 

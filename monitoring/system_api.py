@@ -26,6 +26,11 @@ SYSTEM_SHAPE = inline_serializer(
     "SystemOverview",
     {
         "interval": serializers.FloatField(help_text="seconds between a worker's reports"),
+        "nodes": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="the registered workers: name, host, gpus, device, concurrency, queues, "
+            "state (online, silent, stopped), last_seen_at (docs/operations.md, Workers)",
+        ),
         "workers": serializers.ListField(
             child=serializers.DictField(),
             help_text="each worker's latest statistics (docs/websocket.md, System statistics)",

@@ -239,7 +239,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     latest = monitoring_selectors.metrics_latest(run_id=run.pk)
     queue_position = selectors.run_queue_position(run)
     timeline = selectors.run_timeline_page(run)
-    snapshot = selectors.run_as_dict(run, queue_position=queue_position)
+    waiting_for = selectors.run_waiting_for(run)
+    snapshot = selectors.run_as_dict(run, queue_position=queue_position, waiting_for=waiting_for)
     return render(
         request,
         "runs/detail.html",
@@ -257,6 +258,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             "timeline": timeline,
             "may_change": access.may_steer_run(user=request.user, run=run),
             "queue_position": queue_position,
+            "waiting_for": waiting_for,
             "commands": selectors.run_commands_recent(run),
             "supported_commands": supported_commands(run.trainer),
             "builtin_opponents": builtin_opponents(run.trainer),

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from keisei.config_layout import form_layout
+from keisei.devices import Device, device_field
 
 # The run form's sections, labels and folded fields (keisei.config_layout).
 LAYOUT = form_layout(
@@ -20,6 +21,7 @@ LAYOUT = form_layout(
                 "learning_rate": "Learning rate",
                 "seed": "Random seed",
                 "checkpoint_every": "Checkpoint every (epochs)",
+                "device": "Device",
             },
         ),
         (
@@ -61,3 +63,4 @@ class DigitsConfig(BaseModel):
     checkpoint_every: int = Field(
         0, ge=0, le=500, description="Epochs between periodic checkpoints (0: only the final one)"
     )
+    device: Device = device_field()

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from keisei.config_layout import form_layout
+from keisei.devices import Device, device_field
 
 # The run form's sections, labels and folded fields (keisei.config_layout): the portal reads
 # them from the JSON Schema.
@@ -26,6 +27,7 @@ LAYOUT = form_layout(
                 "record_selfplay_every": "Record every Nth self-play game",
                 "threads": "CPU threads",
                 "precision": "Arithmetic precision",
+                "device": "Device",
             },
         ),
         (
@@ -126,6 +128,8 @@ class ShogiPPOConfig(BaseModel):
         description="Network arithmetic. auto: bf16 autocast where the CPU has AMX/AVX512-BF16 "
         "(or on a CUDA GPU that supports it), else fp32",
     )
+
+    device: Device = device_field()
 
     # ----- environment ---------------------------------------------------------------------
     num_envs: int = Field(

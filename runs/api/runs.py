@@ -60,7 +60,11 @@ class RunListCreateApi(ListAPIView):
 
     def get_serializer_context(self) -> dict:
         # Every queued run's place in one query, not one count per listed run.
-        return {**super().get_serializer_context(), "queue_positions": selectors.queue_positions()}
+        return {
+            **super().get_serializer_context(),
+            "queue_positions": selectors.queue_positions(),
+            "capacity": selectors.worker_capacity(),  # who is online, read once for the page
+        }
 
     def post(self, request: Request) -> Response:
         incoming = RunCreateSerializer(data=request.data)

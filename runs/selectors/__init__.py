@@ -57,6 +57,8 @@ from runs.selectors.runs import (
     run_list_active,
     run_queue_position,
     run_snapshot,
+    run_waiting_for,
+    worker_capacity,
 )
 from runs.selectors.trainers import (
     trainer_described,
@@ -73,6 +75,8 @@ __all__ = [
     "run_snapshot",
     "queue_positions",
     "run_queue_position",
+    "run_waiting_for",
+    "worker_capacity",
     "run_artifacts",
     "run_commands_recent",
     "run_commands",

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from runs import access
+from runs import access, placement
 from runs.models import (
     Checkpoint,
     Command,
@@ -32,10 +32,20 @@ def run_list_active(user: Any, limit: int = 100) -> list[dict[str, Any]]:
     """The queued, running and paused runs ``user`` may see, newest first (the dashboard)."""
     runs = access.runs_visible(user=user).filter(status__in=ACTIVE).order_by("-created_at", "-pk")
     positions = queue_positions()
-    return [run_as_dict(run, queue_position=positions.get(run.pk)) for run in runs[:limit]]
+    capacity = placement.Capacity.now()
+    return [
+        run_as_dict(
+            run,
+            queue_position=positions.get(run.pk),
+            waiting_for=run_waiting_for(run, capacity=capacity),
+        )
+        for run in runs[:limit]
+    ]
 
 
-def run_as_dict(run: Run, *, queue_position: int | None = None) -> dict[str, Any]:
+def run_as_dict(
+    run: Run, *, queue_position: int | None = None, waiting_for: str | None = None
+) -> dict[str, Any]:
     """A run as the live messages and the dashboard describe it."""
     return {
         "id": run.pk,
@@ -48,6 +58,7 @@ def run_as_dict(run: Run, *, queue_position: int | None = None) -> dict[str, Any
         "error": run.error,
         "attempts": run.attempts,
         "queue_position": queue_position,
+        "waiting_for": waiting_for,
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
@@ -59,7 +70,9 @@ def run_snapshot(run_id: int) -> dict[str, Any] | None:
     run = Run.objects.filter(pk=run_id).first()
     if run is None:
         return None
-    return run_as_dict(run, queue_position=run_queue_position(run))
+    return run_as_dict(
+        run, queue_position=run_queue_position(run), waiting_for=run_waiting_for(run)
+    )
 
 
 def queue_positions() -> dict[int, int]:
@@ -85,6 +98,22 @@ def run_queue_position(run: Run) -> int | None:
         | Q(priority=run.priority, created_at=run.created_at, pk__lt=run.pk)
     )
     return ahead.count() + 1
+
+
+def worker_capacity() -> placement.Capacity:
+    """Which kinds of training worker are online now (the worker registry, one query)."""
+    return placement.Capacity.now()
+
+
+def run_waiting_for(run: Run, *, capacity: placement.Capacity | None = None) -> str | None:
+    """What a queued run waits for beyond its turn: a kind of worker none of which is online
+    (a ``cuda`` run and no GPU worker). None when it is not queued or such a worker is
+    online. ``capacity``: read once for a list of runs."""
+    if run.status != RunStatus.QUEUED:
+        return None
+    return placement.waiting_for(
+        placement.run_device(run.config), capacity or placement.Capacity.now()
+    )
 
 
 # ----- what a run has -------------------------------------------------------------------------

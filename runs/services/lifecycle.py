@@ -17,12 +17,15 @@ from django.db.models import F
 from django.utils import timezone
 from pydantic import ValidationError
 
+from audit import services as audit
+from audit.models import Action
 from keisei.registry import UnknownTrainer, get_trainer
 from keisei.trainer import config_errors
 from monitoring.models import EventType
-from monitoring.queues import TRAINING_QUEUE, queue_depths
+from monitoring.queues import queue_depths
 from monitoring.reporter import progress_fraction
 from monitoring.services import event_record, metrics_supersede_after
+from runs import placement
 from runs.leases import (
     lease_claim,
     lease_end,
@@ -103,6 +106,14 @@ def run_queue(
         status_event_record(
             run, RunStatus.QUEUED, actor=f"user:{owner.get_username()}", data=origin
         )
+        # One entry whichever way the run came: new, cloned (a parent) or forked (a checkpoint).
+        action = Action.RUN_CLONE if parent is not None else Action.RUN_CREATE
+        audit.record(
+            action=Action.RUN_FORK if start_checkpoint is not None else action,
+            target_type="run",
+            target_id=run.pk,
+            details={"owner": owner.get_username(), "trainer": trainer, **origin},
+        )
         transaction.on_commit(lambda: wake_worker(run.pk))
     return run
 
@@ -168,17 +179,42 @@ def run_requeue(*, run: Run, user: Any) -> bool:
                 message="run requeued by hand",
                 data={"requeued": True},
             )
+            audit.record(
+                action=Action.RUN_REQUEUE,
+                user=user,
+                target_type="run",
+                target_id=run.pk,
+                details={"was": run.status},
+            )
             transaction.on_commit(lambda: wake_worker(run.pk))
     return bool(changed)
 
 
-def wake_worker(run_id: int) -> None:
-    """Send one training slot's worth of work to the ``training`` queue.
+def wake_worker(run_id: int, *, queue: str | None = None) -> None:
+    """Send one training slot's worth of work to the queue of the workers that may train
+    ``run_id`` (``placement.queue_for`` its device), or to ``queue``.
 
     The message names the run that caused it, but the worker trains whichever queued run
-    should go next (``run_claim_next``): the broker is FIFO, priorities live in PostgreSQL.
+    should go next that it may train (``run_claim_next``): the broker is FIFO, priorities
+    and placement live in PostgreSQL.
     """
-    current_app.send_task(TRAIN_NEXT_RUN_TASK, args=[run_id], queue=TRAINING_QUEUE)
+    if queue is None:
+        config = Run.objects.filter(pk=run_id).values_list("config", flat=True).first()
+        queue = placement.queue_for(placement.run_device(config or {}))
+    current_app.send_task(TRAIN_NEXT_RUN_TASK, args=[run_id], queue=queue)
+
+
+def wake_waiting_runs(run_id: int) -> None:
+    """One wake-up for each training queue that queued runs wait on (a slot was freed by
+    ``run_id``): a run that waited on its owner's limit may go now, whatever its device."""
+    configs = Run.objects.filter(status=RunStatus.QUEUED).values_list("config", flat=True)
+    gpu_online = placement.Capacity.now().gpu
+    queues = {
+        placement.queue_for(placement.run_device(config), gpu_online=gpu_online)
+        for config in configs[:CLAIM_SCAN_LIMIT]
+    }
+    for queue in sorted(queues):
+        wake_worker(run_id, queue=queue)
 
 
 def status_event_record(
@@ -194,16 +230,21 @@ def status_event_record(
     )
 
 
-def run_claim_next(*, worker: str) -> Run | None:
-    """Claim the queued run that should train next, or None when there is nothing to do.
+def run_claim_next(*, worker: str, gpus: int | None = None) -> Run | None:
+    """Claim the queued run that should train next on a worker with ``gpus`` GPUs (default:
+    this worker's ``KEISEI_WORKER_GPUS``), or None when there is nothing it may train.
 
-    Highest priority first, then oldest; a run whose owner is at their running limit waits.
+    Only runs the worker may train are candidates (``placement.claimable``: a CPU worker never
+    takes a ``cuda`` run); a GPU worker takes ``cuda`` runs before ``auto`` ones. Then highest
+    priority first, then oldest; a run whose owner is at their running limit waits.
     """
+    gpus = settings.KEISEI_WORKER_GPUS if gpus is None else gpus
     with transaction.atomic():
         advisory_xact_lock(AdvisoryLock.RUN_CLAIM)
         candidates = (
-            Run.objects.filter(status=RunStatus.QUEUED)
-            .order_by("-priority", "created_at", "id")
+            Run.objects.filter(placement.claimable(gpus), status=RunStatus.QUEUED)
+            .alias(placed=placement.claim_preference(gpus))
+            .order_by("placed", "-priority", "created_at", "id")
             .values_list("pk", "owner_id")[:CLAIM_SCAN_LIMIT]
         )
         for run_id in _startable(candidates):
@@ -348,7 +389,7 @@ def _finished(run: Run, status: str, error: str, *, actor: str) -> None:
     )
     # A training slot is free: a run that waited on its owner's limit may go now.
     if Run.objects.filter(status=RunStatus.QUEUED).exists():
-        transaction.on_commit(lambda: wake_worker(run.pk))
+        transaction.on_commit(lambda: wake_waiting_runs(run.pk))
 
 
 def run_release(*, run_id: int, worker: str, reason: str) -> bool:
@@ -428,8 +469,8 @@ def runs_wake_stranded(*, now: dt.datetime | None = None) -> int:
     A wake-up can be lost (a Redis without persistence restarted, a broker purged): the run
     is safe in PostgreSQL, but nothing would claim it until some other run is queued or
     ends. Called by beat. Only runs unchanged for ``KEISEI_STRANDED_RUN_SECONDS`` count (a
-    fresh wake-up may be on its way), and only as many wake-ups are sent as the ``training``
-    queue lacks. Returns how many were sent.
+    fresh wake-up may be on its way), and only as many wake-ups are sent as each run's
+    training queue (``placement.queue_for``) lacks. Returns how many were sent.
     """
     now = now or timezone.now()
     quiet_since = now - dt.timedelta(seconds=settings.KEISEI_STRANDED_RUN_SECONDS)
@@ -437,10 +478,19 @@ def runs_wake_stranded(*, now: dt.datetime | None = None) -> int:
     startable = list(_startable(queued.values_list("pk", "owner_id")[:CLAIM_SCAN_LIMIT]))
     if not startable:
         return 0
-    waiting = queue_depths()[TRAINING_QUEUE]
-    if waiting is None:  # the broker cannot be read now; the next period tries again
-        return 0
-    missing = startable[waiting:]
-    for run_id in missing:
-        wake_worker(run_id)
-    return len(missing)
+    configs = dict(Run.objects.filter(pk__in=startable).values_list("pk", "config"))
+    gpu_online = placement.Capacity.now().gpu
+    by_queue: dict[str, list[int]] = {}
+    for run_id in startable:
+        device = placement.run_device(configs.get(run_id) or {})
+        by_queue.setdefault(placement.queue_for(device, gpu_online=gpu_online), []).append(run_id)
+    depths = queue_depths(queues=tuple(sorted(by_queue)))
+    sent = 0
+    for queue, run_ids in by_queue.items():
+        waiting = depths[queue]
+        if waiting is None:  # the broker cannot be read now; the next period tries again
+            continue
+        for run_id in run_ids[waiting:]:
+            wake_worker(run_id, queue=queue)
+            sent += 1
+    return sent

@@ -150,7 +150,10 @@ function setMetrics(step, values) {
 
 function setStatus(next) {
   status = next;
-  if (status !== "queued") $("queue-position")?.remove();
+  if (status !== "queued") {
+    $("queue-position")?.remove();
+    $("waiting-for")?.remove();
+  }
   const badge = $("run-status");
   badge.textContent = status;
   badge.className = `status status-${status}`;

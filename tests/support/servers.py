@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from keisei_site.launcher import celery_beat_args, celery_worker_args, daphne_args
-from monitoring.queues import QUEUES
+from monitoring.queues import CPU_WORKER_QUEUES, QUEUES
 from tests.support.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -119,12 +119,22 @@ class ServerProcess:
             self.process.wait()
 
 
-def start_celery_worker(env: dict[str, str], name: str = "test-worker") -> ServerProcess:
+def start_celery_worker(
+    env: dict[str, str],
+    name: str = "test-worker",
+    *,
+    queues: tuple[str, ...] = CPU_WORKER_QUEUES,
+    host: str | None = None,
+) -> ServerProcess:
+    """A worker as `make run` starts its CPU worker (or on ``queues``), as node
+    ``name@host`` (``host``: this machine's name unless given, e.g. a farm test's)."""
     # The same command line as `make run`'s worker, minus the start-up chatter between workers.
-    args = celery_worker_args(name, ",".join(QUEUES), "1") + [
+    args = celery_worker_args(name, ",".join(queues), "1") + [
         "--without-mingle",
         "--without-gossip",
     ]
+    if host is not None:
+        args[args.index("-n") + 1] = f"{name}@{host}"
     worker = ServerProcess(name, args, env).start()
     wait_for(
         lambda: worker.ensure_alive() or "ready." in "\n".join(worker.output),
