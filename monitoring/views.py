@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from redis import RedisError
 
-from monitoring import prometheus, selectors, worker_store
+from monitoring import prometheus, selectors, worker_registry, worker_store
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,12 @@ def system_page(request: HttpRequest) -> HttpResponse:
         overview = selectors.system_overview(user=request.user)
     except RedisError:  # Redis away: the page still renders, and fills in once it is back
         log.warning("system statistics unavailable", exc_info=True)
-        overview = {"interval": worker_store.interval_seconds(), "workers": [], "queues": {}}
+        overview = {
+            "interval": worker_store.interval_seconds(),
+            "nodes": worker_registry.nodes_list(),  # in PostgreSQL: listed without Redis
+            "workers": [],
+            "queues": {},
+        }
     return render(request, "monitoring/system.html", {"overview": overview})
 
 
