@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
 from django.db.models import Max
 
 from monitoring import access, queues, worker_registry, worker_store
@@ -12,13 +13,30 @@ from monitoring.models import MetricPoint, RunEvent
 
 
 def metrics_latest(*, run_id: int) -> dict[str, dict[str, float]]:
-    """The last point of every key of a run: ``{key: {"step", "value"}}``."""
-    rows = (
-        MetricPoint.objects.filter(run_id=run_id)
-        .order_by("key", "-step")
-        .distinct("key")
-        .values_list("key", "step", "value")
-    )
+    """The last point of every key of a run: ``{key: {"step", "value"}}``.
+
+    A skip scan on the (run, key, step) index: one probe for each next key, one for each key's
+    last step. ``DISTINCT ON (key)`` read every point of the run instead, on every load of
+    the run page: seconds for a large run (bench/pages.py, docs/benchmarks.md)."""
+    table = MetricPoint._meta.db_table
+    sql = f"""
+        WITH RECURSIVE keys(key) AS (
+            (SELECT key FROM {table} WHERE run_id = %(run)s ORDER BY key LIMIT 1)
+            UNION ALL
+            SELECT (SELECT p.key FROM {table} p
+                    WHERE p.run_id = %(run)s AND p.key > keys.key ORDER BY p.key LIMIT 1)
+            FROM keys WHERE keys.key IS NOT NULL
+        )
+        SELECT keys.key, last.step, last.value FROM keys
+        CROSS JOIN LATERAL (
+            SELECT step, value FROM {table} p
+            WHERE p.run_id = %(run)s AND p.key = keys.key ORDER BY p.step DESC LIMIT 1
+        ) AS last
+        WHERE keys.key IS NOT NULL
+    """  # the table name is the model's own, never input
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"run": run_id})
+        rows = cursor.fetchall()
     return {key: {"step": step, "value": value} for key, step, value in rows}
 
 
