@@ -13,6 +13,8 @@ from knox.auth import TokenAuthentication  # type: ignore[import-untyped]
 from rest_framework import exceptions
 
 from accounts import services
+from audit import services as audit
+from audit.models import Action
 
 
 class ApiTokenAuthentication(TokenAuthentication):
@@ -24,5 +26,11 @@ class ApiTokenAuthentication(TokenAuthentication):
         try:
             api_token = services.token_authenticate(key=key)
         except services.TokenRefused as refused:
+            # The key's first characters name a revoked or expired token (as the admin shows
+            # them); the rest, the secret, is never stored.
+            audit.record(
+                action=Action.LOGIN_FAILED,
+                details={"method": "token", "code": refused.code, "prefix": key[:8]},
+            )
             raise exceptions.AuthenticationFailed(refused.message, code=refused.code) from None
         return api_token.user, api_token

@@ -17,6 +17,8 @@ from knox.crypto import hash_token  # type: ignore[import-untyped]
 from knox.settings import CONSTANTS  # type: ignore[import-untyped]
 
 from accounts.models import ApiToken
+from audit import services as audit
+from audit.models import Action
 
 NAME_MAX_LENGTH = 80
 EXPIRY_DAYS_MIN, EXPIRY_DAYS_MAX, EXPIRY_DAYS_DEFAULT = 1, 365, 90
@@ -55,7 +57,14 @@ def token_create(
     if errors:
         raise ValidationError(errors)
     expiry = None if expires_in_days is None else timedelta(days=expires_in_days)
-    token, key = ApiToken.objects.create(user=user, expiry=expiry, name=name)
+    with transaction.atomic():
+        token, key = ApiToken.objects.create(user=user, expiry=expiry, name=name)
+        audit.record(
+            action=Action.TOKEN_CREATE,
+            target_type="token",
+            target_id=token.pk,
+            details={"owner": user.get_username(), "name": name, "prefix": token.token_key},
+        )
     return token, key
 
 
@@ -66,6 +75,17 @@ def token_revoke(*, token: ApiToken) -> bool:
         revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
+        if revoked:
+            audit.record(
+                action=Action.TOKEN_REVOKE,
+                target_type="token",
+                target_id=token.pk,
+                details={
+                    "owner": token.user.get_username(),
+                    "name": token.name,
+                    "prefix": token.token_key,
+                },
+            )
     return revoked == 1
 
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "accounts",  # after rest_framework.authtoken: its admin unregisters the plain tokens
+    "audit",  # below accounts in the layers: every app's services may record to it
     "monitoring",
     "runs",
 ]
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.context.AuditContextMiddleware",  # who asks and from where, for the audit log
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A refusal (monitoring.errors.ApplicationError) a page did not answer: its page or a 404.

@@ -39,6 +39,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("runs/", include("runs.urls")),
     path("system/", system_page, name="system"),
+    path("audit/", include("audit.urls")),  # staff only (docs/security.md, "Audit log")
     # The account page: tokens from accounts, quotas from runs (a layer above accounts).
     path("account/", include(account_pages(usage=user_quota_usage))),
     path("api/v1/", include(api_urlpatterns)),

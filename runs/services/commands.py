@@ -8,6 +8,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from audit import services as audit
+from audit.models import Action
 from keisei.registry import get_trainer
 from monitoring.models import EventType
 from monitoring.services import event_record
@@ -90,6 +92,19 @@ def command_request(
             data={"command": command.pk, "kind": kind, "state": command.state, "error": reason},
             actor=actor,
             owner_id=run.owner_id,
+        )
+        audit.record(
+            action=Action.RUN_COMMAND,
+            user=user,
+            target_type="run",
+            target_id=run.pk,
+            details={
+                "command": command.pk,
+                "kind": kind,
+                "params": command.params,
+                "state": command.state,
+                "error": reason,
+            },
         )
         if not reason and kind == CommandKind.CANCEL:
             _cancel_queued(run, command, actor=actor)

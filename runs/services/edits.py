@@ -14,6 +14,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit import services as audit
+from audit.models import Action
 from runs.models import (
     FINISHED_STATUSES,
     Checkpoint,
@@ -95,7 +97,13 @@ def run_edit(
         # The status is part of the UPDATE's filter, so a claim between our read and this
         # write cannot let a running run's priority change. An unchanged priority is no change.
         rows = rows.filter(Q(status=RunStatus.QUEUED) | Q(priority=changes["priority"]))
-    if not rows.update(**changes, updated_at=timezone.now()):
+    with transaction.atomic():
+        changed = rows.update(**changes, updated_at=timezone.now())
+        if changed:
+            audit.record(
+                action=Action.RUN_EDIT, target_type="run", target_id=run_id, details=changes
+            )
+    if not changed:
         status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
         if status is None:
             raise NotFound("no such run")
@@ -158,6 +166,18 @@ def run_delete(*, run_id: int) -> None:
             if checkpoint.file.name
         ]
         run.delete()
+        audit.record(
+            action=Action.RUN_DELETE,
+            target_type="run",
+            target_id=run_id,
+            details={
+                "name": run.name,
+                "owner": run.owner.get_username(),
+                "trainer": run.trainer,
+                "status": run.status,
+                "checkpoint_files": len(files),
+            },
+        )
         # The files after the rows commit: a rolled-back delete keeps both.
         for storage, name in files:
             transaction.on_commit(partial(storage.delete, name))

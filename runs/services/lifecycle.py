@@ -17,6 +17,8 @@ from django.db.models import F
 from django.utils import timezone
 from pydantic import ValidationError
 
+from audit import services as audit
+from audit.models import Action
 from keisei.registry import UnknownTrainer, get_trainer
 from keisei.trainer import config_errors
 from monitoring.models import EventType
@@ -104,6 +106,14 @@ def run_queue(
         status_event_record(
             run, RunStatus.QUEUED, actor=f"user:{owner.get_username()}", data=origin
         )
+        # One entry whichever way the run came: new, cloned (a parent) or forked (a checkpoint).
+        action = Action.RUN_CLONE if parent is not None else Action.RUN_CREATE
+        audit.record(
+            action=Action.RUN_FORK if start_checkpoint is not None else action,
+            target_type="run",
+            target_id=run.pk,
+            details={"owner": owner.get_username(), "trainer": trainer, **origin},
+        )
         transaction.on_commit(lambda: wake_worker(run.pk))
     return run
 
@@ -168,6 +178,13 @@ def run_requeue(*, run: Run, user: Any) -> bool:
                 actor=f"user:{user.get_username()}",
                 message="run requeued by hand",
                 data={"requeued": True},
+            )
+            audit.record(
+                action=Action.RUN_REQUEUE,
+                user=user,
+                target_type="run",
+                target_id=run.pk,
+                details={"was": run.status},
             )
             transaction.on_commit(lambda: wake_worker(run.pk))
     return bool(changed)
