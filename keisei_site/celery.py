@@ -2,8 +2,9 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
+from monitoring.broker import warn_if_consumer_timeout_ignored
 from monitoring.worker_signals import connect_worker_signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "keisei_site.settings")
@@ -15,3 +16,5 @@ app = Celery("keisei_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 connect_worker_signals()  # each worker process reports its statistics (monitoring/worker_stats.py)
+# A RabbitMQ too old for the training consumers' ack timeout is named in the log (broker.py).
+signals.worker_ready.connect(warn_if_consumer_timeout_ignored, weak=False)

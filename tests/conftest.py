@@ -29,13 +29,39 @@ def _kind(item) -> int:
     return next((i for i, kind in enumerate(KINDS) if f"/tests/{kind}/" in path), 1)
 
 
-@pytest.hookimpl(trylast=True)
+# The production path (``-m servers``, what ``make test-external`` runs): tests with a real
+# Celery worker, beat or Daphne (hence the broker, the channel layer and PostgreSQL from other
+# processes), or marked ``servers`` by hand (the broker alone, the launcher). The rest talk to
+# PostgreSQL from the test process only, which the embedded pass has already proven.
+SERVER_FIXTURES = frozenset(
+    {"servers_env", "celery_worker", "second_worker", "celery_beat", "daphne_server"}
+)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "servers: the production path (a real worker, beat, Daphne or the broker)"
+    )
+    config.pluginmanager.register(KindOrder(), "keisei-kind-order")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Mark each test by its folder (``-m unit``, ``-m integration``, ``-m browser``) and run
-    them in that order: browser tests last, as Playwright keeps an event loop running."""
+    """Mark each test by its folder (``-m unit``, ``-m integration``, ``-m browser``) and by
+    its servers; first, before pytest's ``-m`` deselects by marker."""
     for item in items:
         item.add_marker(getattr(pytest.mark, KINDS[_kind(item)]))
-    items.sort(key=_kind)  # stable: pytest-django's order holds within a kind
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
+class KindOrder:
+    """Runs the kinds in that order, after every other plugin's reordering: browser tests
+    last, as Playwright keeps an event loop running."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
+        items.sort(key=_kind)  # stable: pytest-django's order holds within a kind
 
 
 def _user(username: str, **extra):

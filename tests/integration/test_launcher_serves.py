@@ -18,6 +18,8 @@ from tests.support.servers import free_port
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+# The launcher on the session's servers: the machine's own ones in the external pass.
+pytestmark = pytest.mark.servers
 PROCESSES = 2
 
 

@@ -13,14 +13,18 @@ from django.conf import settings
 from django.db import transaction
 from kombu import Connection
 
+from monitoring.broker import consumer_timeout_ignored, rabbitmq_version
 from monitoring.queues import TRAINING_QUEUE
 from runs import services
 from runs.models import RunStatus
 from tests.support.runs import wait_run_finished
+from tests.support.servers import start_celery_worker
+from tests.support.waiting import wait_for
 
 BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 
 pytestmark = [
+    pytest.mark.servers,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")),
@@ -72,3 +76,27 @@ def test_training_consumers_ask_rabbitmq_for_a_long_ack_timeout():
         "x-consumer-timeout": settings.KEISEI_BROKER_ACK_TIMEOUT_SECONDS * 1000
     }
     assert current_app.conf.broker_transport_options == {"confirm_publish": True}
+
+
+def test_a_worker_on_a_rabbitmq_before_3_12_says_how_to_raise_its_consumer_timeout(servers_env):
+    """RabbitMQ before 3.12 ignores the consumers' x-consumer-timeout; a run longer than the
+    server's consumer_timeout would then end its worker (monitoring/broker.py): the worker
+    says so as it starts, with the rabbitmq.conf line."""
+    with Connection(BROKER_URL) as conn:
+        conn.connect()
+        version = rabbitmq_version(conn)
+    worker = start_celery_worker(servers_env, "version-check")
+    try:
+        warning = f"RabbitMQ {version} ignores the consumers' x-consumer-timeout"
+        timeout_line = f"consumer_timeout = {settings.KEISEI_BROKER_ACK_TIMEOUT_SECONDS * 1000}"
+        if consumer_timeout_ignored(version):
+            said = wait_for(
+                lambda: next((line for line in worker.output if warning in line), None),
+                timeout=30,
+                what="the worker to warn about the RabbitMQ version",
+            )
+            assert timeout_line in said
+        else:
+            assert not any(warning in line for line in worker.output)
+    finally:
+        worker.stop()

@@ -14,6 +14,8 @@ from celery import current_app
 from monitoring.queues import QUEUES, queue_depths
 from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.servers  # the broker itself: in the external pass too
+
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens there: connections are refused
 
 

@@ -26,3 +26,13 @@ def test_a_broker_url_of_another_kind_is_refused_by_name(monkeypatch):
     monkeypatch.setenv("TEST_BROKER", "sqs://queue.example")
     with pytest.raises(ImproperlyConfigured, match="TEST_BROKER must be an amqp:// .* 'sqs'"):
         env.broker_url("TEST_BROKER", "redis://127.0.0.1:6379/0")
+
+
+@pytest.mark.parametrize(
+    ("version", "ignored"),
+    [("3.10.8", True), ("3.11.28", True), ("3.12.0", False), ("4.1.2", False), ("", False)],
+)
+def test_rabbitmq_before_3_12_ignores_the_consumers_ack_timeout(version, ignored):
+    from monitoring.broker import consumer_timeout_ignored
+
+    assert consumer_timeout_ignored(version) is ignored
