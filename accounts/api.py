@@ -10,13 +10,14 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.authentication import BaseAuthentication, BasicAuthentication
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.lockout import LockoutBasicAuthentication
 from accounts.models import ApiToken
 from accounts.serializers import (
     TokenCreatedSerializer,
@@ -52,7 +53,7 @@ class TokenListCreateApi(APIView):
         # Django's request: DRF's is not made yet, and it asks us for its authenticators.
         # (None while drf-spectacular builds the schema with a mock request.)
         if self.request is not None and self.request.method == "POST":
-            authenticators.append(BasicAuthentication())
+            authenticators.append(LockoutBasicAuthentication())
         return authenticators
 
     @extend_schema(

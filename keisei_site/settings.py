@@ -6,6 +6,8 @@ Production needs ``DATABASE_URL``, ``REDIS_URL`` and ``SECRET_KEY``. The embedde
 
 from __future__ import annotations
 
+import datetime as dt
+
 from keisei_site import env
 from keisei_site.env import BASE_DIR, VAR_DIR
 from monitoring.queues import DEFAULT_QUEUE, QUEUES, TRAINING_QUEUE
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
     "audit",  # below accounts in the layers: every app's services may record to it
     "monitoring",
     "runs",
+    "axes",  # failed sign-ins counted, and locked out past a limit (accounts/lockout.py)
 ]
 
 MIDDLEWARE = [
@@ -62,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A refusal (monitoring.errors.ApplicationError) a page did not answer: its page or a 404.
     "runs.pages.RefusalMiddleware",
+    # Last, as django-axes asks: a sign-in refused for a lockout becomes its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "keisei_site.urls"
@@ -153,8 +158,7 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # claim to end) before the broker gives it to another worker. Longer than a run should last:
 # a redelivery while the first worker still trains is harmless (the lease keeps one trainer
 # per run; the second delivery claims the next queued run or exits), but it is a spare
-# wake-up and, on RabbitMQ, a closed channel that ends the worker after its run
-# (monitoring/broker.py).
+# wake-up and, on RabbitMQ, a dropped channel that the worker reconnects.
 KEISEI_BROKER_ACK_TIMEOUT_SECONDS = env.integer(
     # RabbitMQ takes milliseconds in a signed 32-bit field: at most about 24 days.
     "KEISEI_BROKER_ACK_TIMEOUT_SECONDS",
@@ -199,6 +203,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The lockout check first: a locked-out pair is refused before any password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Repeated failed sign-ins (the login page, the admin, HTTP Basic on POST tokens/) of one
+# username from one address lock that pair out for a while. The pair, not the username alone,
+# so nobody can lock a user out from elsewhere; not the address alone, so one office behind
+# one address is not locked out by one person's typos. A success clears the count.
+AXES_FAILURE_LIMIT = env.integer("KEISEI_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = dt.timedelta(
+    minutes=env.integer("KEISEI_LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "runs:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -349,14 +371,21 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.boolean("BEHIND_TLS_PROXY", False) else None
-)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Behind a TLS proxy (docker/Caddyfile): the proxy says the scheme (X-Forwarded-Proto) and
+# appends the client's address to X-Forwarded-For, the one hop taken as the client's.
+BEHIND_TLS_PROXY = env.boolean("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.boolean("SECURE_COOKIES", False)
+# HSTS only where the site is served over TLS: a year by default, 0 turns it off.
+SECURE_HSTS_SECONDS = env.integer(
+    "SECURE_HSTS_SECONDS", 31_536_000 if BEHIND_TLS_PROXY else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False  # the operator's other hosts are not ours to bind
 
 # LOG_FORMAT=json: one JSON object a line, with the request id and the run id
 # (monitoring/log_context.py); text (the default) reads better in `make run`'s terminal.
