@@ -255,6 +255,7 @@ export function attachGameAnalysis(root, board, { plies, go }) {
   let loading = null;      // the checkpoint being fetched
   let current = 0;
   let plot = null;
+  let resizer = null;
   let heatAsked = null;
   const view = new AnalysisView(root, board, { onChange: () => refresh() });
 
@@ -341,7 +342,7 @@ export function attachGameAnalysis(root, board, { plies, go }) {
       scales: { x: { time: false }, y: { range: [0, 1] } },
       axes: [
         { label: "ply", size: 36 },
-        { values: (u, splits) => splits.map((v) => `${Math.round(v * 100)}%`), size: 44 },
+        { values: (u, splits) => splits.map((v) => `${Math.round(v * 100)}%`), size: 52 },
       ],
       series: [{}, { label: "☗ sente win probability", stroke: "#c0392b", width: 2,
         fill: "rgba(192, 57, 43, 0.12)" }],
@@ -351,6 +352,14 @@ export function attachGameAnalysis(root, board, { plies, go }) {
     graphRoot.replaceChildren();
     plot = new uPlot(options, [x, y], graphRoot);
     graphRoot.dataset.points = String(x.length);
+    // As wide as its card, whatever the window does (a phone turned, a sidebar opened).
+    if (!resizer) {
+      resizer = new ResizeObserver(() => {
+        const w = Math.floor(graphRoot.clientWidth);
+        if (plot && w > 0 && w !== plot.width) plot.setSize({ width: w, height: 160 });
+      });
+      resizer.observe(graphRoot);
+    }
     // A click on the graph goes to that ply.
     plot.over.addEventListener("click", () => {
       const idx = plot.cursor.idx;

@@ -106,6 +106,12 @@ def test_the_viewer_shows_the_eval_bar_graph_and_top_moves_and_they_follow_the_p
     expect(page.locator("#viewer-board .eval-bar")).to_be_visible()
     expect(page.locator("#analysis .analysis-graph canvas")).to_have_count(1)
 
+    # On a phone the graph follows its card: no sideways scroll.
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.wait_for_function(
+        "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+
 
 def publish(run_id: int, moves: list[str], ply_sfens: list[str]) -> None:
     from monitoring import live
