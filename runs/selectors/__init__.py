@@ -11,6 +11,7 @@ from runs.selectors.dashboard import (
     Dashboard,
     DashboardRow,
     Sparkline,
+    attempt_start_progress,
     run_dashboard,
     run_eta_seconds,
     sparklines,
@@ -117,6 +118,7 @@ __all__ = [
     "DashboardRow",
     "Dashboard",
     "run_dashboard",
+    "attempt_start_progress",
     "run_eta_seconds",
     "sparklines",
 ]

@@ -151,9 +151,12 @@ def run_dashboard(
     positions = queue_positions()
     lines = sparklines(run_ids=[run.pk for run in listed], keys=headline_keys)
     now = timezone.now()
+    resumed = attempt_start_progress(
+        runs=[run for run in listed if run.status == RunStatus.RUNNING]
+    )
     rows = []
     for run in listed:
-        eta = run_eta_seconds(run, now=now)
+        eta = run_eta_seconds(run, now=now, start_progress=resumed.get(run.pk, 0.0))
         rows.append(
             DashboardRow(
                 run=run,
@@ -166,17 +169,44 @@ def run_dashboard(
     return Dashboard(page=page, rows=rows, errors=errors, sort=sort, filters=filters)
 
 
-def run_eta_seconds(run: Run, *, now: dt.datetime) -> int | None:
+def run_eta_seconds(run: Run, *, now: dt.datetime, start_progress: float = 0.0) -> int | None:
     """Seconds until a running run completes at the pace of its current attempt: the time
-    since it started (``started_at``, set at each claim) per share of progress, times the
-    share left. None unless it is running with some progress. An attempt that resumed from a
-    checkpoint began with that checkpoint's progress, so its pace reads too fast at first."""
+    since it started (``started_at``, set at each claim) per share of progress made in it,
+    times the share left. ``start_progress``: where the attempt began (a resumed run begins at
+    its checkpoint's, ``attempt_start_progress``; counted from 0, its pace would read too fast).
+    None unless it is running and has made progress in this attempt."""
     if run.status != RunStatus.RUNNING or run.started_at is None or not 0 < run.progress < 1:
         return None
     elapsed = (now - run.started_at).total_seconds()
-    if elapsed <= 0:
+    made = run.progress - start_progress
+    if elapsed <= 0 or made <= 0:
         return None
-    return round(elapsed * (1 - run.progress) / run.progress)
+    return round(elapsed * (1 - run.progress) / made)
+
+
+def attempt_start_progress(*, runs: Sequence[Run]) -> dict[int, float]:
+    """For each run whose current attempt resumed from a checkpoint, the progress it resumed
+    at (the checkpoint's step over the run's total), from the "resuming" timeline event
+    ``run_resume_from`` records; one query for all of ``runs``."""
+    wanted = {run.pk: run for run in runs if run.total_steps}
+    if not wanted:
+        return {}
+    latest = (
+        metric_models.RunEvent.objects.filter(
+            run_id__in=list(wanted),
+            type=metric_models.EventType.LOG,
+            data__has_key="superseded_points",
+        )
+        .order_by("run_id", "-seq")
+        .distinct("run_id")
+        .values_list("run_id", "data")
+    )
+    found = {}
+    for run_id, data in latest:
+        run = wanted[run_id]
+        if data.get("attempt") == run.attempts and isinstance(data.get("step"), int):
+            found[run_id] = min(1.0, data["step"] / run.total_steps)
+    return found
 
 
 def sparklines(*, run_ids: Sequence[int], keys: Sequence[str]) -> dict[int, Sparkline]:

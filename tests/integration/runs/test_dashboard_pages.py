@@ -9,8 +9,10 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import ApiToken
+from monitoring.models import EventType, RunEvent
 from monitoring.services import metrics_record
 from runs import selectors
 from runs.models import Checkpoint, Run, RunStatus
@@ -126,6 +128,33 @@ def test_eta_from_the_attempts_pace(owner):
     assert selectors.run_eta_seconds(run, now=now) == 30 * 60
     run.status = RunStatus.PAUSED
     assert selectors.run_eta_seconds(run, now=now) is None
+
+
+def test_a_resumed_attempt_is_paced_from_the_checkpoint_it_resumed_at(owner):
+    """Seen failing with the attempt's start taken as 0: 3.3 minutes, not 10."""
+    now = timezone.now()
+    run = make_run(
+        owner,
+        "r",
+        status=RunStatus.RUNNING,
+        step=750,
+        total_steps=1000,
+        progress=0.75,
+        attempts=2,
+        started_at=now - dt.timedelta(minutes=10),
+    )
+    for seq, attempt, step in ((1, 1, 200), (2, 2, 500)):  # an older resume, then this one's
+        RunEvent.objects.create(
+            run=run,
+            seq=seq,
+            type=EventType.LOG,
+            message="resuming",
+            data={"checkpoint": 1, "step": step, "attempt": attempt, "superseded_points": 0},
+        )
+    started = selectors.attempt_start_progress(runs=[run])
+    assert started == {run.pk: 0.5}
+    eta = selectors.run_eta_seconds(run, now=now, start_progress=started[run.pk])
+    assert eta == 10 * 60  # a quarter of the run in 10 minutes, a quarter left
 
 
 def test_the_form_is_grouped_with_advanced_fields_folded(client, owner):
