@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-external setup chromium docker-compose lint bench fmt clean
+.PHONY: run test test-external setup chromium docker-compose lint bench screenshots fmt clean
 
 run: setup
 	$(PY) -m keisei_site.launcher run
@@ -68,7 +68,7 @@ fmt: setup
 
 # Every benchmark, reduced (--quick); each starts and stops its own servers and prints its
 # figures as one JSON line (docs/benchmarks.md); its other output goes to var/bench-<name>.log.
-BENCHES := training learning ingest history fanout overhead commands recovery analysis api storage
+BENCHES := training learning ingest history fanout overhead commands recovery analysis api storage pages
 
 bench: setup
 	@mkdir -p var
@@ -78,6 +78,10 @@ bench: setup
 			|| { echo "bench/$$name.py failed: see var/bench-$$name.log" >&2; exit 1; }; \
 		echo "$$out" | tail -n 1; \
 	done
+
+# A PNG of every page with a shogi-ppo run training live, into docs/screenshots/ (README).
+screenshots: setup chromium
+	$(PY) docs/screenshots/make.py
 
 clean:
 	rm -rf $(VENV) node_modules var/static
