@@ -1,5 +1,4 @@
-"""Sign-in lockout (django-axes, configured in settings): who the client is, and what a
-locked-out client is told.
+"""Sign-in lockout (django-axes, configured in settings): what a locked-out client is told.
 
 Every way in with a password counts: the login page, the admin's, and HTTP Basic on
 ``POST /api/v1/tokens/`` (``LockoutBasicAuthentication``). Past ``KEISEI_LOGIN_FAILURE_LIMIT``
@@ -20,18 +19,9 @@ from django.shortcuts import render
 from rest_framework import exceptions
 from rest_framework.authentication import BasicAuthentication
 
+from audit.context import client_ip
+
 LOCKED_CODE = "login_locked"
-
-
-def client_address(request: HttpRequest) -> str | None:
-    """The client's address: the last hop of X-Forwarded-For behind our TLS proxy (the one
-    the proxy appended; earlier hops are the client's word), else the socket's peer."""
-    if settings.BEHIND_TLS_PROXY:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return request.META.get("REMOTE_ADDR")
 
 
 def lockout_minutes() -> int:
@@ -81,5 +71,5 @@ class LockoutBasicAuthentication(BasicAuthentication):
             raise
         # A success clears the pair's count, as a page sign-in does (DRF never calls login(),
         # so axes does not see this one succeed).
-        axes_reset(ip=client_address(request), username=userid)
+        axes_reset(ip=client_ip(request), username=userid)
         return signed_in
