@@ -11,7 +11,9 @@ committed.
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,17 @@ from keisei_site.env import BASE_DIR
 SOURCE_DIR = "js"
 BUNDLE_DIR = "bundle/js"
 NODE_MODULES = BASE_DIR / "node_modules"
-ESBUILD = NODE_MODULES / "esbuild" / "bin" / "esbuild"
+_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def esbuild_binary() -> Path:
+    """esbuild's native binary from its platform package (@esbuild/linux-x64, ...): it runs
+    without Node.js, as in the image's build stage, which has node_modules but no node."""
+    machine = platform.machine().lower()
+    native = NODE_MODULES / "@esbuild" / f"{sys.platform}-{_ARCH.get(machine, machine)}" / "bin"
+    if (native / "esbuild").exists():
+        return native / "esbuild"
+    return NODE_MODULES / "esbuild" / "bin" / "esbuild"  # npm's launcher (may need node)
 
 
 class StaticBundleError(ImproperlyConfigured):
@@ -37,11 +49,12 @@ def bundle_scripts(root: Path) -> list[str]:
     entries = sorted((root / SOURCE_DIR).glob("*.js"))
     if not entries:
         return []
-    if not ESBUILD.exists():
-        raise StaticBundleError(f"{ESBUILD} is missing: install the npm packages (`make setup`)")
+    esbuild = esbuild_binary()
+    if not esbuild.exists():
+        raise StaticBundleError(f"{esbuild} is missing: install the npm packages (`make setup`)")
     out = root / BUNDLE_DIR
     args = [
-        str(ESBUILD),
+        str(esbuild),
         *map(str, entries),
         "--bundle",
         "--format=esm",
