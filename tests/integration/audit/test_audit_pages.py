@@ -41,6 +41,7 @@ def test_nobody_signed_in_is_sent_to_sign_in(client, route):
 def test_someone_who_is_not_staff_is_told_there_is_no_such_page(client, owner, route):
     client.force_login(owner)
     assert client.get(route).status_code == 404
+    assert b'href="/audit/"' not in client.get("/account/").content  # no link to it either
     assert client.get(route, {"action": "auth.login"}).status_code == 404
 
 
@@ -65,6 +66,7 @@ def test_staff_filter_by_user_action_target_and_day(client, staff, owner, outsid
     assert listed(until=(today - dt.timedelta(days=1)).isoformat()) == []
     page = client.get("/audit/", {"user": "oscar"})
     assert b"oscar" in page.content and b"run.edit" in page.content
+    assert b'href="/audit/"' in client.get("/account/").content  # the header's link, for staff
 
 
 def test_bad_filters_are_refused_naming_the_field(client, staff):
