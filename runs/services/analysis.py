@@ -6,8 +6,9 @@ The engine does the analysis (``Trainer.position_analyser``, for trainers that c
 - a loaded network is kept per checkpoint (id and sha256) in a small LRU, so only the first
   request for a checkpoint reads its file;
 - at most ``ANALYSIS_SLOTS`` analyses run at once per process (the rest wait up to
-  ``ANALYSIS_WAIT_SECONDS``, then get a 503), each on ``ANALYSIS_THREADS`` torch threads: the
-  API views are sync views, run on worker threads, so Daphne's event loop never waits on one;
+  ``ANALYSIS_WAIT_SECONDS``, then get a 503), each on one of as many long-lived worker threads
+  with ``ANALYSIS_THREADS`` torch threads: the API views are sync views, run off Daphne's
+  event loop, which never waits on the network;
 - a whole game is analysed in batches, and its answer kept in the cache (records never change).
 """
 
@@ -17,10 +18,10 @@ import logging
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 
@@ -37,6 +38,7 @@ from runs.services.errors import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ANALYSIS_SLOTS = 2  # analyses at once per web process (the machine has 2 cores)
 ANALYSIS_WAIT_SECONDS = 10.0  # a request waits this long for a slot, then gets a 503
@@ -106,9 +108,20 @@ class _Analysers:
             return (checkpoint.pk, checkpoint.sha256) in self._loaded
 
 
+def _worker_start() -> None:
+    import torch  # loaded with the trainer already; the count holds for this worker thread
+
+    torch.set_num_threads(ANALYSIS_THREADS)
+
+
 ANALYSERS = _Analysers(ANALYSERS_KEPT)
 _SLOTS = threading.BoundedSemaphore(ANALYSIS_SLOTS)
-_threads_set = False
+# The network runs on these long-lived threads, never on a request's: Django gives each sync
+# request a thread of its own, and torch's first call on a new thread sets up its thread pool
+# again (through the API, bench/analysis.py --quick: p50 53 ms on request threads, 24 ms here).
+_WORKERS = ThreadPoolExecutor(
+    max_workers=ANALYSIS_SLOTS, thread_name_prefix="keisei-analysis", initializer=_worker_start
+)
 
 
 def _load(checkpoint: Checkpoint) -> PositionAnalyser:
@@ -124,19 +137,16 @@ def _load(checkpoint: Checkpoint) -> PositionAnalyser:
             ) from exc
 
 
-@contextmanager
-def _slot() -> Iterator[None]:
-    """One of the process's analysis slots, or a 503 after waiting ANALYSIS_WAIT_SECONDS."""
-    global _threads_set
+def _run(checkpoint: Checkpoint, work: Callable[[PositionAnalyser], T]) -> T:
+    """``work`` with the checkpoint's network, once one of the process's slots is free (a 503
+    after waiting ANALYSIS_WAIT_SECONDS). A network not kept yet is loaded here, on the
+    request's thread (it reads the database and storage); the network runs on a worker,
+    idle since the slot is held, so it starts at once."""
     if not _SLOTS.acquire(timeout=ANALYSIS_WAIT_SECONDS):
         raise ServiceUnavailable("every analysis slot is busy: try again in a moment")
     try:
-        if not _threads_set:
-            import torch  # already loaded with the trainer; set once for this process
-
-            torch.set_num_threads(ANALYSIS_THREADS)
-            _threads_set = True
-        yield
+        analyser = ANALYSERS.get(checkpoint)
+        return _WORKERS.submit(work, analyser).result()
     finally:
         _SLOTS.release()
 
@@ -195,8 +205,7 @@ def analysis_of_position(
     except ValueError as exc:
         raise AnalysisRejected({"sfen": [str(exc)]}) from exc
     checkpoint = _checkpoint_of(run, checkpoint_id)
-    with _slot():
-        answer = ANALYSERS.get(checkpoint).analyse([sfen], top_k=top_k)[0]
+    answer = _run(checkpoint, lambda analyser: analyser.analyse([sfen], top_k=top_k)[0])
     return {
         "checkpoint": checkpoint_summary(checkpoint),
         "sfen": answer["sfen"],
@@ -242,22 +251,24 @@ def analysis_of_game(*, record: GameRecord, checkpoint_id: int | None = None) ->
 
 
 def _analyse_positions(checkpoint: Checkpoint, positions: list[str]) -> list[dict[str, Any]]:
+    return _run(checkpoint, lambda analyser: _analyse_batches(analyser, positions))
+
+
+def _analyse_batches(analyser: PositionAnalyser, positions: list[str]) -> list[dict[str, Any]]:
     plies: list[dict[str, Any]] = []
-    with _slot():
-        analyser = ANALYSERS.get(checkpoint)
-        for start in range(0, len(positions), GAME_BATCH):
-            batch = analyser.analyse(positions[start : start + GAME_BATCH], top_k=GAME_TOP_K)
-            for answer in batch:
-                plies.append(
-                    {
-                        "ply": len(plies),
-                        "sfen": answer["sfen"],
-                        "side_to_move": answer["side_to_move"],
-                        "win_probability": answer["win_probability"],
-                        "black_win_probability": _black_win_probability(answer),
-                        "top_moves": answer["top_moves"],
-                    }
-                )
+    for start in range(0, len(positions), GAME_BATCH):
+        batch = analyser.analyse(positions[start : start + GAME_BATCH], top_k=GAME_TOP_K)
+        for answer in batch:
+            plies.append(
+                {
+                    "ply": len(plies),
+                    "sfen": answer["sfen"],
+                    "side_to_move": answer["side_to_move"],
+                    "win_probability": answer["win_probability"],
+                    "black_win_probability": _black_win_probability(answer),
+                    "top_moves": answer["top_moves"],
+                }
+            )
     return plies
 
 
