@@ -16,8 +16,8 @@ in a new browser context: nothing cached in the browser; the server is warmed by
 
 Prints one JSON object as its last line. ``--quick``: smaller series, fewer loads and updates.
 
-    .venv/bin/python bench/pages.py              # about 2 minutes
-    .venv/bin/python bench/pages.py --quick      # about a minute
+    .venv/bin/python bench/pages.py              # a few minutes, most of it writing 3M points
+    .venv/bin/python bench/pages.py --quick      # about 2 minutes on a busy machine
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ league matches, a showcase game); then Debian's Chromium (Playwright) takes each
 1280x800 (the viewport, not the whole page), and the run page also at 390x844 (a phone) and
 in the dark theme. The live run is stopped and everything shut down at the end.
 
-    .venv/bin/python docs/screenshots/make.py            # about 2 minutes
+    .venv/bin/python docs/screenshots/make.py            # a few minutes (or `make screenshots`)
 """
 
 from __future__ import annotations
