@@ -12,14 +12,16 @@ run: setup
 test: setup chromium docker-compose lint
 	$(PY) -m keisei_site.launcher test
 
-# The integration tests once more, against the machine's own PostgreSQL, Redis and RabbitMQ
-# (the production path; CI runs it after `make test`). Its own database (test_keisei_external)
-# and Redis database (13); the tests that stop a server skip, never touching the machine's.
+# The integration tests of the production path (-m servers: a real worker, beat, Daphne or
+# the broker) once more, against the machine's own PostgreSQL, Redis and RabbitMQ; CI runs it
+# after `make test`. Its own database (test_keisei_external) and Redis database (13); the
+# tests that stop a server skip, never touching the machine's. EXTERNAL_TESTS=tests/integration
+# runs every integration test there.
 EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/keisei_external
 EXTERNAL_REDIS_URL ?= redis://127.0.0.1:6379/13
 EXTERNAL_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 EXTERNAL_VAR_DIR ?= var/external
-EXTERNAL_TESTS ?= tests/integration
+EXTERNAL_TESTS ?= tests/integration -m servers
 test-external: setup
 	DATABASE_URL=$(EXTERNAL_DATABASE_URL) REDIS_URL=$(EXTERNAL_REDIS_URL) \
 	CELERY_BROKER_URL=$(EXTERNAL_BROKER_URL) KEISEI_VAR_DIR=$(EXTERNAL_VAR_DIR) \
