@@ -5,6 +5,7 @@ live board is analysed by the newest checkpoint at most once a second, or says t
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -191,3 +192,27 @@ def test_a_live_run_without_a_checkpoint_says_so(page, daphne_server, owner):
     publish(run.pk, [], positions([])[:1])
     expect(page.locator("#analysis .analysis-status")).to_contain_text("No checkpoint yet")
     expect(page.locator("#analysis")).to_have_attribute("data-analysis-error", "no_checkpoint")
+
+
+def test_a_training_shogi_run_is_analysed_live_once_it_has_a_checkpoint(
+    page, daphne_server, celery_worker, owner
+):
+    from tests.integration.runs.test_shogi_run import SMALL
+
+    run = services.run_queue(
+        owner=owner, trainer="shogi-ppo", config={**SMALL, "checkpoint_every": 1}
+    )
+    try:
+        log_in(page, daphne_server, "olivia")
+        page.goto(f"{daphne_server}/runs/{run.pk}/")
+        page.get_by_label("Analysis").check()
+        # The run's own self-play, analysed by its newest checkpoint (a "no checkpoint yet"
+        # before its first is retried).
+        bar = page.locator("#live-board .eval-bar")
+        expect(bar).to_have_attribute(
+            "data-black-win", re.compile(r"^[01]\.\d{4}$"), timeout=90_000
+        )
+        expect(page.locator("#analysis .analysis-status")).to_contain_text("newest checkpoint")
+        expect(page.locator("#analysis .analysis-moves button").first).to_be_visible()
+    finally:
+        services.command_request(run=run, user=owner, kind="stop", params={})
