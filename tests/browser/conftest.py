@@ -20,6 +20,27 @@ CHROMIUM_ARGS = [
 ]
 
 
+class CspWatchingBrowser:
+    """Chromium whose every context reports Content-Security-Policy violations (Chromium logs
+    each as a console error) into ``violations``, for ``no_csp_violation`` to fail the test."""
+
+    def __init__(self, chromium) -> None:
+        self._chromium = chromium
+        self.violations: list[str] = []
+
+    def _watch(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.violations.append(f"{message.location.get('url', '?')}: {message.text}")
+
+    def new_context(self, **options):
+        context = self._chromium.new_context(**options)
+        context.on("console", self._watch)
+        return context
+
+    def __getattr__(self, name: str):
+        return getattr(self._chromium, name)
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM):
@@ -33,13 +54,25 @@ def browser():
     try:
         with sync_playwright() as playwright:
             chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield chromium
+            yield CspWatchingBrowser(chromium)
             chromium.close()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violation(request):
+    """Every browser test fails on a Content-Security-Policy violation its pages caused."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    browser = request.getfixturevalue("browser")
+    browser.violations.clear()
+    yield
+    assert not browser.violations, "CSP violations:\n" + "\n".join(browser.violations)
 
 
 @pytest.fixture

@@ -154,7 +154,7 @@ def test_a_fork_prefill_queues_a_run_from_the_checkpoint(page, daphne_server, ow
     expect(page.locator("#id_name")).to_have_value("fork of origin at step 8")
     page.fill("#id_epochs", "3")
     page.click("#queue-run")
-    expect(page.locator(".flash")).to_contain_text("fork of origin at step 8 is queued")
+    expect(page.locator(".flash.success")).to_contain_text("fork of origin at step 8 is queued")
     fork = Run.objects.exclude(pk=source.pk).get()
     assert fork.start_checkpoint_id == checkpoint.pk and fork.config["epochs"] == 3
     assert Run.objects.count() == 2
@@ -199,6 +199,10 @@ def test_a_token_is_shown_once_authenticates_and_is_refused_once_revoked(
     page.click("text=Create token")
     key = page.locator("#new-token-key").input_value()
     assert len(key) > 20
+    page.focus("#new-token-key")  # selected whole, ready to copy
+    selected = "() => { const e = document.activeElement; "
+    selected += "return e.value.slice(e.selectionStart, e.selectionEnd); }"
+    assert page.evaluate(selected) == key
     expect(page.locator("tr[data-token]")).to_contain_text("laptop")
     page.reload()
     expect(page.locator("#new-token")).to_have_count(0)
