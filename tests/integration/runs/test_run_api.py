@@ -63,7 +63,12 @@ def test_anonymous_client_cannot_queue_or_read(api_client, owner):
 
 
 def test_session_login_works_for_the_api(client, owner):
-    client.login(username="olivia", password="correct-horse-battery-staple")
+    # Through the login page, as a person signs in (Client.login() passes no request, which
+    # the sign-in lockout's backend needs).
+    signed_in = client.post(
+        "/accounts/login/", {"username": "olivia", "password": "correct-horse-battery-staple"}
+    )
+    assert signed_in.status_code == 302
     run = Run.objects.create(owner=owner, trainer="digits", config={})
     response = client.get(f"/api/v1/runs/{run.pk}/")
     assert response.status_code == 200
