@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from runs import services
 from runs.models import GameRecord, Run, RunStatus
+from tests.browser.test_every_page import audit
 from tests.browser.test_run_page import log_in
 from tests.support.shogi import TINY_SHOGI, train_tiny_shogi
 
@@ -100,6 +101,9 @@ def test_the_viewer_shows_the_eval_bar_graph_and_top_moves_and_they_follow_the_p
     expect(options).to_have_count(2)
     page.select_option("#analysis-checkpoint", index=1)
     expect(page.locator("#analysis .analysis-status")).to_contain_text("(chosen)")
+
+    # With every part of it shown, axe-core finds no serious violation.
+    assert audit(page) == []
 
     # The switch is remembered: a reload opens with the analysis on.
     page.reload()
