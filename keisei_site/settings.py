@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any view, form or CSRF check reads a body: one over KEISEI_MAX_REQUEST_BYTES is 413.
+    "monitoring.request_limits.RequestSizeLimitMiddleware",
     "audit.context.AuditContextMiddleware",  # who asks and from where, for the audit log
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -388,6 +390,12 @@ SECURE_HSTS_SECONDS = env.integer(
     "SECURE_HSTS_SECONDS", 31_536_000 if BEHIND_TLS_PROXY else 0, minimum=0
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = False  # the operator's other hosts are not ours to bind
+# The largest request body read (monitoring/request_limits.py): a run's config and notes are
+# kilobytes; nothing is uploaded through the web. Django's own form limit follows it.
+KEISEI_MAX_REQUEST_BYTES = env.integer(
+    "KEISEI_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024, maximum=1024**3
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = KEISEI_MAX_REQUEST_BYTES
 # Every script, style, font and image comes from the site itself, with no inline script or
 # style: a name, tag or note that slipped past escaping still could not run. The pages satisfy
 # it (the browser tests fail on any violation Chromium reports); JSON data blocks are

@@ -86,7 +86,7 @@ class ApiUserThrottle(SimpleRateThrottle):
     @classmethod
     def script(cls) -> Any:
         if cls._script is None:
-            pool = SharedConnectionPool.from_url(settings.CACHES["default"]["LOCATION"])
+            pool = SharedConnectionPool.from_url(settings.REDIS_URL)  # the cache's own pool
             cls._script = redis.Redis(connection_pool=pool).register_script(SLIDING_WINDOW)
         return cls._script
 
