@@ -445,6 +445,9 @@ METRICS_TOKEN = env.get("METRICS_TOKEN", "")
 # Live connections and worker statistics (docs/websocket.md). Over a cap, a WebSocket is
 # accepted, then closed with 4008 and the reason.
 KEISEI_WS_MAX_PER_USER = env.integer("KEISEI_WS_MAX_PER_USER", 20, minimum=1, maximum=100_000)
+# Messages a client may send a second on one socket, in bursts of twice that
+# (monitoring/message_rate.py); past it the socket is closed with 4029.
+KEISEI_WS_MESSAGE_RATE = env.integer("KEISEI_WS_MESSAGE_RATE", 10, minimum=1, maximum=10_000)
 KEISEI_WS_MAX_PER_PROCESS = env.integer(
     "KEISEI_WS_MAX_PER_PROCESS", 2000, minimum=1, maximum=1_000_000
 )

@@ -9,10 +9,12 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.cache import cache
 
 from monitoring import access, live, selectors, worker_store
 from monitoring.connection_caps import caps
+from monitoring.message_rate import MessageBucket
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,7 @@ MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 # reason, so the reason goes first as an ``error`` message (docs/websocket.md).
 CLOSE_OVER_CAP = 4008
 CLOSE_TOO_BIG = 4009
+CLOSE_TOO_FAST = 4029  # over KEISEI_WS_MESSAGE_RATE (HTTP's 429)
 MAX_CACHED_RUN_ANSWERS = 1000
 
 
@@ -40,6 +43,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.sent_seqs: set[int] = set()  # durable events this connection has had
         self.last_seq = 0  # the highest seq this connection has had (or its snapshot named)
         self.counted_for: int | None = None  # the user this connection is counted against
+        rate = settings.KEISEI_WS_MESSAGE_RATE
+        self.bucket = MessageBucket(rate, 2 * rate)
+        self.refused_for_rate = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Relay a live message without Channels' old-connection check.
@@ -87,6 +93,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await caps.release(user_id, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.refused_for_rate:
+            return  # closing: what the client sent after the refusal is dropped
+        if not self.bucket.allow():
+            self.refused_for_rate = True
+            rate = settings.KEISEI_WS_MESSAGE_RATE
+            detail = f"at most {rate} messages a second (KEISEI_WS_MESSAGE_RATE)"
+            await self.close_with("too_fast", detail, CLOSE_TOO_FAST)
+            return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode("utf-8")) > MAX_CLIENT_MESSAGE_BYTES:
             detail = f"a message may be at most {MAX_CLIENT_MESSAGE_BYTES} bytes"

@@ -112,6 +112,32 @@ def test_a_message_over_64_kib_is_answered_with_an_error_and_closed_with_4009(
     assert f"at most {MAX_CLIENT_MESSAGE_BYTES} bytes" in error["data"]["detail"]
 
 
+def test_a_client_sending_too_fast_is_told_the_rate_and_closed_with_4029(daphne_server, owner, run):
+    """A burst of twice ``KEISEI_WS_MESSAGE_RATE`` (10 a second) is answered; past it, one
+    error naming the limit, then 4029. Seen failing with the bucket's check removed: every
+    ping answered, no close."""
+
+    async def scenario() -> tuple[list[str], tuple]:
+        async with connect(daphne_server, f"/ws/runs/{run.pk}/", token) as ws:
+            await receive(ws)
+            for _ in range(60):
+                await ws.send(json.dumps({"action": "ping"}))
+            kinds = []
+            with contextlib.suppress(websockets.ConnectionClosed):
+                while True:
+                    msg = await receive(ws)
+                    kinds.append(msg["data"].get("code", msg["type"]))
+                    if msg["type"] == "error":
+                        assert "10 messages a second" in msg["data"]["detail"]
+            return kinds, await close_of(ws)
+
+    token = token_for(owner)
+    kinds, (code, _) = asyncio.run(scenario())
+    assert code == 4029
+    assert kinds[-1] == "too_fast" and kinds.count("too_fast") == 1
+    assert 20 <= kinds.count("pong") < 60  # the burst, and what refilled while it arrived
+
+
 def test_unsubscribed_types_are_not_sent(daphne_server, owner, run):
     async def scenario() -> dict:
         async with connect(daphne_server, f"/ws/runs/{run.pk}/", token) as ws:
