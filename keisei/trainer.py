@@ -65,6 +65,9 @@ class Trainer(abc.ABC, Generic[ConfigT]):
     # Built-in players that sit in a league at a fixed Elo (name -> rating), so that ratings
     # mean the same across the site's lifetime; each name is one of ``builtin_opponents``.
     anchor_ratings: ClassVar[Mapping[str, float]] = {}
+    # The config field that sets how many steps a run plans (its training budget), which a
+    # site may cap (``KEISEI_MAX_RUN_STEPS``); None: the trainer plans no fixed number.
+    budget_field: ClassVar[str | None] = None
 
     def __init__(
         self,

@@ -354,6 +354,9 @@ KEISEI_STRANDED_RUN_SECONDS = env.integer(
     "KEISEI_STRANDED_RUN_SECONDS", 60, minimum=1, maximum=86400
 )
 KEISEI_MAX_ATTEMPTS = env.integer("KEISEI_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
+# The most steps one run may plan, in its trainer's unit (positions for shogi-ppo, epochs for
+# digits: the field each trainer names as its budget); a config over it is refused at queueing.
+KEISEI_MAX_RUN_STEPS = env.integer("KEISEI_MAX_RUN_STEPS", 1_000_000_000, minimum=1, maximum=2**62)
 # Quotas: defaults for users without their own (admin: Runs > User quotas).
 KEISEI_DEFAULT_MAX_RUNNING = env.integer("KEISEI_DEFAULT_MAX_RUNNING", 2, minimum=1, maximum=1000)
 KEISEI_DEFAULT_MAX_QUEUED = env.integer("KEISEI_DEFAULT_MAX_QUEUED", 20, minimum=1, maximum=10000)

@@ -58,6 +58,7 @@ class DigitsTrainer(Trainer[DigitsConfig]):
     """Supervised digits classifier; one step is one epoch (or one federated round)."""
 
     name = "digits"
+    budget_field = "epochs"
     description = "A small CNN on the 8x8 handwritten digits (centralized or federated FedAvg)."
     Config = DigitsConfig
     presets = {

@@ -55,6 +55,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
     """Self-play PPO with a residual policy/value network; one shared policy for both sides."""
 
     name = "shogi-ppo"
+    budget_field = "total_steps"
     description = "Self-play PPO for Shogi on cshogi boards with a residual policy/value network."
     Config = ShogiPPOConfig
     presets = PRESETS

@@ -62,6 +62,13 @@ def config_validate(*, trainer: str, config: Mapping[str, Any]) -> dict[str, Any
             for field, reasons in config_errors(exc).items()
         }
         raise RunConfigError(errors) from exc
+    budget = trainer_cls.budget_field
+    planned = getattr(parsed, budget, None) if budget else None
+    limit = settings.KEISEI_MAX_RUN_STEPS
+    if isinstance(planned, int) and planned > limit:
+        raise RunConfigError(
+            {f"config.{budget}": [f"at most {limit} on this site (KEISEI_MAX_RUN_STEPS)"]}
+        )
     return parsed.model_dump(mode="json")
 
 
