@@ -97,32 +97,40 @@ def children_of(pid: int) -> list[int]:
 
 @dataclass
 class Memory:
-    """RSS of each named process: the first sample after the warm-up and the latest."""
+    """RSS of each named process at every sample after the warm-up."""
 
-    first: dict[str, int] = field(default_factory=dict)
-    last: dict[str, int] = field(default_factory=dict)
+    series: dict[str, list[int]] = field(default_factory=dict)
     samples: int = 0
 
     def sample(self, roots: dict[str, int]) -> None:
-        seen: dict[str, int] = {}
         for name, pid in roots.items():
-            if (rss := rss_bytes(pid)) is not None:
-                seen[name] = rss
+            self._note(name, rss_bytes(pid))
             for child in children_of(pid):
-                if (rss := rss_bytes(child)) is not None:
-                    seen[f"{name}/child-{child}"] = rss
-        if not self.first:
-            self.first = dict(seen)
-        self.last = seen
+                self._note(f"{name}/child-{child}", rss_bytes(child))
         self.samples += 1
 
+    def _note(self, name: str, rss: int | None) -> None:
+        # A process that appeared after the first sample is not compared: only the ones that
+        # lived from the first sample on (their list starts at sample 0).
+        if rss is not None and (self.samples == 0 or name in self.series):
+            self.series.setdefault(name, []).append(rss)
+
+    def _lived(self) -> dict[str, list[int]]:
+        return {n: v for n, v in self.series.items() if len(v) == self.samples and v[0] > 0}
+
     def growth(self) -> dict[str, float]:
-        """End/start ratio of each process present in the first sample and the last."""
-        return {
-            name: self.last[name] / start
-            for name, start in self.first.items()
-            if name in self.last and start > 0
-        }
+        """End/start ratio of each process present from the first sample to the last."""
+        return {name: v[-1] / v[0] for name, v in self._lived().items()}
+
+    def growth_second_half(self) -> dict[str, float]:
+        """End/middle ratio: a one-off step (a module imported by a first task) shows in
+        ``growth`` but not here; a leak shows in both."""
+        return {name: v[-1] / v[len(v) // 2] for name, v in self._lived().items()}
+
+    def mb(self, name: str) -> list[float]:
+        """First, middle and last RSS of ``name`` in MB."""
+        v = self.series[name]
+        return [round(v[i] / 2**20, 1) for i in (0, len(v) // 2, -1)]
 
 
 # ----- WebSocket clients ------------------------------------------------------------------------
@@ -383,6 +391,7 @@ def main() -> None:
     ok = [ms for _, ms, status in answers if _succeeded(status)]
     bad = len(answers) - len(ok)
     growth = memory.growth()
+    second_half = memory.growth_second_half()
     errors = bad + sockets.failed + sockets.dropped + len(stopped_early)
     if growth:
         worst = max(growth, key=growth.__getitem__)
@@ -392,6 +401,7 @@ def main() -> None:
         "errors": errors,
         "p95_ms": round(percentile(ok, 95), 1) if ok else None,
         "max_rss_growth": round(max(growth.values()), 3) if growth else None,
+        "max_rss_growth_second_half": round(max(second_half.values()), 3) if second_half else None,
         "runs": len(live_ids),
         "runs_training_at_start": len(training),
         "ws_clients": args.ws_clients,
@@ -407,10 +417,7 @@ def main() -> None:
         "ws_messages": sockets.messages,
         "ws_reasons": sockets.reasons,
         "runs_not_training_at_end": {str(pk): statuses[pk] for pk in stopped_early},
-        "rss_mb": {
-            name: [round(memory.first[name] / 2**20, 1), round(memory.last[name] / 2**20, 1)]
-            for name in growth
-        },
+        "rss_mb": {name: memory.mb(name) for name in growth},
         "rss_samples": memory.samples,
         "warmup_seconds": warmup,
         "web_processes": args.web_processes,
