@@ -192,6 +192,14 @@ def game(session: Session, run: int, game: int, fmt: str, as_json: bool) -> int:
     return Exit.OK
 
 
+def spreadsheet_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` for a CSV file: string cells a spreadsheet would run as formulas are
+    neutralised (what a portal sends is not trusted); numbers stay numbers."""
+    return [
+        {k: neutralise_cell(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows
+    ]
+
+
 def latest_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
     """Each run's series in one row: its last stored point, its points, its range."""
     rows = []
@@ -237,11 +245,7 @@ def compare(session: Session, runs: tuple[int, ...], key: str, as_csv: bool, as_
     if as_csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        # Only numbers today; any string cell is neutralised so a spreadsheet shows it as text.
-        writer.writerows(
-            {k: neutralise_cell(v) if isinstance(v, str) else v for k, v in row.items()}
-            for row in rows
-        )
+        writer.writerows(spreadsheet_safe(rows))
         return Exit.OK
     render.table(columns, ([row[c] for c in columns] for row in rows), title=key)
     return Exit.OK
