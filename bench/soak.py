@@ -292,6 +292,7 @@ def wait_training(run_ids: list[int], timeout: float) -> list[int]:
     from runs.models import Run, RunStatus
 
     deadline = time.monotonic() + timeout
+    running: list[int] = []
     while time.monotonic() < deadline:
         running = list(
             Run.objects.filter(pk__in=run_ids, status=RunStatus.RUNNING, step__gt=0).values_list(
