@@ -162,7 +162,8 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # claim to end) before the broker gives it to another worker. Longer than a run should last:
 # a redelivery while the first worker still trains is harmless (the lease keeps one trainer
 # per run; the second delivery claims the next queued run or exits), but it is a spare
-# wake-up and, on RabbitMQ, a dropped channel that the worker reconnects.
+# wake-up and, on RabbitMQ, a closed channel that ends the worker after its run
+# (monitoring/broker.py).
 KEISEI_BROKER_ACK_TIMEOUT_SECONDS = env.integer(
     # RabbitMQ takes milliseconds in a signed 32-bit field: at most about 24 days.
     "KEISEI_BROKER_ACK_TIMEOUT_SECONDS",
