@@ -175,3 +175,27 @@ def rate(name: str, default: str | None) -> str | None:
             f"{name} must be a rate such as 1200/min (per s, min, hour or day) or off, got {raw!r}"
         )
     return raw.strip()
+
+
+def origin_url(name: str) -> str | None:
+    """An optional http(s)://host[:port] with nothing after it, or None when unset or empty."""
+    raw = (get(name) or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError:
+        parts = urlsplit("")
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.path not in {"", "/"}
+        or parts.query
+        or parts.fragment
+        or parts.username
+    ):
+        raise ImproperlyConfigured(
+            f"{name} must be http(s)://host or http(s)://host:port (nothing after it), got {raw!r}"
+        )
+    return raw.rstrip("/")

@@ -264,6 +264,12 @@ if STORAGE_BACKEND == "s3":
             "region_name": env.get("S3_REGION") or None,
             "default_acl": None,
             "querystring_auth": True,
+            # Download links (runs/storage_urls.py) last 5 minutes, not boto's hour: enough to
+            # start the download (a transfer under way outlives it), and a copied link soon dies.
+            "querystring_expire": 300,
+            # boto3 presigns with the deprecated SigV2 unless told; SigV4 is what S3 and MinIO
+            # take everywhere, and it binds the link to its host (runs/storage_urls.py).
+            "signature_version": "s3v4",
         },
     }
 elif STORAGE_BACKEND == "local":
@@ -277,6 +283,9 @@ STORAGES = {
     # WhiteNoise's compressed storage; collectstatic first bundles the page scripts (esbuild).
     "staticfiles": {"BACKEND": "keisei_site.static_bundles.BundlingStaticFilesStorage"},
 }
+# Where browsers reach the store when that differs from S3_ENDPOINT_URL (compose: MinIO is
+# minio:9000 inside, the proxy's site outside); download links are signed for this address.
+S3_PUBLIC_ENDPOINT_URL = env.origin_url("S3_PUBLIC_ENDPOINT_URL")
 
 REST_FRAMEWORK = {
     # The token first: DRF answers a refusal with 401 (not 403) only when the first class

@@ -6,6 +6,7 @@ from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 
 from runs.models import Checkpoint, GameRecord
+from runs.storage_urls import signed_download_url
 
 GAME_RECORD_FORMATS = ("kif", "csa")
 
@@ -17,7 +18,7 @@ def checkpoint_download_response(checkpoint: Checkpoint) -> HttpResponseBase:
     try:
         storage.path(checkpoint.file.name)
     except NotImplementedError:
-        return HttpResponseRedirect(storage.url(checkpoint.file.name))
+        return HttpResponseRedirect(signed_download_url(storage, checkpoint.file.name, filename))
     # Said outright: guessed from ".pt", the type would be a Super Nintendo page table.
     response = FileResponse(
         storage.open(checkpoint.file.name, "rb"),
