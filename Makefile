@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-external setup chromium docker-compose lint bench screenshots fmt clean
+.PHONY: run test test-external setup chromium docker-compose caddy lint bench screenshots fmt clean
 
 run: setup
 	$(PY) -m keisei_site.launcher run
 
-test: setup chromium docker-compose lint
+test: setup chromium docker-compose caddy lint
 	$(PY) -m keisei_site.launcher test
 
 # The integration tests of the production path (-m servers: a real worker, beat, Daphne or
@@ -57,6 +57,15 @@ docker-compose:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	      apt-get install -y -qq --no-install-recommends docker-compose; } \
 	    >/dev/null || { echo "could not install docker-compose: run 'sudo apt-get install docker-compose'"; exit 1; }; }
+
+# The same test reads docker/Caddyfile with Debian's caddy (`caddy adapt`, no server started).
+CADDY ?= /usr/bin/caddy
+caddy:
+	@test -x $(CADDY) || { \
+	  echo "installing Debian's caddy for the Caddyfile test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends caddy; } \
+	    >/dev/null || { echo "could not install caddy: run 'sudo apt-get install caddy'"; exit 1; }; }
 
 lint: setup
 	$(VENV)/bin/ruff check .

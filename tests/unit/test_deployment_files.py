@@ -176,8 +176,75 @@ def test_the_app_stores_artifacts_in_minio_and_brokers_through_the_environment(r
         assert env["S3_ENDPOINT_URL"] == "http://minio:9000"
         assert env["CELERY_BROKER_URL"] == values["CELERY_BROKER_URL"]
         assert env["DATABASE_URL"].startswith("postgres://keisei:")
+        # Download links are signed for the proxy's site (runs/storage_urls.py).
+        assert env["S3_PUBLIC_ENDPOINT_URL"] == f"https://{values['SITE_DOMAIN']}"
     minio = resolved["services"]["minio"]["environment"]
     assert minio["MINIO_ROOT_USER"] == values["S3_ACCESS_KEY_ID"]
+    assert resolved["services"]["proxy"]["environment"]["S3_BUCKET"] == values["S3_BUCKET"]
+
+
+def caddy_adapt(environment: dict[str, str]) -> dict:
+    """docker/Caddyfile as Caddy itself reads it (Debian's caddy, `make caddy`), as JSON."""
+    binary = shutil.which("caddy")
+    if binary is None:
+        pytest.fail("caddy is not installed: run `make caddy` (Debian's package)")
+    done = subprocess.run(
+        [binary, "adapt", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def site_routes(config: dict) -> list[dict]:
+    (server,) = config["apps"]["http"]["servers"].values()
+    (site,) = server["routes"]
+    (subroute,) = site["handle"]
+    return subroute["routes"]
+
+
+def handlers(route: dict) -> list[dict]:
+    """The handlers a route runs, through the subroutes Caddy wraps them in."""
+    found = []
+    for handler in route["handle"]:
+        if handler["handler"] == "subroute":
+            for inner in handler["routes"]:
+                found += handlers(inner)
+        else:
+            found.append(handler)
+    return found
+
+
+@pytest.mark.parametrize(
+    "tls", ["internal", "admin@example.org", "/certs/fullchain.pem /certs/privkey.pem"]
+)
+def test_the_proxy_hands_object_reads_to_minio_as_the_browser_sent_them(resolved, tls):
+    """A download link is signed for https://SITE_DOMAIN/<bucket>/<key> with the Host header
+    in the signature: the proxy must pass the path and the Host to MinIO unchanged."""
+    proxy_env = {**resolved["services"]["proxy"]["environment"], "CADDY_TLS": tls}
+    files, site = site_routes(caddy_adapt(proxy_env))
+    assert files["match"] == [{"method": ["GET", "HEAD"], "path": [f"/{proxy_env['S3_BUCKET']}/*"]}]
+    (to_minio,) = handlers(files)  # nothing else: no rewrite, no compression
+    assert to_minio["handler"] == "reverse_proxy"
+    assert to_minio["upstreams"] == [{"dial": "minio:9000"}]
+    assert "headers" not in to_minio  # Caddy passes the browser's Host header as it came
+    assert "match" not in site  # everything else is the portal's
+    kinds = [h["handler"] for h in handlers(site)]
+    assert kinds == ["encode", "reverse_proxy"]
+    assert handlers(site)[1]["dynamic_upstreams"]["name"] == "web"
+
+
+def test_the_buckets_path_is_not_one_of_the_sites():
+    """The proxy sends /<bucket>/... to MinIO: the portal must have no page there."""
+    from django.urls import Resolver404, resolve
+
+    bucket = env_example()["S3_BUCKET"]
+    with pytest.raises(Resolver404):
+        resolve(f"/{bucket}/runs/1/checkpoints/step100.pt")
 
 
 def test_every_variable_of_the_compose_file_is_in_env_example():
