@@ -15,6 +15,7 @@ from runs import services
 from runs.models import GameRecord, Run, RunStatus
 from tests.browser.test_every_page import audit
 from tests.browser.test_run_page import log_in
+from tests.support.browser_waits import wait_for_js
 from tests.support.shogi import TINY_SHOGI, train_tiny_shogi
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,8 +114,8 @@ def test_the_viewer_shows_the_eval_bar_graph_and_top_moves_and_they_follow_the_p
 
     # On a phone the graph follows its card: no sideways scroll.
     page.set_viewport_size({"width": 390, "height": 900})
-    page.wait_for_function(
-        "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    wait_for_js(
+        page, "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     )
 
 

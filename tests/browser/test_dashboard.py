@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from accounts.models import ApiToken
 from runs.models import Checkpoint, Run, RunStatus
 from tests.browser.test_run_page import log_in
+from tests.support.browser_waits import wait_for_js
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -245,7 +246,7 @@ def test_step_and_progress_follow_the_live_messages(page, daphne_server, owner):
         owner=owner, trainer="digits", config={}, name="live one", status=RunStatus.RUNNING
     )
     log_in(page, daphne_server, "olivia")
-    page.wait_for_function("document.getElementById('live-state').textContent === ''")
+    wait_for_js(page, "document.getElementById('live-state').textContent === ''")
     row = page.locator(f'#runs-table tr[data-run="{run.pk}"]')
     expect(row.locator("td.step")).to_have_text("0")
     live.publish_progress(run.pk, {"step": 3, "total": 6, "progress": 0.5}, owner_id=owner.pk)

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from runs.models import Run, RunStatus
 from tests.browser.test_run_page import log_in
+from tests.support.browser_waits import wait_for_js
 from tests.support.servers import BASE_DIR
 from tests.support.showroom import LIVE_SHOGI, showroom, stop_run
 
@@ -151,5 +152,5 @@ def test_the_run_page_loads_at_most_10_scripts_and_styles(page, daphne_server, o
     )
     page.goto(f"{daphne_server}/runs/{run.pk}/")
     page.wait_for_load_state("networkidle")
-    page.wait_for_function("window.keiseiCharts !== undefined")  # the page's script ran
+    wait_for_js(page, "window.keiseiCharts !== undefined")  # the page's script ran
     assert len(loaded) <= REQUEST_BUDGET, "\n".join(loaded)

@@ -14,6 +14,7 @@ from monitoring import live
 from monitoring.services import event_record, metrics_record
 from runs.models import Checkpoint, Command, Run, RunStatus
 from tests.browser.test_run_page import log_in
+from tests.support.browser_waits import wait_for_js
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,9 +49,7 @@ def y_labels_fit(page, panel: str) -> list[str]:
               u.bbox.left / devicePixelRatio];
     }}"""
     try:
-        page.wait_for_function(
-            f"(([, needed, room]) => room >= needed)(({measure})())", timeout=5000
-        )
+        wait_for_js(page, f"(([, needed, room]) => room >= needed)(({measure})())", timeout=5000)
     except PlaywrightTimeout:
         labels, needed, room = page.evaluate(measure)
         pytest.fail(f"{panel}: {room} px laid out for labels {labels} needing {needed} px")
@@ -66,7 +65,7 @@ def test_every_panels_y_axis_is_wide_enough_for_its_labels(page, daphne_server, 
     page.goto(f"{daphne_server}/runs/{run.pk}/")
     ids = ["losses", "win-rates", "learning-rate"]
     panels = [f"window.keiseiCharts.panels.get('{i}')" for i in ids]
-    page.wait_for_function(" && ".join(f"{p}?.plot?.data[0].length === 200" for p in panels))
+    wait_for_js(page, " && ".join(f"{p}?.plot?.data[0].length === 200" for p in panels))
     for panel in panels:
         labels = y_labels_fit(page, panel)
         assert len(set(labels)) == len(labels), labels  # 0.0004, 0.0005…, not 0, 0.001, 0.001
@@ -80,7 +79,7 @@ def test_a_zoom_survives_a_live_point_and_negative_labels_keep_their_minus(
     log_in(page, daphne_server, "olivia")
     page.goto(f"{daphne_server}/runs/{run.pk}/")
     expect(page.locator("#live-state")).to_have_text("live")
-    page.wait_for_function(f"{PANEL}?.plot?.data[0].length === 100")
+    wait_for_js(page, f"{PANEL}?.plot?.data[0].length === 100")
 
     # The y labels are all negative; the axis is wide enough for the widest one, minus and all.
     labels = y_labels_fit(page, PANEL)
@@ -100,11 +99,11 @@ def test_a_zoom_survives_a_live_point_and_negative_labels_keep_their_minus(
 
     live.publish_metrics(run.pk, 100, {"losses/train_loss": -130000.0})
     assert live.publisher().flush()
-    page.wait_for_function(f"{PANEL}.plot.data[0].length === 101")
+    wait_for_js(page, f"{PANEL}.plot.data[0].length === 101")
     assert x_range(page) == zoomed
 
     page.click("#charts .chart-reset")
-    page.wait_for_function(f"{PANEL}.plot.scales.x.max === 100")
+    wait_for_js(page, f"{PANEL}.plot.scales.x.max === 100")
     assert x_range(page)[0] == 0
 
 
@@ -230,7 +229,7 @@ def test_compare_shows_the_config_diff_and_a_panel_per_group(page, daphne_server
     expect(panels.first.locator(".u-legend")).to_contain_text("fast")
 
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: no sideways scroll
-    page.wait_for_function("document.documentElement.scrollWidth <= 390")
+    wait_for_js(page, "document.documentElement.scrollWidth <= 390")
 
 
 def test_the_run_page_fits_a_phone(browser, daphne_server, owner):
@@ -244,7 +243,7 @@ def test_the_run_page_fits_a_phone(browser, daphne_server, owner):
         event_record(run_id=run.pk, type="log", message="x" * 300)
         log_in(page, daphne_server, "olivia")
         page.goto(f"{daphne_server}/runs/{run.pk}/")
-        page.wait_for_function(f"{PANEL}?.plot?.data[0].length === 40")
+        wait_for_js(page, f"{PANEL}?.plot?.data[0].length === 40")
         expect(page.locator("#live-state")).to_have_text("live")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, width
@@ -295,12 +294,12 @@ def test_cursors_move_together_across_panels(page, daphne_server, owner):
     log_in(page, daphne_server, "olivia")
     page.goto(f"{daphne_server}/runs/{run.pk}/")
     other = "window.keiseiCharts.panels.get('win-rates')"
-    page.wait_for_function(
-        f"{PANEL}?.plot?.data[0].length === 50 && {other}?.plot?.data[0].length === 50"
+    wait_for_js(
+        page, f"{PANEL}?.plot?.data[0].length === 50 && {other}?.plot?.data[0].length === 50"
     )
     box = page.locator("[data-panel=losses] .u-over").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_function(f"{other}.plot.cursor.idx !== null && {other}.plot.cursor.idx >= 20")
+    wait_for_js(page, f"{other}.plot.cursor.idx !== null && {other}.plot.cursor.idx >= 20")
     assert page.evaluate(f"{other}.plot.cursor.idx === {PANEL}.plot.cursor.idx")
 
 
@@ -314,11 +313,11 @@ def test_compare_follows_runs_in_training(page, daphne_server, owner):
     log_in(page, daphne_server, "olivia")
     page.goto(f"{daphne_server}/runs/compare/?runs={runs[0].pk},{runs[1].pk}")
     main = "window.keiseiCharts.panels.get('main')"
-    page.wait_for_function(f"{main}?.plot?.data[0].length === 10")
+    wait_for_js(page, f"{main}?.plot?.data[0].length === 10")
     expect(page.locator("#compare-live")).to_have_text("following the runs in training")
     live.publish_metrics(runs[1].pk, 10, {"losses/train_loss": 0.05})
     assert live.publisher().flush()
-    page.wait_for_function(f"{main}.plot.data[0].length === 11")
+    wait_for_js(page, f"{main}.plot.data[0].length === 11")
     assert page.evaluate(f"{main}.plot.data[2][10]") == 0.05  # right's line, not left's
     assert page.evaluate(f"{main}.plot.data[1][10]") is None
 
@@ -333,8 +332,8 @@ def test_a_key_added_as_a_panel_stays_after_a_reload_until_removed(page, daphne_
     page.select_option("#chart-key", "charts/val_accuracy")
     page.click("#chart-add")
     expect(added.locator("canvas")).to_be_visible()
-    page.wait_for_function(
-        "window.keiseiCharts.panels.get('key:charts/val_accuracy').plot.data[0].length === 20"
+    wait_for_js(
+        page, "window.keiseiCharts.panels.get('key:charts/val_accuracy').plot.data[0].length === 20"
     )
     page.reload()
     expect(added.locator("canvas")).to_be_visible()

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from runs import services
 from tests.browser.test_run_page import log_in
+from tests.support.browser_waits import wait_for_js
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,7 +19,7 @@ def test_a_run_queued_from_elsewhere_appears_and_finishes_live(
     log_in(page, daphne_server, "olivia")
     expect(page.locator(".empty")).to_contain_text("No runs yet")
     page.evaluate("window.sameDocument = true")  # gone if the page reloads
-    page.wait_for_function("document.getElementById('live-state').textContent === ''")
+    wait_for_js(page, "document.getElementById('live-state').textContent === ''")
 
     run = services.run_queue(  # as the API or the CLI would
         owner=owner, trainer="digits", config={"epochs": 4, "batch_size": 32}, name="from afar"

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from runs.models import Evaluation
 from tests.browser.test_run_page import log_in
 from tests.integration.runs.test_showcase import checkpoint_of
+from tests.support.browser_waits import wait_for_js
 from tests.support.shogi import train_tiny_shogi
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,7 +47,8 @@ def test_picked_players_play_and_the_game_replays_by_itself(
     ).to_be_attached()
     # the ply counter advances by itself
     expect(page.locator("#showcase-ply")).not_to_have_text(re.compile(r"^ply 0 /"), timeout=5_000)
-    page.wait_for_function(
+    wait_for_js(
+        page,
         "() => /^ply ([3-9]|\\d\\d+) \\//.test(document.getElementById('showcase-ply').textContent)"
         " || document.body.dataset.showcasePlaying === 'false'",
         timeout=15_000,
