@@ -13,7 +13,6 @@ Redis sets, each worker's live-message and reporter figures from its latest stat
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -21,30 +20,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from monitoring.worker_store import redis_client
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 POSITIONS_KEY = "time/positions_per_s"
 RUNNING = "running"
-REDIS_TIMEOUT_SECONDS = 2.0
-
-_redis: tuple[int, Any] | None = None
-
-
-def _client() -> Any:
-    """A Redis client for this process (redis-py's pool is not shared across a fork)."""
-    global _redis
-    if _redis is None or _redis[0] != os.getpid():
-        import redis
-        from django.conf import settings
-
-        client = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=REDIS_TIMEOUT_SECONDS,
-            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        )
-        _redis = (os.getpid(), client)
-    return _redis[1]
 
 
 def _prefix() -> str:
@@ -64,7 +46,7 @@ def lease_expiries_add(*, kind: str, count: int) -> None:
     so it restarts at zero with an empty Redis (Prometheus reads that as a counter reset).
     """
     try:
-        _client().hincrby(_lease_expiries_key(), kind, count)
+        redis_client().hincrby(_lease_expiries_key(), kind, count)
     except Exception:
         log.warning("could not count %d lease expiries", count, exc_info=True)
 
@@ -108,7 +90,7 @@ def websocket_connections(now: float | None = None) -> int:
     """Open WebSocket connections over every Daphne process: the members of the per-user
     connection sets (``connection_caps``) whose lease has not run out."""
     now = time.time() if now is None else now
-    client = _client()
+    client = redis_client()
     total = 0
     for key in client.scan_iter(match=f"{_prefix()}:ws:user:*", count=500):
         total += client.zcount(key, now, "+inf")
@@ -116,7 +98,7 @@ def websocket_connections(now: float | None = None) -> int:
 
 
 def lease_expiries() -> dict[str, int]:
-    raw = _client().hgetall(_lease_expiries_key())
+    raw = redis_client().hgetall(_lease_expiries_key())
     return {kind.decode(): int(count) for kind, count in raw.items()}
 
 

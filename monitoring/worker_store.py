@@ -29,8 +29,9 @@ def interval_seconds() -> float:
     return float(getattr(settings, "KEISEI_SYSTEM_STATS_SECONDS", 2))
 
 
-def _client() -> Any:
-    """A Redis client for this process (redis-py's pool is not shared across a fork)."""
+def redis_client() -> Any:
+    """A Redis client for this process (redis-py's pool is not shared across a fork), with
+    short timeouts: for the statistics here and ``prometheus``'s counters."""
     global _redis
     if _redis is None or _redis[0] != os.getpid():
         import redis
@@ -54,14 +55,14 @@ def _hash_key() -> str:
 
 def store(stats: dict[str, Any]) -> None:
     """Keep ``stats`` as its worker's latest. The hash expires when no worker writes to it."""
-    with _client().pipeline(transaction=True) as pipe:
+    with redis_client().pipeline(transaction=True) as pipe:
         pipe.hset(_hash_key(), stats["worker_id"], json.dumps(stats))
         pipe.expire(_hash_key(), STATS_TTL_SECONDS)
         pipe.execute()
 
 
 def forget(worker_id: str) -> None:
-    _client().hdel(_hash_key(), worker_id)
+    redis_client().hdel(_hash_key(), worker_id)
 
 
 def workers_latest(now: float | None = None) -> list[dict[str, Any]]:
@@ -72,7 +73,7 @@ def workers_latest(now: float | None = None) -> list[dict[str, Any]]:
     own in Redis 6).
     """
     now = time.time() if now is None else now
-    client = _client()
+    client = redis_client()
     workers, stale = [], []
     for field, raw in client.hgetall(_hash_key()).items():
         try:
