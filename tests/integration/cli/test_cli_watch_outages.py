@@ -29,14 +29,25 @@ class Watching:
             stderr=subprocess.PIPE,
             text=True,
             env=cli_env(home, url=url, token=token),
+            # As a terminal starts it: a test runner started in the background (no job control)
+            # ignores SIGINT, the child would inherit that, and Python would install no
+            # KeyboardInterrupt for Ctrl-C.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.errors: list[str] = []  # stderr, read as it comes: a full pipe would block it
+        threading.Thread(
+            target=self._read, args=(self.process.stdout, self.lines), daemon=True
+        ).start()
+        threading.Thread(
+            target=self._read, args=(self.process.stderr, self.errors), daemon=True
+        ).start()
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
+    @staticmethod
+    def _read(stream, into: list[str]) -> None:
+        assert stream is not None
+        for line in stream:
+            into.append(line)
 
     def saw_status(self, status: str, *, as_event: bool = False) -> bool:
         """Whether a line told of ``status``: a status event, or (unless ``as_event``) the run
@@ -129,9 +140,18 @@ def test_ctrl_c_stops_watching_and_leaves_the_run_alone(
             lambda: watching.saw_status("running"), timeout=120, what="the watcher to see it run"
         )
         watching.process.send_signal(signal.SIGINT)
-        assert watching.process.wait(timeout=30) == Exit.INTERRUPTED
-        assert watching.process.stderr is not None
-        assert f"run {run.pk} goes on" in watching.process.stderr.read()
+        try:
+            code = watching.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                "keisei watch did not stop on Ctrl-C; it wrote:\n" + "".join(watching.errors[-40:])
+            )
+        assert code == Exit.INTERRUPTED, "".join(watching.errors[-40:])
+        wait_for(
+            lambda: f"run {run.pk} goes on" in "".join(watching.errors),
+            timeout=10,
+            what="the watcher's last words",
+        )
         run.refresh_from_db()
         assert run.status == RunStatus.RUNNING
     finally:
