@@ -15,6 +15,7 @@ from monitoring.services import event_record, metrics_record
 from runs.models import Checkpoint, Command, Run, RunStatus
 from tests.browser.test_run_page import log_in
 from tests.support.browser_waits import wait_for_js
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -315,9 +316,19 @@ def test_compare_follows_runs_in_training(page, daphne_server, owner):
     main = "window.keiseiCharts.panels.get('main')"
     wait_for_js(page, f"{main}?.plot?.data[0].length === 10")
     expect(page.locator("#compare-live")).to_have_text("following the runs in training")
-    live.publish_metrics(runs[1].pk, 10, {"losses/train_loss": 0.05})
-    assert live.publisher().flush()
-    wait_for_js(page, f"{main}.plot.data[0].length === 11")
+
+    def drawn() -> bool:
+        # Live points are not durable: one sent before the page's socket has joined its run's
+        # group is lost, so the point is sent again until the chart shows it.
+        live.publish_metrics(runs[1].pk, 10, {"losses/train_loss": 0.05})
+        assert live.publisher().flush()
+        try:
+            wait_for_js(page, f"{main}.plot.data[0].length >= 11", timeout=1000)
+        except PlaywrightTimeout:
+            return False
+        return True
+
+    wait_for(drawn, timeout=30, what="the right run's live point on the compare chart")
     assert page.evaluate(f"{main}.plot.data[2][10]") == 0.05  # right's line, not left's
     assert page.evaluate(f"{main}.plot.data[1][10]") is None
 

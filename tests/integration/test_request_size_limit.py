@@ -47,10 +47,12 @@ def test_a_page_refuses_a_body_over_the_limit_with_the_refusal_page(daphne_serve
 
 
 def test_a_body_within_the_limit_is_read(daphne_server, owner):
+    # Validated, not queued: a run would be trained by a session's worker after the test.
     response = httpx.post(
-        f"{daphne_server}/api/v1/runs/",
-        json={"trainer": "digits", "config": {"epochs": 1}, "notes": "x" * 10_000},
+        f"{daphne_server}/api/v1/trainers/digits/validate/",
+        json={"config": {"epochs": 1, "padding": "x" * 10_000}},
         headers={"Authorization": f"Token {api_token(owner)}"},
         timeout=30,
     )
-    assert response.status_code == 201, response.text[:300]
+    assert response.status_code == 400, response.text[:300]
+    assert "config.padding" in response.json()["error"]["fields"]  # read, and refused by field
