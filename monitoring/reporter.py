@@ -77,6 +77,7 @@ class PendingEvent:
     data: dict[str, Any]
     record: Callable[[], Mapping[str, Any]] | None = None
     points_first: bool = False
+    action_only: bool = False  # ``record`` alone, with no event of its own
     written: bool = False
     stored: dict[str, Any] = field(default_factory=dict)  # what ``record`` returned
 
@@ -175,6 +176,20 @@ class Reporter:
         self._write_durable(respect_backoff=True)
         return pending
 
+    def queue_action(self, action: Callable[[], None]) -> PendingEvent:
+        """Run ``action`` (a database write) after every event queued before it is written:
+        now when PostgreSQL answers, else when it is back. It is retried whole, so it must
+        be one transaction."""
+
+        def record() -> dict[str, Any]:
+            action()
+            return {}
+
+        pending = PendingEvent("", "", {}, record=record, action_only=True)
+        self._events.append(pending)
+        self._write_durable(respect_backoff=True)
+        return pending
+
     def on_checkpoint(self, info: CheckpointInfo) -> None:
         self.on_event(
             EventType.CHECKPOINT,
@@ -220,14 +235,15 @@ class Reporter:
                         pending.type, pending.message = EventType.LOG, failed.message
                         pending.stored = failed.data
                     pending.record = None  # done: a retry of the event must not repeat it
-                event_record(
-                    run_id=self.run_id,
-                    type=pending.type,
-                    message=pending.message,
-                    data={**pending.data, **pending.stored},
-                    actor=self.actor,
-                    owner_id=self.owner_id,
-                )
+                if not pending.action_only:
+                    event_record(
+                        run_id=self.run_id,
+                        type=pending.type,
+                        message=pending.message,
+                        data={**pending.data, **pending.stored},
+                        actor=self.actor,
+                        owner_id=self.owner_id,
+                    )
                 pending.written = True
                 self._events.pop(0)
             if self._points:

@@ -27,7 +27,13 @@ from keisei.registry import get_trainer
 from monitoring import live
 from monitoring.log_context import run_context
 from monitoring.models import EventType
-from monitoring.reporter import RecordFailed, Reporter, Throttle, database_unavailable
+from monitoring.reporter import (
+    PendingEvent,
+    RecordFailed,
+    Reporter,
+    Throttle,
+    database_unavailable,
+)
 from monitoring.worker_stats import current_run
 from runs import placement, selectors, services
 from runs.command_wakeups import CommandListener
@@ -76,7 +82,9 @@ class RunCallbacks(Reporter):
         self.liveness = Liveness()
         self._progress_throttle = Throttle(PROGRESS_WRITE_SECONDS)
         self._last_progress: tuple[int, int] | None = None
-        self.last_stored: dict[str, int] = {}  # the row the last sample/evaluation became
+        # The event of the last sample, evaluation or checkpoint: a command that asked for it
+        # is finished after it is written, with the ids of its rows.
+        self.last_pending: PendingEvent | None = None
 
     def on_status(self, status: str, message: str = "") -> None:
         self.liveness.mark()
@@ -91,7 +99,7 @@ class RunCallbacks(Reporter):
         """Sample games and evaluations become rows of their own; the timeline links to them.
 
         The rows are written with the event, in its turn: while PostgreSQL is away they wait
-        with it and training goes on (``last_stored`` is then empty)."""
+        with it and training goes on."""
         self.liveness.mark()
         payload = dict(data or {})
         summary, record = payload, None
@@ -113,7 +121,7 @@ class RunCallbacks(Reporter):
                 return {"evaluation": stored.pk}
 
         pending = self.queue_event(kind, message, summary, record=record)
-        self.last_stored = dict(pending.stored) if pending.written else {}
+        self.last_pending = pending
 
     def on_progress(self, step: int, total: int) -> None:
         self.liveness.mark()
@@ -180,7 +188,7 @@ class RunCallbacks(Reporter):
             record=record,
             points_first=True,
         )
-        self.last_stored = dict(pending.stored) if pending.written else {}
+        self.last_pending = pending
         self.liveness.mark()  # storing a large file is the store's time, not the trainer's
 
     def close(self, *, wait_seconds: float = 60.0) -> None:
@@ -246,9 +254,13 @@ class CommandControl:
             services.command_acknowledge(command_id=int(command.id))
 
     def complete(self, command: CommandRequest, result: Mapping[str, Any] | None = None) -> None:
+        """Finish the command after the rows it produced are written (at once, or when
+        PostgreSQL is back): whoever asked then finds its game, evaluation or checkpoint."""
         if command.id == SHUTDOWN_COMMAND_ID:
             return
         result = dict(result or {})
+        # The sample's game or the saved checkpoint was reported just before this call.
+        produced, self.callbacks.last_pending = self.callbacks.last_pending, None
         if command.kind == "evaluate" and {"wins", "draws", "losses"} <= result.keys():
             # A match asked for by a person is on the timeline and in the table, like the
             # trainer's own periodic ones, under the name the person gave (not a file path).
@@ -259,21 +271,26 @@ class CommandControl:
                 f"{result['draws']}/{result['losses']} (W/D/L)",
                 result,
             )
-            result.update(self.callbacks.last_stored)
+            produced = self.callbacks.last_pending
         elif command.kind == "sample":
-            result = {**without_game_text(result), **self.callbacks.last_stored}
-        elif command.kind == "save":
-            stored = self.callbacks.last_stored
-            if stored.get("not_stored"):
+            result = without_game_text(result)
+        elif command.kind != "save":
+            produced = None
+        command_id = int(command.id)
+
+        def finish() -> None:
+            stored = produced.stored if produced is not None else {}
+            if command.kind == "save" and stored.get("not_stored"):
                 # Whoever asked must not believe there is a checkpoint to download or use.
                 services.command_finish(
-                    command_id=int(command.id),
+                    command_id=command_id,
                     ok=False,
                     error=f"the checkpoint was not stored: {stored['error']}",
                 )
-                return
-            result.update(stored)  # the checkpoint's id, size and sha256
-        services.command_finish(command_id=int(command.id), ok=True, result=result)
+            else:
+                services.command_finish(command_id=command_id, ok=True, result={**result, **stored})
+
+        self.callbacks.queue_action(finish)
 
     def fail(self, command: CommandRequest, error: str) -> None:
         if command.id != SHUTDOWN_COMMAND_ID:

@@ -78,6 +78,39 @@ def test_a_record_step_runs_once_even_if_its_event_fails_after_it(database):
     ]
 
 
+def test_an_action_waits_behind_the_event_before_it_and_sees_its_rows(database):
+    # A command asking for an evaluation is finished only once the evaluation is stored.
+    rep = reporter()
+    database.down = True
+    pending = rep.queue_event(
+        "evaluation", "vs random", {"wins": 1}, record=lambda: {"evaluation": 7}
+    )
+    finished = []
+    rep.queue_action(lambda: finished.append(dict(pending.stored)))
+    assert finished == [] and database.writes == []
+    database.down = False
+    rep.flush()
+    assert database.writes == [("event", "vs random", {"wins": 1, "evaluation": 7})]
+    assert finished == [{"evaluation": 7}]
+    rep.flush()
+    assert finished == [{"evaluation": 7}]  # once
+
+
+def test_an_action_that_meets_an_outage_is_retried(database):
+    rep = reporter()
+    attempts = []
+
+    def action():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OperationalError("connection refused")
+
+    pending = rep.queue_action(action)
+    assert not pending.written
+    rep.flush()
+    assert pending.written and len(attempts) == 2
+
+
 def test_points_buffered_when_a_checkpoint_is_written_go_before_it(database):
     rep = reporter()
     database.down = True
