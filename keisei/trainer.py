@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -68,6 +68,10 @@ class Trainer(abc.ABC, Generic[ConfigT]):
     # The config field that sets how many steps a run plans (its training budget), which a
     # site may cap (``KEISEI_MAX_RUN_STEPS``); None: the trainer plans no fixed number.
     budget_field: ClassVar[str | None] = None
+    # The metric that says which step was best, and whether higher ("max") or lower ("min")
+    # is better: a run's summary names that step, its metrics and the checkpoint to use.
+    # None: the summary gives the last step's metrics only.
+    best_metric: ClassVar[tuple[str, Literal["max", "min"]] | None] = None
 
     def __init__(
         self,

@@ -40,6 +40,8 @@ class EventType(models.TextChoices):
     EVALUATION = "evaluation"
     SAMPLE = "sample"
     COMMAND = "command"
+    ROUND = "round"  # a federated round's start or end (keisei.digits)
+    SUMMARY = "summary"  # how a run ended, its best step, the checkpoint to use (its last event)
 
 
 class RunEvent(models.Model):

@@ -59,6 +59,7 @@ class DigitsTrainer(Trainer[DigitsConfig]):
 
     name = "digits"
     budget_field = "epochs"
+    best_metric = ("charts/val_accuracy", "max")
     description = "A small CNN on the 8x8 handwritten digits (centralized or federated FedAvg)."
     Config = DigitsConfig
     presets = {

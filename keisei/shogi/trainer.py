@@ -56,6 +56,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
 
     name = "shogi-ppo"
     budget_field = "total_steps"
+    best_metric = ("charts/win_rate_vs_random", "max")  # with eval_every
     description = "Self-play PPO for Shogi on cshogi boards with a residual policy/value network."
     Config = ShogiPPOConfig
     presets = PRESETS

@@ -5,6 +5,8 @@ import { LiveBoard } from "./board.js";
 import { fragmentRefresher } from "./fragment.js";
 import { ChartBoard, fetchRunHistory, groupKeys } from "./charts.js";
 import { confirmStep, sendForm } from "./commands.js";
+import { FederatedPanel } from "./federated_panel.js";
+import { RunSummary } from "./run_summary.js";
 
 const snapshot = JSON.parse(document.getElementById("run-snapshot").textContent);
 const $ = (id) => document.getElementById(id);
@@ -12,6 +14,9 @@ const FINISHED = new Set(["completed", "failed", "stopped", "cancelled"]);
 
 let status = snapshot.status;
 let board = null;
+// Each returns at once when its part is not on the page (a centralized run has no clients).
+const federation = new FederatedPanel($("clients-panel"));
+const summary = new RunSummary($("run-summary"));
 
 function showBoard(position) {
   if (!position) return;
@@ -252,6 +257,8 @@ const refreshArtifactsSoon = fragmentRefresher("run-artifacts");
 
 function onMessage(msg) {
   if (ADDS_ARTIFACT.has(msg.type) || msg.data?.kind === "selfplay") refreshArtifactsSoon();
+  federation.onMessage(msg);
+  summary.onMessage(msg);
   switch (msg.type) {
     case "connected":
       if (msg.data.run) { setStatus(msg.data.run.status); setProgress(msg.data.run); }
