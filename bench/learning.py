@@ -1,14 +1,22 @@
-"""How fast does shogi-ppo learn? Win rate against the random mover after a wall-time budget.
+"""How fast does shogi-ppo learn? Win rates against the random, greedy and 2-ply players.
 
 Trains from scratch with the ``quick`` preset and, every ``--every`` minutes of training time,
-asks the running trainer to ``evaluate`` against the random legal mover through the ordinary
-command path (time spent evaluating is excluded from the training clock). Prints one JSON
-object as its last line: ``minutes``, ``win_rate_vs_random`` (at the end of the budget),
-``curve`` ([minutes, win rate] pairs) and the evaluation details.
+asks the running trainer to ``evaluate`` against each built-in player (``random``, ``greedy``:
+1-ply material, ``two_ply``: 2-ply material minimax) through the ordinary command path. The
+time spent evaluating is not counted in the training budget. Each curve point is ``--games``
+games per opponent; the last one, at the end of the budget, ``--final-games`` (200). Colours
+alternate; draws and games cut by the ply cap count as not won.
 
-    .venv/bin/python bench/learning.py --minutes 20
-    .venv/bin/python bench/learning.py --quick      # under a minute: the plumbing, not the goal
-    .venv/bin/python bench/learning.py --anchors 400  # the league anchors against each other
+Prints one JSON object as its last line: ``minutes``, ``win_rate_vs_random``,
+``win_rate_vs_greedy``, ``win_rate_vs_two_ply`` (at the end of the budget: the median over the
+seeds), ``worst`` (the worst seed's, per opponent), ``curve`` ([minutes, {opponent: median win
+rate}] pairs), ``seeds`` (each seed's curve, final figures, positions and evaluations).
+
+    .venv/bin/python bench/learning.py                    # one seed, 15 minutes
+    .venv/bin/python bench/learning.py --minutes 60       # the 2-ply goal
+    .venv/bin/python bench/learning.py --seeds 3          # median and worst of seeds 0, 1, 2
+    .venv/bin/python bench/learning.py --quick            # under two minutes: the plumbing
+    .venv/bin/python bench/learning.py --anchors 400      # the league anchors against each other
 
 ``--anchors N`` trains nothing: it plays the built-in players against each other (greedy vs
 random, two_ply vs greedy, N games each, colours alternating, 256-ply cap) and prints their
@@ -50,28 +58,43 @@ class TrainingClock:
         return (time.perf_counter() - self.started - self.excluded) / 60.0
 
 
-class EvaluationSchedule:
-    """A ``Control`` that asks for an evaluation at each mark and a stop after the last one."""
+OPPONENTS = ("random", "greedy", "two_ply")
 
-    def __init__(self, marks: list[float], games: int, clock: TrainingClock) -> None:
+
+class EvaluationSchedule:
+    """A ``Control`` that asks, at each mark, for one evaluation per opponent, and a stop after
+    the last mark. The time from the first question of a mark to its last answer is taken off
+    the training clock."""
+
+    def __init__(
+        self, marks: list[float], games: int, final_games: int, clock: TrainingClock
+    ) -> None:
         self.marks = list(marks)
         self.games = games
+        self.final_games = final_games
         self.clock = clock
         self.results: list[dict[str, Any]] = []
-        self._asked_at: dict[str, tuple[float, float]] = {}
+        self._waiting: dict[str, tuple[float, str]] = {}  # command id -> (mark, opponent)
+        self._mark_started = 0.0
         self._stop_sent = False
 
     def poll(self) -> list[CommandRequest]:
-        minutes = self.clock.minutes()
-        if self.marks and minutes >= self.marks[0]:
+        if self._waiting:
+            return []
+        if self.marks and self.clock.minutes() >= self.marks[0]:
             mark = self.marks.pop(0)
-            command = CommandRequest(
-                id=f"eval-{mark}",
-                kind="evaluate",
-                params={"opponent": "random", "games": self.games, "seed": 1234},
-            )
-            self._asked_at[command.id] = (mark, time.perf_counter())
-            return [command]
+            games = self.games if self.marks else self.final_games
+            self._mark_started = time.perf_counter()
+            commands = [
+                CommandRequest(
+                    id=f"eval-{mark}-{opponent}",
+                    kind="evaluate",
+                    params={"opponent": opponent, "games": games, "seed": 1234},
+                )
+                for opponent in OPPONENTS
+            ]
+            self._waiting = {c.id: (mark, c.params["opponent"]) for c in commands}
+            return commands
         if not self.marks and not self._stop_sent:
             self._stop_sent = True
             return [CommandRequest(id="stop", kind="stop")]
@@ -81,20 +104,27 @@ class EvaluationSchedule:
         pass
 
     def complete(self, command: CommandRequest, result: Mapping[str, Any] | None = None) -> None:
-        if command.id in self._asked_at and result is not None:
-            mark, asked = self._asked_at.pop(command.id)
-            took = time.perf_counter() - asked
-            self.clock.excluded += took
-            self.results.append({"minutes": mark, "eval_seconds": round(took, 1), **result})
-            print(
-                f"[{mark:5.1f} min] win rate vs random {result['win_rate']:.2f} "
-                f"(W{result['wins']} D{result['draws']} L{result['losses']}, "
-                f"wins by {result['win_reasons']}, step {result['step']})",
-                flush=True,
-            )
+        if command.id not in self._waiting or result is None:
+            return
+        mark, opponent = self._waiting.pop(command.id)
+        if not self._waiting:
+            self.clock.excluded += time.perf_counter() - self._mark_started
+        self.results.append({"minutes": mark, "opponent": opponent, **result})
+        print(
+            f"[{mark:5.1f} min] vs {opponent}: win rate {result['win_rate']:.2f} "
+            f"(W{result['wins']} D{result['draws']} L{result['losses']} of {result['games']}, "
+            f"wins by {result['win_reasons']}, step {result['step']})",
+            flush=True,
+        )
 
     def fail(self, command: CommandRequest, error: str) -> None:
         raise RuntimeError(f"command {command.kind} failed: {error}")
+
+    def curve(self) -> list[list[Any]]:
+        points: dict[float, dict[str, float]] = {}
+        for r in self.results:
+            points.setdefault(r["minutes"], {})[r["opponent"]] = r["win_rate"]
+        return [[minutes, rates] for minutes, rates in sorted(points.items())]
 
 
 class ProgressPrinter(NullCallbacks):
@@ -122,13 +152,65 @@ def anchor_figures(games: int) -> dict[str, Any]:
     return figures
 
 
+EVALUATION_KEYS = (
+    "minutes",
+    "opponent",
+    "games",
+    "wins",
+    "draws",
+    "losses",
+    "elo",
+    "step",
+    "win_reasons",
+    "loss_reasons",
+    "mean_plies",
+)
+
+
+def train_one_seed(
+    args: argparse.Namespace, seed: int, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    config = ShogiPPOTrainer.parse_config(
+        {**ShogiPPOTrainer.presets["quick"], **overrides, "seed": seed}
+    )
+    marks = [round(args.every * i, 3) for i in range(1, int(args.minutes / args.every + 1e-9) + 1)]
+    if not marks or marks[-1] < args.minutes:
+        marks.append(args.minutes)
+    clock = TrainingClock()
+    control = EvaluationSchedule(marks, args.games, args.final_games, clock)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.workdir) / f"seed{seed}" if args.workdir else Path(tmp)
+        trainer = ShogiPPOTrainer(
+            config, workdir=workdir, callbacks=ProgressPrinter(), control=control
+        )
+        trainer.train()
+    curve = control.curve()
+    return {
+        "seed": seed,
+        "final": curve[-1][1] if curve else {},
+        "curve": curve,
+        "positions": trainer.global_step,
+        "evaluations": [{k: r[k] for k in EVALUATION_KEYS} for r in control.results],
+    }
+
+
+def median_and_worst(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return round(median, 4), ordered[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=20.0, help="training-time budget")
-    parser.add_argument("--every", type=float, default=2.0, help="minutes between evaluations")
-    parser.add_argument("--games", type=int, default=100, help="games per evaluation")
-    parser.add_argument("--quick", action="store_true", help="a reduced run (under a minute)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minutes", type=float, default=15.0, help="training-time budget")
+    parser.add_argument("--every", type=float, default=5.0, help="minutes between evaluations")
+    parser.add_argument("--games", type=int, default=100, help="games per opponent per point")
+    parser.add_argument(
+        "--final-games", type=int, default=200, help="games per opponent at the end"
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1, one after another")
+    parser.add_argument("--quick", action="store_true", help="a reduced run (about two minutes)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--workdir", help="keep checkpoints here (default: a temporary folder)")
     parser.add_argument(
@@ -139,57 +221,43 @@ def main() -> None:
         print(json.dumps(anchor_figures(args.anchors)))
         return
     if args.quick:
-        args.minutes, args.every, args.games = 0.5, 0.25, 20
+        args.minutes, args.every, args.games, args.final_games = 0.5, 0.25, 10, 20
 
-    overrides: dict[str, Any] = {"seed": args.seed, "spectate": False, "checkpoint_every": 0}
+    overrides: dict[str, Any] = {"spectate": False, "checkpoint_every": 0}
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value)
-    config = ShogiPPOTrainer.parse_config({**ShogiPPOTrainer.presets["quick"], **overrides})
-    marks = [round(args.every * i, 3) for i in range(1, int(args.minutes / args.every + 1e-9) + 1)]
-    if not marks or marks[-1] < args.minutes:
-        marks.append(args.minutes)
+    seeds = [train_one_seed(args, seed, overrides) for seed in range(args.seeds)]
 
-    clock = TrainingClock()
-    control = EvaluationSchedule(marks, args.games, clock)
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = ShogiPPOTrainer(
-            config,
-            workdir=Path(args.workdir or tmp),
-            callbacks=ProgressPrinter(),
-            control=control,
+    figures: dict[str, Any] = {"minutes": args.minutes}
+    worst: dict[str, float] = {}
+    for opponent in OPPONENTS:
+        finals = [s["final"][opponent] for s in seeds if opponent in s["final"]]
+        median, worst[opponent] = median_and_worst(finals) if finals else (None, None)
+        figures[f"win_rate_vs_{opponent}"] = median
+    curve = []
+    for index, (minutes, _) in enumerate(seeds[0]["curve"]):
+        curve.append(
+            [
+                minutes,
+                {
+                    opponent: median_and_worst([s["curve"][index][1][opponent] for s in seeds])[0]
+                    for opponent in OPPONENTS
+                },
+            ]
         )
-        trainer.train()
-    curve = [[r["minutes"], r["win_rate"]] for r in control.results]
-    print(
-        json.dumps(
-            {
-                "minutes": args.minutes,
-                "win_rate_vs_random": curve[-1][1] if curve else None,
-                "curve": curve,
-                "games_per_point": args.games,
-                "positions": trainer.global_step,
-                "config": overrides,
-                "evaluations": [
-                    {
-                        k: r[k]
-                        for k in (
-                            "minutes",
-                            "wins",
-                            "draws",
-                            "losses",
-                            "elo",
-                            "step",
-                            "win_reasons",
-                            "loss_reasons",
-                            "mean_plies",
-                        )
-                    }
-                    for r in control.results
-                ],
-            }
-        )
+    figures.update(
+        {
+            "worst": worst,
+            "curve": curve,
+            "games_per_point": args.games,
+            "final_games": args.final_games,
+            "evaluation_time_in_budget": False,
+            "config": overrides,
+            "seeds": seeds,
+        }
     )
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,16 @@ Measured in one run, on the ``quick`` network and batch sizes:
   added up (no sampling, rewards, bookkeeping or Python glue);
 - ``ratio``: limit / training (the goal is within 3x).
 
+Those are the ``quick`` preset's figures: 2 PPO passes with KL early stopping, so an update may
+do one pass. The Rust-engine Keisei's ~205 positions/s is at 4 passes on a 4x64 net, so the
+default run also measures the peer's settings (``--no-peer`` leaves them out):
+
+- ``positions_per_s_4pass_bf16`` and ``positions_per_s_4pass_fp32``: the 4x64 net, 4 passes,
+  no early stop, positions over the wall time of the whole training loop after its first
+  (warm-up) update: rollouts, GAE, the passes, the callbacks and every boundary between them;
+- ``limit_positions_per_s_4pass_bf16`` (and ``_fp32``): the limit above at 4 passes;
+- training and limit segments alternate ``--repeats`` times (3); each figure is the median.
+
 Prints one JSON object as its last line. ``--quick`` measures fewer updates (under a minute).
 """
 
@@ -81,6 +91,53 @@ def training_rate(config, updates: int) -> tuple[float, str, float]:
     # Harmonic mean: positions over total time.
     rate = len(measured) / sum(1.0 / r for r in measured)
     return rate, trainer.precision.name, max(control.gaps)
+
+
+class WallClock(NullCallbacks):
+    """Positions and wall time from the end of the first (warm-up) update to the end."""
+
+    def __init__(self) -> None:
+        self.first: tuple[int, float] | None = None
+
+    def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        if self.first is None:
+            self.first = (step, time.perf_counter())
+
+
+def wall_clock_rate(config, updates: int) -> float:
+    """Positions per second of wall time around the whole training loop (warm-up left out)."""
+    callbacks = WallClock()
+    config = config.model_copy(update={"total_steps": config.batch_size * (updates + 1)})
+    with tempfile.TemporaryDirectory() as workdir:
+        trainer = ShogiPPOTrainer(config, workdir=Path(workdir), callbacks=callbacks)
+        trainer.train()
+        ended = time.perf_counter()
+    assert callbacks.first is not None, "no update finished"
+    step, started = callbacks.first
+    return (trainer.global_step - step) / (ended - started)
+
+
+def peer_settings(config, *, updates: int, repeats: int, limit_seconds: float) -> dict[str, float]:
+    """The 4x64 net at 4 passes without early stopping, bf16 and fp32; training and limit
+    segments alternate so both see the same machine; medians of ``repeats``."""
+    peer = config.model_copy(
+        update={"blocks": 4, "channels": 64, "update_epochs": 4, "target_kl": 0.0}
+    )
+    figures: dict[str, float] = {}
+    for precision in ("bf16", "fp32"):
+        setting = peer.model_copy(update={"precision": precision})
+        rates, limits = [], []
+        for _ in range(repeats):
+            rates.append(wall_clock_rate(setting, updates))
+            limits.append(limit_rate(setting, precision, limit_seconds)["limit_positions_per_s"])
+            print(
+                f"4 passes {precision}: {rates[-1]:.0f} positions/s, limit {limits[-1]:.0f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        figures[f"positions_per_s_4pass_{precision}"] = round(float(np.median(rates)), 1)
+        figures[f"limit_positions_per_s_4pass_{precision}"] = round(float(np.median(limits)), 1)
+    return figures
 
 
 def random_env_rate(num_envs: int, max_plies: int, plies: int) -> float:
@@ -167,6 +224,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer updates (under a minute)")
     parser.add_argument("--updates", type=int, default=6, help="measured training updates")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (config threads)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="alternations at the peer's settings"
+    )
+    parser.add_argument(
+        "--no-peer", action="store_true", help="leave out the 4-pass figures (bf16 and fp32)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = ShogiPPOTrainer.parse_config(
@@ -180,10 +243,20 @@ def main() -> None:
     if args.quick:
         # Same network and minibatches; a shorter rollout so a few updates fit in a minute.
         config = config.model_copy(update={"num_steps": 8})
-        args.updates = 2
+        args.updates, args.repeats = 2, 1
     training, precision, max_gap = training_rate(config, args.updates)
     env_random = random_env_rate(config.num_envs, config.max_plies, 20 if args.quick else 100)
     limits = limit_rate(config, precision, 2.0 if args.quick else 6.0)
+    peer = (
+        {}
+        if args.no_peer
+        else peer_settings(
+            config,
+            updates=args.updates,
+            repeats=args.repeats,
+            limit_seconds=2.0 if args.quick else 4.0,
+        )
+    )
     figures = {
         "positions_per_s": round(training, 1),
         "env_random_positions_per_s": round(env_random, 1),
@@ -198,6 +271,8 @@ def main() -> None:
         "minibatch_size": config.minibatch_size,
         "update_epochs": config.update_epochs,
         "threads": torch.get_num_threads(),
+        **peer,
+        "peer_rust_keisei_positions_per_s": 205,  # its own published figure, 4 passes, 4x64
     }
     print(json.dumps(figures))
 
