@@ -29,6 +29,7 @@ from runs.forms import CommandForm, RunForm
 from runs.models import Run
 from runs.pages import form_submit, redirect_on_refusal
 from runs.selectors.analysis import analysis_checkpoints, game_record_checkpoint
+from runs.selectors.federation import run_federation_state
 from runs.services import showcase
 from runs.trainers import Capability, trainer_can
 
@@ -264,6 +265,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             "builtin_opponents": builtin_opponents(run.trainer),
             "board_expected": run.trainer == "shogi-ppo",
             "analysis_offered": trainer_can(run.trainer, Capability.ANALYSES_POSITIONS),
+            # None unless the run trains federated: the clients panel is left out then
+            "federation": run_federation_state(run=run, latest=latest),
             **selectors.run_artifacts(run),
         },
     )

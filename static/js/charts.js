@@ -13,7 +13,17 @@ const HEIGHT = 220;
 
 // The trainer's key groups, in the order the panels are shown. A key joins the first group
 // whose test it passes; keys in no group get a panel per namespace ("charts/…", "time/…").
+// A federated run's per-client keys (clients/<id>/<name>) come first: one panel per metric,
+// a series per client, so 8 clients' 40 keys make four panels rather than 40 lines elsewhere.
 export const GROUPS = [
+  { id: "clients-accuracy", title: "Clients: eval accuracy, and the averaged model's",
+    test: (k) => /^clients\/\d+\/eval_accuracy$/.test(k) },
+  { id: "clients-eval-loss", title: "Clients: eval loss",
+    test: (k) => /^clients\/\d+\/eval_loss$/.test(k) },
+  { id: "clients-fit-loss", title: "Clients: fit loss",
+    test: (k) => /^clients\/\d+\/fit_loss$/.test(k) },
+  { id: "clients-samples", title: "Clients: samples",
+    test: (k) => /^clients\/\d+\/\w+_samples$/.test(k) },
   { id: "losses", title: "Losses",
     test: (k) => k.startsWith("losses/") && /loss$/.test(k) },
   { id: "entropy-kl", title: "Entropy and KL",
@@ -30,9 +40,17 @@ export const GROUPS = [
 
 // Panels for these keys, by GROUPS and then by namespace: the same keys always give the same
 // panels, whether they came with the page or arrived live.
+// The aggregate drawn beside the clients' accuracies, on their panel.
+const BESIDE = { "clients-accuracy": "charts/val_accuracy" };
+
+// Keys in order, client numbers as numbers (clients/2 before clients/10).
+const keyOrder = (k) => k.replace(/^clients\/(\d+)\//, (_, n) => `clients/${n.padStart(6, "0")}/`);
+const byKeyOrder = (a, b) => (keyOrder(a) < keyOrder(b) ? -1 : keyOrder(a) > keyOrder(b) ? 1 : 0);
+
 export function groupKeys(keys) {
   const panels = new Map();
-  for (const key of [...new Set(keys)].sort()) {
+  const all = new Set(keys);
+  for (const key of [...all].sort(byKeyOrder)) {
     const group = GROUPS.find((g) => g.test(key));
     const ns = key.includes("/") ? key.slice(0, key.indexOf("/")) : "other";
     const id = group ? group.id : `ns-${ns}`;
@@ -41,6 +59,9 @@ export function groupKeys(keys) {
         order: group ? GROUPS.indexOf(group) : GROUPS.length });
     }
     panels.get(id).keys.push(key);
+  }
+  for (const [id, key] of Object.entries(BESIDE)) {
+    if (panels.has(id) && all.has(key)) panels.get(id).keys.push(key);  // also in its own group
   }
   return [...panels.values()].sort((a, b) => a.order - b.order || a.id.localeCompare(b.id));
 }

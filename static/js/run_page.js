@@ -26,15 +26,54 @@ function showBoard(position) {
 
 // ----- charts ---------------------------------------------------------------------------------
 
-const charts = new ChartBoard($("chart-panels"), $("charts"));
+// A client's series is named for its client in the legend ("client 3"); other keys as they are.
+const CLIENT_KEY = /^clients\/(\d+)\/(.+)$/;
+const seriesLabel = (key) => {
+  const m = CLIENT_KEY.exec(key);
+  return m ? `client ${m[1]}` : key;
+};
+const charts = new ChartBoard($("chart-panels"), $("charts"), { label: seriesLabel });
 window.keiseiCharts = charts;  // for the browser tests and the curious
 const keys = new Set(snapshot.keys);
 const EXTRA = `keisei.chart-panels.${snapshot.trainer}`;
 const extraKeys = new Set(JSON.parse(localStorage.getItem(EXTRA) || "[]"));
 let chartKey = "";          // the key in the single chart (#chart), chosen by the picker
 
-// The single chart's default: the first key of the first panel, for the same keys always.
-function defaultKey() { return groupKeys([...keys])[0]?.keys[0] || ""; }
+// The single chart's default: the first key of the first panel, for the same keys always
+// (a federated run's clients have panels of their own: the default is the run's own metric).
+function defaultKey() {
+  const groups = groupKeys([...keys]);
+  return (groups.find((g) => !g.id.startsWith("clients-")) || groups[0])?.keys[0] || "";
+}
+
+// The metric picker keeps a federated run's per-client keys in one group per metric
+// ("clients: eval_accuracy", its options "client 0", ...), after the run's own keys, so 8
+// clients' 40 keys do not bury the others.
+function addPickerOption(picker, key) {
+  const m = CLIENT_KEY.exec(key);
+  if (!m) {
+    const firstGroup = picker.querySelector("optgroup");
+    picker.insertBefore(new Option(key, key), firstGroup);
+    return;
+  }
+  const label = `clients: ${m[2]}`;
+  let group = [...picker.querySelectorAll("optgroup")].find((g) => g.label === label);
+  if (!group) {
+    group = document.createElement("optgroup");
+    group.label = label;
+    const after = [...picker.querySelectorAll("optgroup")].find((g) => g.label > label);
+    picker.insertBefore(group, after || null);
+  }
+  const option = new Option(`client ${m[1]}`, key);
+  const later = [...group.children].find((o) => Number(CLIENT_KEY.exec(o.value)[1]) > Number(m[1]));
+  group.insertBefore(option, later || null);
+}
+
+function groupPickerOptions(picker) {
+  const clientOptions = [...picker.options].filter((o) => CLIENT_KEY.test(o.value));
+  clientOptions.forEach((o) => o.remove());
+  clientOptions.forEach((o) => addPickerOption(picker, o.value));
+}
 
 function layoutPanels() {
   const root = $("chart-panels");
@@ -136,7 +175,7 @@ function setMetrics(step, values) {
   let added = false;
   for (const key of Object.keys(values)) {
     if (!keys.has(key)) { keys.add(key); added = true; }
-    if (![...picker.options].some((o) => o.value === key)) picker.add(new Option(key, key));
+    if (![...picker.options].some((o) => o.value === key)) addPickerOption(picker, key);
   }
   if (added) layoutPanels();
   if (!chartKey) {
@@ -279,6 +318,7 @@ function onMessage(msg) {
 
 setStatus(snapshot.status);
 showTimes($("timeline"));
+groupPickerOptions($("chart-key"));
 layoutPanels();
 chartKey = defaultKey();
 if (chartKey) { $("chart-key").value = chartKey; singlePanel(); }
