@@ -7,20 +7,19 @@ nobody signed in is sent to the login page.
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
-from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 
 from audit import selectors
 from audit.forms import AuditFilterForm
+from audit.streaming import streamed_file
 from keisei_fields.spreadsheet import neutralise_cell
 
 PAGE_SIZE = 50
@@ -73,23 +72,6 @@ def _csv_chunks(rows: Iterator[list[Any]]) -> Iterator[str]:
         yield "".join(chunk)
 
 
-def _next_chunk(chunks: Iterator[str]) -> str | None:
-    return next(chunks, None)
-
-
-async def _pull_async(chunks: Iterator[str]) -> AsyncIterator[str]:
-    # As monitoring.api's metric CSV does: under ASGI a sync iterator is read whole before the
-    # first byte goes out; this pulls one chunk at a time on the request's thread (where its
-    # database connection and the server-side cursor of .iterator() live).
-    pull = sync_to_async(_next_chunk, thread_sensitive=True)
-    try:
-        while (chunk := await pull(chunks)) is not None:
-            yield chunk
-    finally:
-        # A client that goes away mid-file: close the cursor on the same thread.
-        await sync_to_async(chunks.close, thread_sensitive=True)()  # type: ignore[attr-defined]
-
-
 @login_required
 def audit_export(request: HttpRequest) -> HttpResponseBase:
     """Every entry the filters pick, as CSV (streamed: the log can be long)."""
@@ -103,8 +85,7 @@ def audit_export(request: HttpRequest) -> HttpResponseBase:
             f"Bad filter: {reasons}\n", status=400, content_type="text/plain; charset=utf-8"
         )
     chunks = _csv_chunks(selectors.entries_as_rows(selectors.entries_filtered(form.filters())))
-    content = _pull_async(chunks) if isinstance(request, ASGIRequest) else chunks
-    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
-    return response
+    return streamed_file(
+        request, chunks, content_type="text/csv; charset=utf-8", filename=f"audit-{stamp}.csv"
+    )

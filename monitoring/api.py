@@ -8,11 +8,8 @@ one selector of ``monitoring.history``, shape the output. See docs/metrics-api.m
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -28,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.streaming import streamed_file
 from monitoring import history
 from monitoring.access import user_may_view_run
 from monitoring.errors import NotFound
@@ -281,24 +279,9 @@ class MetricCsvApi(APIView):
         keys = _keys(request)
         start, end = _step_range(request)
         chunks = history.metric_csv_chunks(run_id=run_id, keys=keys, start=start, end=end)
-        # Under ASGI (Daphne) a sync iterator would be read whole into memory before the
-        # first byte is sent; hand it an async iterator that pulls one chunk at a time on
-        # this request's thread (where its database connection lives).
-        content = _pull_async(chunks) if isinstance(request._request, ASGIRequest) else chunks
-        response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="run-{run_id}-metrics.csv"'
-        return response
-
-
-def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
-    return next(chunks, None)
-
-
-async def _pull_async(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    pull = sync_to_async(_next_chunk, thread_sensitive=True)
-    try:
-        while (chunk := await pull(chunks)) is not None:
-            yield chunk
-    finally:
-        # A client that goes away mid-file: end the COPY on the same thread.
-        await sync_to_async(chunks.close, thread_sensitive=True)()  # type: ignore[attr-defined]
+        return streamed_file(
+            request._request,
+            chunks,
+            content_type="text/csv; charset=utf-8",
+            filename=f"run-{run_id}-metrics.csv",
+        )
