@@ -3,12 +3,14 @@ nothing here saves a whole run row (a worker may have changed it since the page 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from monitoring.errors import ApplicationError
 from runs import access, services
@@ -80,8 +82,21 @@ class RunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Run | None = None) -> list[str]:
         # Only the name and the priority are edited here, and only through ``run_edit``.
+        # The summary is shown as its sentence and its JSON, laid out (``ended``).
         editable = {"name", "priority"}
-        return [f.name for f in Run._meta.fields if f.name not in editable and f.name != "id"]
+        fields = [f.name for f in Run._meta.fields if f.name not in editable | {"id", "summary"}]
+        return [*fields, "ended"]
+
+    @admin.display(description="summary")
+    def ended(self, run: Run) -> str:
+        """How the run ended (``services.summaries``), as the run page's card says it."""
+        if not run.summary:
+            return "(none: the run has not ended)"
+        return format_html(
+            "{}<pre>{}</pre>",
+            services.summary_sentence(run.summary),
+            json.dumps(run.summary, indent=2, sort_keys=True),
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs are queued through run_queue (the form, the API, the CLI)

@@ -86,6 +86,11 @@ class Run(Leased):
         help_text=f"at most {MAX_TAGS} labels of 1-{TAG_MAX_LENGTH} characters [A-Za-z0-9_.:-]",
     )
     notes = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH)
+    # How it ended, its best step and the checkpoint to use, written with the end
+    # (``services.summaries``); {} until then, and again once it is requeued.
+    summary = models.JSONField(
+        default=dict, blank=True, help_text="how the run ended (set when it ends)"
+    )
 
     # Not a column: set on runs a list shows (``selectors.run_list``), 1 = trains next.
     queue_position: int | None = None

@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from runs import selectors
 from runs.models import (
+    FINISHED_STATUSES,
     MAX_TAGS,
     NOTES_MAX_LENGTH,
     TAG_PATTERN,
@@ -23,10 +25,68 @@ from runs.models import (
 )
 
 
+# The summary's shape, for the OpenAPI schema (the API writes the stored JSON as it is).
+class RunSummaryBestSerializer(serializers.Serializer):
+    metric = serializers.CharField(help_text="the trainer's best metric, e.g. charts/val_accuracy")
+    mode = serializers.ChoiceField(choices=["max", "min"], help_text="which way is better")
+    step = serializers.IntegerField(help_text="the step where it was best (the earliest of equals)")
+    value = serializers.FloatField()
+    metrics = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="every metric at that step (at most 40 keys; per-client keys left out)",
+    )
+
+
+class RunSummaryCheckpointSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    step = serializers.IntegerField()
+    kind = serializers.CharField()
+    url = serializers.CharField(help_text="the download link of the run page")
+
+
+class RunSummarySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[str(s) for s in FINISHED_STATUSES])
+    reason = serializers.CharField(
+        help_text='"the budget was spent: 15 of 15 epochs", "stopped by <user>", the error\'s '
+        'first line, "cancelled before it started (by <user>)"'
+    )
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField()
+    duration_s = serializers.FloatField(allow_null=True, help_text="null if it never started")
+    step = serializers.IntegerField()
+    total = serializers.IntegerField()
+    best = RunSummaryBestSerializer(
+        allow_null=True, help_text="null when the trainer names no best metric or it has no point"
+    )
+    final_metrics = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="the last value of each key (at most 40; per-client keys left out)",
+    )
+    checkpoint = RunSummaryCheckpointSerializer(
+        allow_null=True,
+        help_text="the best-kind checkpoint, else the one at or before the best step, else "
+        "the final or newest one; null when the run has none",
+    )
+
+
+@extend_schema_field(RunSummarySerializer)
+class RunSummaryField(serializers.JSONField):
+    """A run's summary as stored, or null while it has none (it has not ended)."""
+
+    def to_representation(self, value: Any) -> Any:
+        return value or None
+
+
 class RunSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.get_username", read_only=True)
     display_name = serializers.CharField(read_only=True)
     queue_position = serializers.SerializerMethodField()
+    summary = RunSummaryField(
+        read_only=True,
+        allow_null=True,
+        help_text="how the run ended, its best step and the checkpoint to use; null until "
+        "it ends (docs/api.md, Run summary)",
+    )
     waiting_for = serializers.SerializerMethodField(
         help_text="what a queued run waits for beyond its turn (no GPU worker online for a "
         "cuda run); null when nothing"
@@ -57,6 +117,7 @@ class RunSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "summary",
         ]
         read_only_fields = fields
 
@@ -96,6 +157,7 @@ class RunSerializer(serializers.ModelSerializer):
             "created_at": _datetime(run.created_at),
             "started_at": _datetime(run.started_at),
             "finished_at": _datetime(run.finished_at),
+            "summary": run.summary or None,
         }
 
 

@@ -56,6 +56,7 @@ from runs.services.lifecycle import (
 )
 from runs.services.presets import preset_config, preset_create, preset_delete
 from runs.services.records import evaluation_store, game_record_store
+from runs.services.summaries import run_summary_build, run_summary_record, summary_sentence
 
 __all__ = [
     "ApplicationError",
@@ -103,8 +104,11 @@ __all__ = [
     "run_requeue_finished",
     "run_resume_from",
     "run_set_paused",
+    "run_summary_build",
+    "run_summary_record",
     "run_worker_process_lost",
     "runs_reap_expired",
     "runs_wake_stranded",
+    "summary_sentence",
     "wake_worker",
 ]

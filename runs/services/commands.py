@@ -25,6 +25,7 @@ from runs.models import (
 from runs.services.errors import CommandRejected
 from runs.services.lifecycle import status_event_record
 from runs.services.matches import OpponentRefused, opponent_resolve
+from runs.services.summaries import run_summary_record
 
 # What each command needs of the run's state.
 _COMMAND_STATES = {
@@ -125,6 +126,7 @@ def _cancel_queued(run: Run, command: Command, *, actor: str) -> None:
         run, RunStatus.CANCELLED, actor=actor, message="run cancelled before it started"
     )
     command_finish(command_id=command.pk, ok=True, result={"cancelled": True})
+    run_summary_record(run_id=run.pk, actor=actor)  # after the command's event: the last
 
 
 def command_acknowledge(*, command_id: int) -> None:

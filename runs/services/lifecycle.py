@@ -39,6 +39,7 @@ from runs.models import ACTIVE_STATUSES, RUN_LEASE, Checkpoint, CommandState, Ru
 from runs.services.errors import RunConfigError
 from runs.services.labels import Fields, checked_notes, checked_tags
 from runs.services.quotas import quota_check_queue, quota_for
+from runs.services.summaries import run_summary_record
 
 TRAIN_NEXT_RUN_TASK = "runs.train_next_run"
 # How many queued runs a claim looks through for one whose owner is under their limit.
@@ -176,6 +177,7 @@ def run_requeue(*, run: Run, user: Any) -> bool:
             error="",
             finished_at=None,
             attempts=0,
+            summary={},  # its next end writes a new one; none is shown while it is live
             updated_at=timezone.now(),
         )
         if changed:
@@ -394,6 +396,8 @@ def _finished(run: Run, status: str, error: str, *, actor: str) -> None:
     run.commands.filter(state__in=[CommandState.PENDING, CommandState.ACKNOWLEDGED]).update(
         state=CommandState.FAILED, error=f"the run ended ({status})", finished_at=timezone.now()
     )
+    # Last: nothing the end records comes after the summary (its event is the run's last).
+    run_summary_record(run_id=run.pk, actor=actor)
     # A training slot is free: a run that waited on its owner's limit may go now.
     if Run.objects.filter(status=RunStatus.QUEUED).exists():
         transaction.on_commit(lambda: wake_waiting_runs(run.pk))
