@@ -6,6 +6,7 @@ the checkpoint to use. Stored on ``Run.summary`` and sent as the run's last dura
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,8 +67,8 @@ def run_summary_build(*, run: Run) -> dict[str, Any]:
     return {
         "status": run.status,
         "reason": _reason(run),
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
         "duration_s": duration,
         "step": run.step,
         "total": run.total_steps,
@@ -84,6 +85,13 @@ def run_summary_build(*, run: Run) -> dict[str, Any]:
             "url": reverse("runs:checkpoint-download", args=[run.pk, chosen.id]),
         },
     }
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    """ISO 8601, UTC written "Z", as the API writes a run's times."""
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _best(run: Run) -> dict[str, Any] | None:

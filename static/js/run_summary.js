@@ -61,7 +61,9 @@ export class RunSummary {
     this.field("best-step").textContent = String(best.step);
     const body = details.querySelector("tbody");
     body.replaceChildren();
-    for (const [key, value] of Object.entries(best.metrics || {})) {
+    // In key order, as the server renders them (a stored summary's keys come back reordered).
+    const entries = Object.entries(best.metrics || {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [key, value] of entries) {
       const row = body.insertRow();
       const th = document.createElement("th");
       th.scope = "row";

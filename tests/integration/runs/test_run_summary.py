@@ -75,7 +75,7 @@ def test_completed_digits_run_summary_names_its_best_step_and_checkpoint(
     assert summary["duration_s"] == pytest.approx(
         (run.finished_at - run.started_at).total_seconds(), abs=0.06
     )
-    assert summary["finished_at"] == run.finished_at.isoformat()
+    assert dt.datetime.fromisoformat(summary["finished_at"]) == run.finished_at
 
     # The best step is the argmax of the stored validation accuracy (the earliest of equals).
     accuracy = dict(

@@ -1,0 +1,89 @@
+"""The summary card at the top of the run page, in a real Chromium over a real Daphne: hidden
+while the run trains, filled and shown without a reload when it ends, as the page renders it
+after a reload, and accessible."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from monitoring.models import MetricPoint
+from runs import services
+from runs.models import Run, RunStatus
+from tests.browser.test_every_page import audit
+from tests.browser.test_run_page import log_in
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_summary_appears_without_a_reload_when_the_run_completes(
+    page, daphne_server, celery_worker, owner
+):
+    # Small batches and several epochs: the page is open and live well before the end.
+    run = services.run_queue(
+        owner=owner,
+        trainer="digits",
+        config={"epochs": 12, "batch_size": 8, "checkpoint_every": 4},
+        name="summarised",
+    )
+    wait_for(
+        lambda: Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists(),
+        timeout=180,
+        what="the run to start",
+    )
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{run.pk}/")
+    expect(page.locator("#live-state")).to_have_text("live")
+    card = page.locator("#run-summary")
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING, "the run ended before the page watched it"
+    expect(card).to_be_hidden()
+
+    expect(page.locator("#run-status")).to_have_text("completed", timeout=240_000)
+    expect(card).to_be_visible()
+    run.refresh_from_db()
+    summary = run.summary
+    best = summary["best"]
+    expect(card.locator("[data-field=status]")).to_have_text("completed")
+    expect(card.locator("[data-field=reason]")).to_have_text(
+        "the budget was spent: 12 of 12 epochs"
+    )
+    expect(card.locator("[data-field=steps]")).to_have_text("12 / 12")
+    expect(card.locator("[data-field=best]")).to_have_text(
+        f"charts/val_accuracy {best['value']:.4f} at step {best['step']}"
+    )
+    assert MetricPoint.objects.filter(run=run, key="charts/val_accuracy").count() == 12
+    # The best step's metrics are folded until asked for.
+    metrics = card.locator("[data-field=best-metrics]")
+    expect(metrics.locator("table")).to_be_hidden()
+    metrics.locator("summary").click()
+    expect(metrics.locator("tr")).to_have_count(len(best["metrics"]))
+    expect(metrics.locator("tr", has_text="losses/val_loss")).to_contain_text(
+        f"{best['metrics']['losses/val_loss']:.4f}"
+    )
+    checkpoint = summary["checkpoint"]
+    download = card.locator("a.summary-download")
+    expect(download).to_have_attribute("href", checkpoint["url"])
+    expect(download).to_contain_text(f"step {checkpoint['step']}")
+    expect(card.locator("a.summary-fork")).to_have_attribute(
+        "href", f"/runs/new/?from={run.pk}&checkpoint={checkpoint['id']}"
+    )
+    live_text = card.inner_text()
+    assert not audit(page), audit(page)
+
+    # A reload renders the same card from the stored summary (the duration as the JS says it).
+    page.reload()
+    expect(card).to_be_visible()
+    # "42s" or "1m 3s" as run_summary.js says it, not the server's "42.3 s"
+    expect(card.locator("[data-field=duration]")).to_have_text(re.compile(r"^(\d+m )?[\d.]+s$"))
+    card.locator("[data-field=best-metrics] summary").click()
+    assert card.inner_text() == live_text
+
+    # The fork link opens the new-run form from that checkpoint.
+    card.locator("a.summary-fork").click()
+    expect(page.locator(".source-note")).to_contain_text(
+        f"starts from its {checkpoint['kind']} checkpoint at step {checkpoint['step']}"
+    )
