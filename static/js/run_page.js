@@ -26,11 +26,13 @@ function showBoard(position) {
 
 // ----- charts ---------------------------------------------------------------------------------
 
-// A client's series is named for its client in the legend ("client 3"); other keys as they are.
+// A client's series is named for its client in the legend ("client 3"; "client 3 fit" and
+// "client 3 eval" on the samples panel, which holds both); other keys as they are.
 const CLIENT_KEY = /^clients\/(\d+)\/(.+)$/;
 const seriesLabel = (key) => {
   const m = CLIENT_KEY.exec(key);
-  return m ? `client ${m[1]}` : key;
+  if (!m) return key;
+  return m[2].endsWith("_samples") ? `client ${m[1]} ${m[2].slice(0, -8)}` : `client ${m[1]}`;
 };
 const charts = new ChartBoard($("chart-panels"), $("charts"), { label: seriesLabel });
 window.keiseiCharts = charts;  // for the browser tests and the curious
