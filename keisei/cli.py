@@ -60,6 +60,29 @@ class ConsoleCallbacks:
     def on_board(self, snapshot: Mapping[str, Any]) -> None:
         pass
 
+    def on_live(self, kind: str, data: Mapping[str, Any]) -> None:
+        """Every client update as a JSON line; as text, one line when a client ends its round
+        (progress lines would drown the metrics)."""
+        if kind != "client":
+            return
+        if self.json_lines:
+            self._emit("client", "", dict(data))
+        elif data.get("state") in ("done", "dropped"):
+            self._emit("client", client_line(data), data)
+
+
+def client_line(data: Mapping[str, Any]) -> str:
+    """``round 3 client 5 done: fit loss 0.31 (180), eval loss 0.28 accuracy 0.93 (45)``."""
+    head = f"round {data.get('round')} client {data.get('client')} {data.get('state')}"
+    if data.get("state") == "dropped":
+        return f"{head}: {data.get('reason', '')}".rstrip(": ")
+    fit, evaluation = data.get("fit") or {}, data.get("eval") or {}
+    return (
+        f"{head}: fit loss {fit.get('loss', float('nan')):.4g} ({fit.get('samples', 0)}), "
+        f"eval loss {evaluation.get('loss', float('nan')):.4g} "
+        f"accuracy {evaluation.get('accuracy', float('nan')):.4g} ({evaluation.get('samples', 0)})"
+    )
+
 
 class SignalControl:
     """Turns the first SIGINT/SIGTERM into a stop command."""

@@ -1,9 +1,10 @@
 """The two interfaces between a trainer and whoever runs it.
 
 ``Callbacks`` carries what happened (status, metrics, progress, events, checkpoints, the live
-board) out of the trainer; ``Control`` carries what is asked (commands) into it. The portal
-implements both on top of PostgreSQL and Channels; the headless CLI prints and never commands.
-Trainers call them from the training thread, so implementations must return quickly.
+board, transient live messages) out of the trainer; ``Control`` carries what is asked
+(commands) into it. The portal implements both on top of PostgreSQL and Channels; the
+headless CLI prints and never commands. Trainers call them from the training thread, so
+implementations must return quickly.
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ class Callbacks(Protocol):
     def on_board(self, snapshot: Mapping[str, Any]) -> None:
         """A snapshot of a spectated game (transient; callers throttle)."""
 
+    def on_live(self, kind: str, data: Mapping[str, Any]) -> None:
+        """A transient message for whoever watches (``client``: a federated client's state and
+        progress); the caller does not throttle, so implementations buffer or drop."""
+
 
 class Control(Protocol):
     """What is asked of a trainer. Polled between training steps."""
@@ -131,6 +136,9 @@ class NullCallbacks:
         pass
 
     def on_board(self, snapshot: Mapping[str, Any]) -> None:
+        pass
+
+    def on_live(self, kind: str, data: Mapping[str, Any]) -> None:
         pass
 
 

@@ -342,7 +342,7 @@ KEISEI_WORKER_HEARTBEAT_SECONDS = env.integer(
     "KEISEI_WORKER_HEARTBEAT_SECONDS", 10, minimum=1, maximum=3600
 )
 # Live-message throttles (seconds between messages of a kind, per run): metrics at most 2/s,
-# the board 4/s, progress 1/s by default.
+# the board 4/s, progress 1/s, a federated run's client updates 2/s by default.
 KEISEI_LIVE_METRICS_INTERVAL = env.number(
     "KEISEI_LIVE_METRICS_SECONDS", 0.5, minimum=0.05, maximum=3600
 )
@@ -351,6 +351,9 @@ KEISEI_LIVE_BOARD_INTERVAL = env.number(
 )
 KEISEI_LIVE_PROGRESS_INTERVAL = env.number(
     "KEISEI_LIVE_PROGRESS_SECONDS", 1.0, minimum=0.05, maximum=3600
+)
+KEISEI_LIVE_CLIENTS_SECONDS = env.number(
+    "KEISEI_LIVE_CLIENTS_SECONDS", 0.5, minimum=0.05, maximum=3600
 )
 # The run lease: a worker renews it every heartbeat; expired leases are reaped by beat.
 KEISEI_LEASE_SECONDS = env.integer("KEISEI_LEASE_SECONDS", 60, minimum=3, maximum=3600)

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitoring.models import EventType
@@ -32,7 +32,7 @@ MAX_BACKLOG = 2000
 # The stored timeline types are the durable message types: one list, in the model.
 DURABLE_TYPES = frozenset(EventType.values)
 TRANSIENT_TYPES = frozenset(
-    {"connected", "metrics", "progress", "game_state", "system", "error", "pong"}
+    {"connected", "metrics", "progress", "game_state", "clients", "system", "error", "pong"}
 )
 ALL_TYPES = DURABLE_TYPES | TRANSIENT_TYPES
 BOARD_CACHE_SECONDS = 3600
@@ -219,6 +219,14 @@ def publish_board(run_id: int, snapshot: Mapping[str, Any]) -> None:
         msg,
         coalesce_key=(run_id, "game_state"),
         remember_as=board_cache_key(run_id),
+    )
+
+
+def publish_clients(run_id: int, round_: int, updates: Sequence[Mapping[str, Any]]) -> None:
+    """A federated round's client updates (oldest first) to the run's watchers. Never
+    coalesced with the batch before: each carries state changes the panel must not miss."""
+    publish_run_message(
+        run_id, message("clients", run_id, {"round": round_, "updates": [dict(u) for u in updates]})
     )
 
 

@@ -117,6 +117,8 @@ class Reporter:
         self._pending_progress: dict[str, Any] | None = None
         self._pending_live: dict[str, float] = {}
         self._pending_step = 0
+        self._clients_throttle = Throttle(settings.KEISEI_LIVE_CLIENTS_SECONDS)
+        self._pending_clients: list[dict[str, Any]] = []  # one round's client updates
         self._events: list[PendingEvent] = []  # waiting for the database, oldest first
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST_SECONDS
@@ -160,7 +162,11 @@ class Reporter:
         points_first: bool = False,
     ) -> PendingEvent:
         """Queue an event (and its ``record`` step) behind those still waiting, so the timeline
-        keeps its order, and write what it can now. The result tells whether it was written."""
+        keeps its order, and write what it can now. The result tells whether it was written.
+
+        Client updates still buffered go out first, so a watcher sees a client's ``done``
+        before the end of its round."""
+        self._publish_clients()
         type_ = kind if kind in EventType.values else EventType.LOG
         payload = dict(data or {})
         if type_ != kind:
@@ -201,12 +207,28 @@ class Reporter:
         if self._board_throttle.ready():
             live.publish_board(self.run_id, snapshot)
 
+    def on_live(self, kind: str, data: Mapping[str, Any]) -> None:
+        if kind != "client":
+            log.debug("run %s: live message of unknown kind %r ignored", self.run_id, kind)
+            return
+        update = dict(data)
+        if self._pending_clients and self._pending_clients[-1].get("round") != update.get("round"):
+            self._publish_clients()  # one message holds one round
+        coalesce_client_update(self._pending_clients, update)
+        if self._clients_throttle.ready():
+            self._publish_clients()
+
     # ----- lifecycle -----------------------------------------------------------------------
 
     def _publish_progress(self) -> None:
         if self._pending_progress is not None:
             live.publish_progress(self.run_id, self._pending_progress, owner_id=self.owner_id)
             self._pending_progress = None
+
+    def _publish_clients(self) -> None:
+        if self._pending_clients:
+            updates, self._pending_clients = self._pending_clients, []
+            live.publish_clients(self.run_id, updates[0].get("round", 0), updates)
 
     def _publish_metrics(self) -> None:
         if self._pending_live:
@@ -293,9 +315,27 @@ class Reporter:
                 f"PostgreSQL stayed unreachable: {len(self._points)} points and "
                 f"{len(self._events)} events could not be written"
             )
+        self._publish_clients()
         self._publish_metrics()
         self._publish_progress()
         live.publisher().flush(timeout=5.0)
+
+
+# Client states a progress update can repeat; done and dropped end a client's round.
+PROGRESS_STATES = frozenset({"training", "straggling"})
+
+
+def coalesce_client_update(pending: list[dict[str, Any]], update: dict[str, Any]) -> None:
+    """Append ``update`` to ``pending`` (oldest first), dropping that client's buffered update
+    if it only said the same state with older progress: a state change is never dropped."""
+    for index in range(len(pending) - 1, -1, -1):
+        earlier = pending[index]
+        if earlier.get("client") != update.get("client"):
+            continue
+        if earlier.get("state") == update.get("state") and update.get("state") in PROGRESS_STATES:
+            del pending[index]
+        break  # only the client's latest buffered update can be superseded
+    pending.append(update)
 
 
 def progress_fraction(step: int, total: int) -> float:

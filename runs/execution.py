@@ -138,6 +138,10 @@ class RunCallbacks(Reporter):
         self.liveness.mark()
         super().on_board(snapshot)
 
+    def on_live(self, kind: str, data: Mapping[str, Any]) -> None:
+        self.liveness.mark()
+        super().on_live(kind, data)
+
     def write_progress(self) -> None:
         if self._last_progress is not None:
             step, total = self._last_progress

@@ -32,9 +32,30 @@ LAYOUT = form_layout(
                 "validation_fraction": "Validation share",
             },
         ),
-        ("Federated", {"clients": "Clients", "local_epochs": "Local epochs per round"}),
+        (
+            "Federated",
+            {
+                "clients": "Clients",
+                "local_epochs": "Local epochs per round",
+                "client_fraction": "Share of clients chosen per round",
+                "dropout_probability": "Dropout probability",
+                "straggler_probability": "Straggler probability",
+                "straggler_delay_s": "Straggler delay (s)",
+                "client_eval_fraction": "Client evaluation share",
+            },
+        ),
     ],
-    advanced=["dropout", "validation_fraction", "clients", "local_epochs"],
+    advanced=[
+        "dropout",
+        "validation_fraction",
+        "clients",
+        "local_epochs",
+        "client_fraction",
+        "dropout_probability",
+        "straggler_probability",
+        "straggler_delay_s",
+        "client_eval_fraction",
+    ],
 )
 
 
@@ -59,6 +80,33 @@ class DigitsConfig(BaseModel):
     )
     clients: int = Field(4, ge=2, le=64, description="Simulated clients (federated mode only)")
     local_epochs: int = Field(1, ge=1, le=20, description="Local epochs per round (federated only)")
+    client_fraction: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="Share of the clients chosen each round, at least one (federated only)",
+    )
+    dropout_probability: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.9,
+        description="Chance that a chosen client drops out mid-round; its update is left out",
+    )
+    straggler_probability: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Chance that a chosen client's upload comes late; it is still averaged",
+    )
+    straggler_delay_s: float = Field(
+        1.0, ge=0.0, le=30.0, description="How late a straggler's upload comes, in seconds"
+    )
+    client_eval_fraction: float = Field(
+        0.2,
+        ge=0.05,
+        le=0.5,
+        description="Share of each client's shard held out for that client's own evaluation",
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for the split, init and shuffling")
     checkpoint_every: int = Field(
         0, ge=0, le=500, description="Epochs between periodic checkpoints (0: only the final one)"

@@ -42,6 +42,9 @@ class Recorder:
     def on_board(self, snapshot: Mapping[str, Any]) -> None:
         pass
 
+    def on_live(self, kind: str, data: Mapping[str, Any]) -> None:
+        pass
+
 
 class ScriptedControl:
     """Hands out each batch of commands once its condition holds; records how each ended."""

@@ -56,6 +56,9 @@ class RecordingCallbacks:
 
         self.boards.append((time.monotonic(), snapshot))
 
+    def on_live(self, kind: str, data: Mapping[str, Any]) -> None:
+        pass
+
 
 class ScriptedControl:
     """Hands out commands at given poll counts and records the answers."""
