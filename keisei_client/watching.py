@@ -80,7 +80,16 @@ class Watcher:
                     raise
             if self.status not in FINISHED:
                 time.sleep(POLL_SECONDS)
+        self._read_to_the_end()
         return self.status
+
+    def _read_to_the_end(self) -> None:
+        """The events after the final status: the run's summary is its last, written with
+        the end (docs/websocket.md), so one read of the timeline has it."""
+        try:
+            self._fill_gap()
+        except ClientError:
+            pass  # the end is known; `keisei show` gives the summary when the portal is back
 
     def _live(self) -> None:
         """One socket connection, until it drops or the run is finished."""

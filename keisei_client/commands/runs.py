@@ -150,6 +150,28 @@ def list_runs(session: Session, /, limit: int, as_json: bool, **filters: Any) ->
     return Exit.OK
 
 
+def summary_fields(summary: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """A finished run's summary (docs/api.md) as lines of ``show``: how it ended, the best
+    step and the checkpoint to use."""
+    if not summary:
+        return []
+    fields: list[tuple[str, Any]] = [("ended", f"{summary.get('status')}: {summary.get('reason')}")]
+    if summary.get("duration_s") is not None:
+        fields.append(("duration", f"{float(summary['duration_s']):.0f} s"))
+    best = summary.get("best")
+    if best:
+        fields.append(("best", f"{best['metric']} {best['value']:.4g} at step {best['step']}"))
+    checkpoint = summary.get("checkpoint")
+    if checkpoint:
+        fields.append(
+            (
+                "use checkpoint",
+                f"{checkpoint['id']} (step {checkpoint['step']}, {checkpoint['kind']})",
+            )
+        )
+    return fields
+
+
 @click.command()
 @run_argument
 @json_option
@@ -181,6 +203,7 @@ def show(session: Session, run: int, as_json: bool) -> int:
             ("error", shown.get("error")),
             ("notes", shown.get("notes")),
             ("config", " ".join(f"{k}={v}" for k, v in (shown.get("config") or {}).items())),
+            *summary_fields(shown.get("summary")),
         ]
     )
     checkpoints = portal.request("GET", f"runs/{run}/checkpoints/")

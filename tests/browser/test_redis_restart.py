@@ -90,6 +90,7 @@ def test_the_run_page_follows_a_run_through_a_redis_restart(
     expect(page.locator("#run-status")).to_have_text("completed", timeout=240_000)
     expect(page.locator("#run-step")).to_have_text(f"step {EPOCHS} / {EPOCHS}")
     expect(page.locator("#timeline")).to_contain_text("status: run completed")
+    expect(page.locator("#timeline")).to_contain_text("summary: completed")  # the last event
     for seq in during_outage:
         expect(page.locator("#timeline")).to_contain_text(re.compile(rf"#{seq} .* checkpoint"))
     shown = timeline_seqs(page)

@@ -25,8 +25,9 @@ def test_submit_watch_runs_to_completion_and_exits_0(daphne_server, celery_worke
     lines = json_lines(done.stdout)
     created = lines[0]["data"]
     assert created["name"] == "from the cli" and created["config"]["epochs"] == 3
-    last = lines[-1]
-    assert (last["type"], last["data"]["status"]) == ("status", "completed")
+    # The final status, then the run's summary: its last event, read before the watch ends.
+    ending = [(m["type"], m["data"]["status"]) for m in lines[-2:]]
+    assert ending == [("status", "completed"), ("summary", "completed")], ending
     seqs = [m["seq"] for m in lines if m["seq"] is not None]
     assert seqs == sorted(set(seqs)), "each durable event once, in order"
 
@@ -36,6 +37,7 @@ def test_submit_watch_runs_to_completion_and_exits_0(daphne_server, celery_worke
     assert json.loads(shown.stdout)["status"] == "completed"
     table = keisei("show", str(created["id"]), home=tmp_path, url=daphne_server, token=token)
     assert table.returncode == 0 and "completed" in table.stdout and "final" in table.stdout
+    assert "the budget was spent" in table.stdout and "charts/val_accuracy" in table.stdout
     watched = keisei("watch", str(created["id"]), home=tmp_path, url=daphne_server, token=token)
     assert watched.returncode == Exit.OK and f"Run {created['id']} completed." in watched.stdout
 

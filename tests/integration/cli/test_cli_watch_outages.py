@@ -123,7 +123,9 @@ def test_watch_falls_back_to_polling_and_resumes_by_seq(
         .values_list("seq", flat=True)
     )
     assert seqs == stored, "every durable event from the first one seen, once, in order"
-    assert messages[-1]["type"] == "status" and messages[-1]["data"]["status"] == "stopped"
+    # The final status, then the run's summary (its last event), both seen before the end.
+    ending = [(m["type"], m["data"]["status"]) for m in messages[-2:]]
+    assert ending == [("status", "stopped"), ("summary", "stopped")], ending
 
 
 def test_ctrl_c_stops_watching_and_leaves_the_run_alone(

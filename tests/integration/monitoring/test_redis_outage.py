@@ -86,6 +86,7 @@ class Watcher:
                             self.progress_at.append(loop.time())
                         if msg["type"] == "status" and msg["data"]["status"] in FINAL:
                             self.final = msg["data"]["status"]
+                        if msg["type"] == "summary":  # the run's last event
                             return
             except (websockets.ConnectionClosed, OSError):
                 await asyncio.sleep(0.2)  # a browser page waits a little before it reconnects
