@@ -151,17 +151,30 @@ class Publisher:
                         self._idle.set()
                         break
                     _, (groups, msg, remember_as) = self._pending.popitem(last=False)
-                try:
-                    if remember_as:
-                        await cache.aset(remember_as, msg["data"], BOARD_CACHE_SECONDS)
-                    event = layer_event(msg)
-                    for group in groups:
-                        await layer.group_send(group, event)
-                    self.sent += 1
-                except Exception:  # Redis down or slow: drop this one, keep the thread alive
-                    self.dropped += 1
-                    log.warning("live message dropped (%s)", msg.get("type"), exc_info=True)
-                    await asyncio.sleep(0.5)
+                for attempt in (1, 2):
+                    try:
+                        await self._send(layer, cache, groups, msg, remember_as)
+                        self.sent += 1
+                        break
+                    except Exception:
+                        if attempt == 1:
+                            # A connection Redis closed (a restart, a client kill) fails once,
+                            # then the client reconnects: the message goes out on the second try.
+                            continue
+                        # Redis down or slow: drop this one, keep the thread alive.
+                        self.dropped += 1
+                        log.warning("live message dropped (%s)", msg.get("type"), exc_info=True)
+                        await asyncio.sleep(0.5)
+
+    @staticmethod
+    async def _send(
+        layer: Any, cache: Any, groups: list[str], msg: dict, remember_as: str | None
+    ) -> None:
+        if remember_as:
+            await cache.aset(remember_as, msg["data"], BOARD_CACHE_SECONDS)
+        event = layer_event(msg)
+        for group in groups:
+            await layer.group_send(group, event)
 
 
 _publisher: Publisher | None = None
