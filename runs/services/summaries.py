@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,8 @@ def run_summary_record(*, run_id: int, actor: str) -> dict[str, Any]:
 
 def run_summary_build(*, run: Run) -> dict[str, Any]:
     """The summary of an ended ``run`` as stored (the shape docs/api.md describes)."""
-    best = _best(run)
+    latest = {key: point["value"] for key, point in metrics_latest(run_id=run.pk).items()}
+    best = _best(run, keys=summary_metrics(latest).keys())
     duration = None
     if run.started_at is not None and run.finished_at is not None:
         duration = round((run.finished_at - run.started_at).total_seconds(), 1)
@@ -73,9 +74,7 @@ def run_summary_build(*, run: Run) -> dict[str, Any]:
         "step": run.step,
         "total": run.total_steps,
         "best": best,
-        "final_metrics": summary_metrics(
-            {key: point["value"] for key, point in metrics_latest(run_id=run.pk).items()}
-        ),
+        "final_metrics": summary_metrics(latest),
         "checkpoint": None
         if chosen is None
         else {
@@ -94,9 +93,10 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _best(run: Run) -> dict[str, Any] | None:
+def _best(run: Run, *, keys: Iterable[str]) -> dict[str, Any] | None:
     """The step where the trainer's ``best_metric`` was best (the earliest of equals) and
-    the metrics at that step; None if the trainer names no such metric or it has no point.
+    the values of ``keys`` at that step; None if the trainer names no such metric or it has
+    no point.
 
     Points a resumed run superseded are deleted when it resumes (``run_resume_from``), so
     every stored point is of the trajectory that stands."""
@@ -119,9 +119,11 @@ def _best(run: Run) -> dict[str, Any] | None:
     )
     if point is None:
         return None
-    at_step = MetricPoint.objects.filter(run_id=run.pk, step=point["step"]).values_list(
-        "key", "value"
-    )
+    # By key and step, as the (run, key, step) index is ordered: a probe per key, where a
+    # filter on the step alone would read every point of the run.
+    at_step = MetricPoint.objects.filter(
+        run_id=run.pk, key__in=list(keys), step=point["step"]
+    ).values_list("key", "value")
     return {
         "metric": key,
         "mode": mode,
