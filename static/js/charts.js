@@ -159,6 +159,16 @@ export class ChartPanel {
     this.rebuild();
   }
 
+  // Put the series in this order (names not listed keep theirs, after), as a reload would.
+  order(names) {
+    const current = [...this.series.keys()];
+    const wanted = [...names.filter((n) => this.series.has(n)),
+      ...current.filter((n) => !names.includes(n))];
+    if (wanted.every((n, i) => n === current[i])) return;
+    this.series = new Map(wanted.map((n) => [n, this.series.get(n)]));
+    this.rebuild();
+  }
+
   // Replace one series' history; live points already received past its end are kept.
   setHistory(name, step, value) {
     const old = this.series.get(name) || { step: [], value: [] };

@@ -82,6 +82,8 @@ function layoutPanels() {
   for (const group of groupKeys([...keys])) {
     const panel = charts.panel(group.id, group.title, group.keys);
     group.keys.forEach((k) => panel.addSeries(k));
+    // clients arrive in any order; their legend stays in client order
+    if (group.id.startsWith("clients-")) panel.order(group.keys);
     root.append(panel.el);  // keeps the groups' order as keys arrive
   }
   for (const key of extraKeys) {
