@@ -119,8 +119,8 @@ def _best(run: Run, *, keys: Iterable[str]) -> dict[str, Any] | None:
     )
     if point is None:
         return None
-    # By key and step, as the (run, key, step) index is ordered: a probe per key, where a
-    # filter on the step alone would read every point of the run.
+    # Only the keys the summary keeps (no per-client ones), one index search each on
+    # (run, key, step).
     at_step = MetricPoint.objects.filter(
         run_id=run.pk, key__in=list(keys), step=point["step"]
     ).values_list("key", "value")
