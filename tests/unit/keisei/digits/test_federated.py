@@ -283,5 +283,5 @@ def test_federated_config_out_of_bounds_names_field_and_reason(field, value, rea
 
 def test_the_federated_preset_has_eight_clients_with_some_dropouts_and_stragglers():
     config = DigitsConfig.model_validate(DigitsTrainer.presets["federated"])
-    assert config.mode == "federated" and config.clients == 8
+    assert config.mode == "federated" and config.clients == 8 and config.local_epochs == 2
     assert config.dropout_probability == 0.1 and config.straggler_probability == 0.1
