@@ -69,6 +69,7 @@ class RunAdmin(admin.ModelAdmin):
     ]
     inlines = [CommandInline]
     list_select_related = ["owner"]
+    exclude = ["summary"]  # shown read-only as ``ended``, never a form field
 
     def get_queryset(self, request):
         # Staff see runs through the one access rule too (runs.access), so roles change it once.

@@ -195,6 +195,19 @@ def test_cancelled_run_summary_says_it_never_started_and_by_whom(owner, api_clie
 
 
 @pytest.mark.django_db
+def test_the_admin_shows_the_summary_read_only(owner, admin_user, client):
+    run = Run.objects.create(owner=owner, trainer="digits", config={})
+    client.force_login(admin_user)
+    change = f"/admin/runs/run/{run.pk}/change/"
+    assert "the run has not ended" in client.get(change).content.decode()
+    services.command_request(run=run, user=owner, kind="cancel")
+    page = client.get(change).content.decode()
+    assert "cancelled before it started (by olivia)" in page
+    assert "&quot;duration_s&quot;: null" in page  # the stored JSON, laid out
+    assert 'name="summary"' not in page
+
+
+@pytest.mark.django_db
 def test_reaper_failed_run_gets_a_summary_of_the_points_it_left(owner, settings):
     settings.KEISEI_MAX_ATTEMPTS = 2
     run = Run.objects.create(
