@@ -282,3 +282,16 @@ def test_requeued_run_has_no_summary_until_it_ends_again(owner, api_client):
     run.refresh_from_db()
     assert run.summary == {}
     assert api_client(owner).get(f"/api/v1/runs/{run.pk}/").json()["summary"] is None
+
+
+@pytest.mark.django_db
+def test_the_schema_describes_the_summary_as_nullable(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    field = schema["components"]["schemas"]["Run"]["properties"]["summary"]
+    assert field["nullable"] and field["allOf"] == [{"$ref": "#/components/schemas/RunSummary"}]
+    described = schema["components"]["schemas"]["RunSummary"]["properties"]
+    assert set(described) == {
+        "status", "reason", "started_at", "finished_at", "duration_s", "step", "total",
+        "best", "final_metrics", "checkpoint",
+    }  # fmt: skip
+    assert described["best"]["nullable"] and described["checkpoint"]["nullable"]

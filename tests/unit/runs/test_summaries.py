@@ -10,6 +10,7 @@ from runs.services.summaries import (
     SUMMARY_MAX_METRICS,
     CheckpointRow,
     budget_reason,
+    budget_unit,
     checkpoint_choice,
     duration_text,
     first_line,
@@ -85,3 +86,10 @@ def test_the_sentence_says_how_it_ended_and_its_best_step():
     assert summary_sentence(summary("failed", "lost", None)) == "failed: lost"
     cancelled = "cancelled before it started (by olivia)"
     assert summary_sentence(summary("cancelled", cancelled, None)) == cancelled
+
+
+def test_the_budget_unit_comes_from_the_trainers_budget_field():
+    assert budget_unit("digits") == "epochs"
+    assert budget_unit("shogi-ppo") == "steps"  # total_steps
+    assert budget_unit("counting") == "steps"  # no budget field (a test trainer)
+    assert budget_unit("no-such-trainer") == "steps"
