@@ -81,6 +81,11 @@ def test_summary_appears_without_a_reload_when_the_run_completes(
     expect(card.locator("[data-field=duration]")).to_have_text(re.compile(r"^(\d+m )?[\d.]+s$"))
     card.locator("[data-field=best-metrics] summary").click()
     assert card.inner_text() == live_text
+    # Readable in the dark theme, and on a phone without scrolling sideways.
+    page.emulate_media(color_scheme="dark")
+    assert not audit(page), audit(page)
+    page.set_viewport_size({"width": 390, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
     # The fork link opens the new-run form from that checkpoint.
     card.locator("a.summary-fork").click()
