@@ -74,6 +74,8 @@ def federation_state(
         "round": round_no,
         "rounds": rounds,
         "phase": phase,
+        # a started round of a run that no longer trains will never end (a stop abandons it)
+        "abandoned": phase == "start" and not training,
         # a round that started is done only once its end event is stored
         "rounds_done": round_no if phase == "end" else max(round_no - 1, 0),
         "clients_total": total,

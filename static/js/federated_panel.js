@@ -5,6 +5,7 @@
 // starting point. Every text is set with textContent (the page's CSP allows no inline script).
 
 const TERMINAL = new Set(["done", "dropped"]);
+const RUN_ENDED = new Set(["completed", "failed", "stopped", "cancelled"]);
 const STATES = new Set(["waiting", "training", "straggling", "done", "dropped", "not chosen"]);
 
 function fixed(value, digits) {
@@ -19,6 +20,7 @@ export class FederatedPanel {
     this.round = state.round;           // the round shown (0: none yet)
     this.rounds = state.rounds;
     this.phase = state.phase;           // "start" (running), "end" (averaged) or null
+    this.abandoned = state.abandoned;   // a started round the run will never end
     this.lastSeq = state.last_seq;      // round events up to here are in the state already
     this.clients = new Map();           // id -> the row's state
     for (const c of state.clients) this.clients.set(c.id, { ...c });
@@ -29,6 +31,20 @@ export class FederatedPanel {
     if (!this.root) return;
     if (msg.type === "round") this.onRound(msg);
     else if (msg.type === "clients") this.onClients(msg.data);
+    else if (msg.type === "status" && RUN_ENDED.has(msg.data?.status)) this.onRunEnded();
+  }
+
+  // A run that ends mid-round (a stop, a failure) abandons the round: it has no end event
+  // and nothing of it is averaged, so its chosen clients wait, as a reload shows them.
+  onRunEnded() {
+    if (this.phase !== "start" || this.abandoned) return;
+    this.abandoned = true;
+    for (const c of this.clients.values()) {
+      if (c.state === "not chosen") continue;
+      Object.assign(c, { state: "waiting", progress: null, straggled: false, reason: "" });
+      this.draw(c);
+    }
+    this.drawRound();
   }
 
   onRound(msg) {
@@ -39,6 +55,7 @@ export class FederatedPanel {
     this.round = data.round;
     if (Number.isInteger(data.rounds)) this.rounds = data.rounds;
     this.phase = data.phase;
+    this.abandoned = false;
     if (data.phase === "start") {
       const chosen = new Set(data.clients || []);
       chosen.forEach((id) => this.row(id));
@@ -105,7 +122,8 @@ export class FederatedPanel {
   drawRound() {
     const label = this.root.querySelector("#fed-round");
     label.textContent = this.round
-      ? `round ${this.round} of ${this.rounds}${this.phase === "end" ? ": averaged" : ""}`
+      ? `round ${this.round} of ${this.rounds}${this.phase === "end" ? ": averaged"
+        : this.abandoned ? ": abandoned" : ""}`
       : `no round yet, ${this.rounds} to go`;
     const bar = this.root.querySelector("#fed-round-progress");
     bar.max = this.rounds || 1;

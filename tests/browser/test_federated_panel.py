@@ -190,6 +190,26 @@ def test_rows_follow_round_events_and_client_updates_and_a_reload_keeps_them(
     expect(row(page, 0).locator("[data-field='eval.accuracy']")).to_have_text("0.938")
     expect(row(page, 1).locator("[data-field='eval.accuracy']")).to_have_text("0.500")
 
+    # a stop mid-round abandons it (no end event): its clients wait, live and after a reload
+    expect(page.locator("#live-state")).to_have_text("live")
+    round_event(run, {"phase": "start", "round": 3, "rounds": 3, "clients": [1, 2]})
+    publish_clients(run, 3, [{**update, "round": 3, "client": 1, "state": "training"}])
+    expect(state_of(page, 1)).to_have_text("training")
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.STOPPED)
+    event_record(run_id=run.pk, type="status", message="run stopped", data={"status": "stopped"})
+    expect(page.locator("#fed-round")).to_have_text("round 3 of 3: abandoned")
+    expect(state_of(page, 1)).to_have_text("waiting")
+    expect(state_of(page, 2)).to_have_text("waiting")
+    expect(state_of(page, 0)).to_have_text("not chosen")
+    page.reload()
+    expect(page.locator("#fed-round")).to_have_text("round 3 of 3: abandoned")
+    assert [state_of(page, c).inner_text() for c in range(4)] == [
+        "not chosen",
+        "waiting",
+        "waiting",
+        "not chosen",
+    ]
+
 
 def test_a_centralized_run_has_no_clients_panel(page, daphne_server, owner):
     run = Run.objects.create(

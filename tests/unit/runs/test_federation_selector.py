@@ -75,6 +75,11 @@ def test_a_round_started_by_a_run_that_no_longer_trains_leaves_its_clients_waiti
         config=CONFIG, training=False, last_round=start(3, [1, 3]), last_seq=9, latest={}
     )
     assert states(state)[1] == "waiting" and states(state)[3] == "waiting"
+    assert state["abandoned"] and state["rounds_done"] == 2
+    running = federation_state(
+        config=CONFIG, training=True, last_round=start(3, [1, 3]), last_seq=9, latest={}
+    )
+    assert not running["abandoned"]
 
 
 def test_an_ended_round_says_who_finished_who_dropped_and_who_straggled():
