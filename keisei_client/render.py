@@ -81,6 +81,18 @@ def note(text: str) -> None:
     err.print(text, markup=False)
 
 
+def size(value: Any) -> str:
+    """A byte count as people read it (1.5 GiB); ``-`` when unknown."""
+    if not isinstance(value, int | float):
+        return "-"
+    amount = float(value)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{amount:.0f} {unit}" if unit == "bytes" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} TiB"  # not reached: the loop returns at TiB
+
+
 def progress_text(run: dict[str, Any]) -> str:
     """``40%`` or ``-``: a run's progress as a table cell."""
     progress = run.get("progress")

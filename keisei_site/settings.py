@@ -374,6 +374,15 @@ KEISEI_MAX_RUN_STEPS = env.integer("KEISEI_MAX_RUN_STEPS", 1_000_000_000, minimu
 KEISEI_DEFAULT_MAX_RUNNING = env.integer("KEISEI_DEFAULT_MAX_RUNNING", 2, minimum=1, maximum=1000)
 KEISEI_DEFAULT_MAX_QUEUED = env.integer("KEISEI_DEFAULT_MAX_QUEUED", 20, minimum=1, maximum=10000)
 KEISEI_GLOBAL_MAX_QUEUED = env.integer("KEISEI_GLOBAL_MAX_QUEUED", 1000, minimum=1, maximum=10**6)
+# Checkpoint storage: bytes of stored checkpoints one run may hold, and one user over all their
+# runs (a user's own limit in the admin overrides the second). A checkpoint past either is not
+# stored (the timeline says which limit); a user past theirs cannot queue a run.
+KEISEI_MAX_RUN_CHECKPOINT_BYTES = env.integer(
+    "KEISEI_MAX_RUN_CHECKPOINT_BYTES", 10 * 1024**3, minimum=1024, maximum=2**62
+)
+KEISEI_DEFAULT_MAX_STORAGE_BYTES = env.integer(
+    "KEISEI_DEFAULT_MAX_STORAGE_BYTES", 50 * 1024**3, minimum=1024, maximum=2**62
+)
 # Retention: periodic checkpoints kept per run (manual, backup, best and final are all kept).
 KEISEI_KEEP_PERIODIC_CHECKPOINTS = env.integer(
     "KEISEI_KEEP_PERIODIC_CHECKPOINTS", 3, minimum=1, maximum=1000

@@ -211,6 +211,12 @@ class UserQuota(models.Model):
     )
     max_running = models.PositiveSmallIntegerField(help_text="runs training at once")
     max_queued = models.PositiveSmallIntegerField(help_text="runs waiting in the queue at once")
+    max_storage_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="bytes of stored checkpoints over all their runs "
+        "(empty: the site's KEISEI_DEFAULT_MAX_STORAGE_BYTES)",
+    )
 
     def __str__(self) -> str:
         return f"quota of {self.user}: {self.max_running} running, {self.max_queued} queued"

@@ -151,6 +151,11 @@ def me(session: Session, as_json: bool) -> int:
             ("staff", answer.get("is_staff")),
             ("running", f"{usage.get('running', '-')} of {quota.get('max_running', '-')}"),
             ("queued", f"{usage.get('queued', '-')} of {quota.get('max_queued', '-')}"),
+            (
+                "checkpoint storage",
+                f"{render.size(usage.get('storage_bytes'))} of "
+                f"{render.size(quota.get('max_storage_bytes'))}",
+            ),
         ]
     )
     return Exit.OK

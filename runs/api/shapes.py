@@ -33,11 +33,18 @@ class ConfigValidatedSerializer(serializers.Serializer):
 class QuotaSerializer(serializers.Serializer):
     max_running = serializers.IntegerField()
     max_queued = serializers.IntegerField()
+    max_storage_bytes = serializers.IntegerField(
+        help_text="bytes of stored checkpoints over all your runs"
+    )
+    max_run_checkpoint_bytes = serializers.IntegerField(
+        help_text="bytes of stored checkpoints one run may hold (the site's)"
+    )
 
 
 class UsageSerializer(serializers.Serializer):
     running = serializers.IntegerField(help_text="your runs running or paused")
     queued = serializers.IntegerField(help_text="your runs waiting in the queue")
+    storage_bytes = serializers.IntegerField(help_text="bytes of your stored checkpoints")
 
 
 class MeSerializer(serializers.Serializer):

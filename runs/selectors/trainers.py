@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count
 
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
@@ -13,7 +14,7 @@ from runs.models import (
     Run,
     RunStatus,
 )
-from runs.services.quotas import quota_for
+from runs.services.quotas import quota_for, storage_used
 
 # ----- trainers and the caller's own account --------------------------------------------------
 
@@ -52,9 +53,15 @@ def user_quota_usage(*, user: Any) -> dict[str, Any]:
     return {
         "username": user.get_username(),
         "is_staff": bool(user.is_staff),
-        "quota": {"max_running": quota.max_running, "max_queued": quota.max_queued},
+        "quota": {
+            "max_running": quota.max_running,
+            "max_queued": quota.max_queued,
+            "max_storage_bytes": quota.max_storage_bytes,
+            "max_run_checkpoint_bytes": settings.KEISEI_MAX_RUN_CHECKPOINT_BYTES,
+        },
         "usage": {
             "running": sum(counts.get(status, 0) for status in ACTIVE_STATUSES),
             "queued": counts.get(RunStatus.QUEUED, 0),
+            "storage_bytes": storage_used(owner_id=user.pk),
         },
     }

@@ -13,8 +13,9 @@ from django.core.files.storage import Storage
 from django.db import transaction
 
 from keisei.interfaces import CheckpointInfo
-from runs.models import Checkpoint, CheckpointKind
-from runs.services.errors import CheckpointUnusable
+from runs.models import Checkpoint, CheckpointKind, Run
+from runs.services.errors import CheckpointUnusable, QuotaExceeded
+from runs.services.quotas import quota_check_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,17 @@ def checkpoint_record(*, run_id: int, info: CheckpointInfo) -> Checkpoint:
         sha256=file_sha256(info.path),
         metrics={k: float(v) for k, v in info.metrics.items()},
     )
+    reclaimed = 0
+    if checkpoint.kind == CheckpointKind.PERIODIC:
+        # It takes the place of the oldest periodic one, which retention then deletes.
+        keep = settings.KEISEI_KEEP_PERIODIC_CHECKPOINTS - 1
+        reclaimed = sum(c.size for c in _pruned(run_id, keep=keep))
+    try:
+        quota_check_checkpoint(
+            run=Run.objects.get(pk=run_id), size=checkpoint.size, reclaimed=reclaimed
+        )
+    except QuotaExceeded as exc:
+        raise CheckpointNotStored(str(exc)) from exc
     field, storage = checkpoint.file.field, checkpoint.file.storage
     # The name is settled before writing so that a failed write's leftovers can be found:
     # only this run's one worker writes under runs/<id>/checkpoints/.
@@ -94,19 +106,22 @@ def _delete_quietly(storage: Storage, name: str) -> None:
 
 def checkpoints_prune(*, run_id: int) -> list[int]:
     """Keep the last N periodic checkpoints and every manual, backup, best and final one."""
-    keep = settings.KEISEI_KEEP_PERIODIC_CHECKPOINTS
-    periodic = Checkpoint.objects.filter(run_id=run_id, kind=CheckpointKind.PERIODIC).order_by(
-        "-step", "-id"
-    )
-    doomed = list(periodic[keep:])
-    # A checkpoint a fork starts from stays, whatever its kind.
-    doomed = [c for c in doomed if not c.forks.exists()]
+    doomed = _pruned(run_id, keep=settings.KEISEI_KEEP_PERIODIC_CHECKPOINTS)
     for checkpoint in doomed:
         name, storage = checkpoint.file.name, checkpoint.file.storage
         checkpoint.delete()
         # Rows and files go together; the file after the row commits, so no row points at nothing.
         transaction.on_commit(partial(storage.delete, name))
     return [c.pk for c in doomed]
+
+
+def _pruned(run_id: int, *, keep: int) -> list[Checkpoint]:
+    """The periodic checkpoints past the newest ``keep``; a checkpoint a fork starts from
+    stays, whatever its kind."""
+    periodic = Checkpoint.objects.filter(run_id=run_id, kind=CheckpointKind.PERIODIC).order_by(
+        "-step", "-id"
+    )
+    return [c for c in periodic[max(keep, 0) :] if not c.forks.exists()]
 
 
 def checkpoint_fetch(checkpoint: Checkpoint, directory: Path) -> Path:

@@ -3,6 +3,8 @@ on the pytest test database (loaded by the root conftest as a plugin)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.support.servers import (
@@ -13,6 +15,39 @@ from tests.support.servers import (
     start_celery_worker,
     start_daphne,
 )
+
+
+def _deadlocked(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if "deadlock detected" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_outlasts_a_deadlock():
+    """A ``transaction=True`` test ends with a TRUNCATE of every table, which takes their
+    locks one by one; a worker still writing for a run the test left training can hold one
+    and wait for another, and PostgreSQL then aborts one side as a deadlock. When that side
+    is the flush, it is tried again (the worker's write was the one that went through)."""
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self):
+        for attempt in range(1, 4):
+            try:
+                return original(self)
+            except Exception as exc:
+                if attempt == 3 or not _deadlocked(exc):
+                    raise
+                time.sleep(0.2 * attempt)
+
+    TransactionTestCase._fixture_teardown = teardown
+    yield
+    TransactionTestCase._fixture_teardown = original
+
 
 # Short leases, so a killed worker's run is reaped in seconds, not a minute.
 TEST_LEASE_SECONDS = "6"

@@ -17,6 +17,7 @@ from monitoring.services import metrics_record
 from runs import selectors
 from runs.models import Checkpoint, Run, RunStatus
 from runs.views import CHART_KEYS
+from tests.support.forms import filled
 
 pytestmark = pytest.mark.django_db
 
@@ -25,19 +26,6 @@ WALL = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 def make_run(owner, name, **extra) -> Run:
     return Run.objects.create(owner=owner, trainer="digits", name=name, **{"config": {}, **extra})
-
-
-def filled(page, **changes) -> dict:
-    """The form as a browser would send it: every field at its shown value, with changes."""
-    form = page.context["form"]
-    data = {"trainer": form.trainer, "preset": page.context["preset"]}
-    for name in form.config_fields:
-        value = form.initial.get(name, form.fields[name].initial)
-        if value is True:
-            data[name] = "on"
-        elif value is not None and value is not False:
-            data[name] = str(value)
-    return {**data, **changes}
 
 
 def test_the_list_filters_sorts_and_pages_like_the_api(client, owner):
