@@ -1,7 +1,8 @@
 """The live publisher sends a message again once when the channel layer fails: a connection
 Redis closed (a restart, a client kill) fails one command, and the client reconnects on the
-next. The channel layer is replaced by a fake (a unit test of the send loop, not of Redis; the
-restart itself is tested against a real Redis in tests/integration/monitoring/test_redis_outage.py)."""
+next. The channel layer is replaced by a fake (a unit test of the send loop, not of Redis;
+the restart itself is tested against a real Redis in
+tests/integration/monitoring/test_redis_outage.py)."""
 
 from __future__ import annotations
 
