@@ -248,6 +248,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         {
             "run": run,
             "latest": sorted(latest.items()),
+            "client_metric_count": sum(key.startswith("clients/") for key in latest),
             # The charts are drawn in the browser from the keys (static/js/charts.js groups
             # them the same way whether they come with the page or arrive live).
             "snapshot": {

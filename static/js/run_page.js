@@ -164,8 +164,11 @@ function addExtraPanel() {
 }
 
 function setMetrics(step, values) {
-  const table = $("latest-metrics");
   for (const [key, value] of Object.entries(values)) {
+    // A federated run's per-client keys go to their own folded table.
+    const perClient = key.startsWith("clients/");
+    const table = $(perClient ? "latest-client-metrics" : "latest-metrics");
+    if (perClient) $("client-metrics").hidden = false;
     let row = table.querySelector(`tr[data-key="${CSS.escape(key)}"]`);
     if (!row) {
       row = table.insertRow();

@@ -112,6 +112,15 @@ def test_rows_follow_round_events_and_client_updates_and_a_reload_keeps_them(
     expect(page.locator("#chart-key optgroup[label='clients: eval_accuracy'] option")).to_have_text(
         ["client 0", "client 1"]
     )
+    # The per-client keys are folded in a table of their own, there and when more arrive live.
+    expect(page.locator("#latest-metrics tr[data-key^='clients/']")).to_have_count(0)
+    folded = page.locator("#latest-client-metrics tr[data-key^='clients/']")
+    expect(folded).to_have_count(10)
+    expect(page.locator("#live-state")).to_have_text("live")  # a message before it is lost
+    live.publish_metrics(run.pk, 2, {"clients/3/eval_loss": 0.25, "losses/val_loss": 0.3})
+    assert live.publisher().flush()
+    expect(folded).to_have_count(11)
+    expect(page.locator("#latest-metrics tr[data-key='losses/val_loss']")).to_have_count(1)
 
     expect(page.locator("#live-state")).to_have_text("live")
     round_event(run, {"phase": "start", "round": 2, "rounds": 3, "clients": [0, 2]})
@@ -219,6 +228,7 @@ def test_a_centralized_run_has_no_clients_panel(page, daphne_server, owner):
     page.goto(f"{daphne_server}/runs/{run.pk}/")
     expect(page.locator("#live-state")).to_have_text("live")
     expect(page.locator("#clients-panel")).to_have_count(0)
+    expect(page.locator("#client-metrics")).to_be_hidden()
 
 
 # A real federated run, slowed so that a round lasts seconds: several local epochs and a
