@@ -21,7 +21,10 @@ last line: ``ratio`` (median over the pairs of on/off; goal >= 0.97), ``pair_rat
 wall time when other work shares the cores, blind to PostgreSQL's and Redis's own CPU),
 ``examples_per_s_on`` and ``examples_per_s_off`` (medians), ``rounds``, ``clients``,
 ``repeats``, ``client_messages`` (``clients`` messages the reporter published in the last "on"
-run) and ``client_updates`` (the engine's updates in it).
+run), ``client_updates`` (the engine's updates in it), and where the time goes (medians over
+the runs, in seconds): ``run_s_on`` (an "on" run's wall time), ``store_s_on`` and
+``store_s_off`` (the training thread storing points: COPY and rollups, about once a second),
+``on_live_s`` (in ``RunCallbacks.on_live``, the relay included).
 
     .venv/bin/python bench/federated.py            # 40 rounds, 7 pairs: about 3 minutes idle
     .venv/bin/python bench/federated.py --quick    # 10 rounds, 3 pairs: about a minute
@@ -68,20 +71,23 @@ def train_once(owner, config: dict[str, Any], *, report_clients: bool) -> tuple[
     """Examples per second of one federated run as a worker trains it, the close included;
     the counts also give the examples per second of this process's CPU time."""
     from keisei.digits.trainer import DigitsTrainer
-    from monitoring import live
+    from monitoring import live, reporter
     from runs import services
     from runs.execution import CommandControl, RunCallbacks
     from runs.leases import Heartbeat
     from runs.models import RunStatus
 
     class CountingCallbacks(RunCallbacks):
-        """RunCallbacks unchanged, with the client updates and their messages counted."""
+        """RunCallbacks unchanged, with the client updates counted and timed."""
 
         updates = 0
+        live_s = 0.0
 
         def on_live(self, kind: str, data) -> None:
             self.updates += 1
+            started = time.perf_counter()
             super().on_live(kind, data)
+            self.live_s += time.perf_counter() - started
 
     services.run_queue(owner=owner, trainer="digits", config=config)
     run = services.run_claim_next(worker=WORKER)
@@ -94,7 +100,18 @@ def train_once(owner, config: dict[str, Any], *, report_clients: bool) -> tuple[
         published.append(len(updates))
         real_publish(run_id, round_, updates)
 
+    # The time the training thread spends storing points (COPY and rollups, about once a
+    # second): where the per-client points cost.
+    storing = [0.0]
+    real_store = reporter.metrics_record
+
+    def timed_store(**kwargs) -> None:
+        started = time.perf_counter()
+        real_store(**kwargs)
+        storing[0] += time.perf_counter() - started
+
     live.publish_clients = counting_publish
+    reporter.metrics_record = timed_store
     try:
         callbacks = CountingCallbacks(run, WORKER)
         with (
@@ -120,8 +137,16 @@ def train_once(owner, config: dict[str, Any], *, report_clients: bool) -> tuple[
             cpu = time.process_time() - cpu_started
     finally:
         live.publish_clients = real_publish
+        reporter.metrics_record = real_store
     services.run_finish(run_id=run.pk, worker=WORKER, status=RunStatus.COMPLETED)
-    counts = {"messages": len(published), "updates": callbacks.updates, "cpu": examples / cpu}
+    counts = {
+        "messages": len(published),
+        "updates": callbacks.updates,
+        "cpu": examples / cpu,
+        "live_s": callbacks.live_s,
+        "store_s": storing[0],
+        "wall_s": elapsed,
+    }
     return examples / elapsed, counts
 
 
@@ -142,6 +167,9 @@ def main() -> None:
         config = federated_config(rounds)
         train_once(owner, federated_config(2), report_clients=True)  # warm-up
         on, off, pair_ratios, cpu_ratios, seen = [], [], [], [], {}
+        store_s: dict[bool, list[float]] = {True: [], False: []}
+        live_s: list[float] = []
+        run_s: list[float] = []
         for pair in range(repeats):
             # Alternate which side goes first, so a trend in the load favours neither.
             order = (True, False) if pair % 2 == 0 else (False, True)
@@ -149,8 +177,11 @@ def main() -> None:
             for report in order:
                 speeds[report], counts = train_once(owner, config, report_clients=report)
                 cpu_speeds[report] = counts["cpu"]
+                store_s[report].append(counts["store_s"])
                 if report:
                     seen = counts
+                    live_s.append(counts["live_s"])
+                    run_s.append(counts["wall_s"])
             on.append(speeds[True])
             off.append(speeds[False])
             pair_ratios.append(speeds[True] / speeds[False])
@@ -173,6 +204,10 @@ def main() -> None:
                 "repeats": repeats,
                 "client_messages": seen.get("messages", 0),
                 "client_updates": seen.get("updates", 0),
+                "run_s_on": round(statistics.median(run_s), 3),
+                "store_s_on": round(statistics.median(store_s[True]), 3),
+                "store_s_off": round(statistics.median(store_s[False]), 3),
+                "on_live_s": round(statistics.median(live_s), 3),
             }
         )
     )
