@@ -1,12 +1,16 @@
 """Who may see, steer or download a run: decided here and nowhere else.
 
-Today a run is seen and steered by its owner and by staff, and nobody anonymous or inactive
-sees anything. Pages, the API, downloads, the league, compare, evaluation and command
-opponents, the admin, and (through ``monitoring.access``) the WebSocket consumers and the
-system page all ask this module, so roles or sharing are a change here alone.
+Roles (docs/security.md): staff see and steer everything; a trainer (anyone else) owns and
+steers their runs; a viewer (member of the "viewers" group) may not queue runs. Anyone signed
+in and active also sees, read-only, the runs shared with them (``RunShare``: with them or with
+one of their groups) and every public run (``Run.public``). Nobody anonymous or inactive sees
+anything. Pages, the API, downloads, the league, compare, evaluation and command opponents,
+the admin, and (through ``monitoring.access``) the WebSocket consumers and the system page all
+ask this module.
 
-A refusal is ``NotFound``: another user's run answers exactly as an absent one (404, never
-403, which would say it exists).
+A run one may not see is ``NotFound``: it answers exactly as an absent one (404, never 403,
+which would say it exists). A run one may see but not steer is ``RunReadOnly`` (403): its
+existence is no secret to someone who can watch it, and "read-only" is the useful answer.
 """
 
 from __future__ import annotations
@@ -14,10 +18,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from monitoring.errors import NotFound
-from runs.models import Checkpoint, GameRecord, Preset, Run
+from monitoring.errors import ApplicationError, NotFound
+from runs.models import VIEWERS_GROUP, Checkpoint, GameRecord, Preset, Run, RunShare
+
+
+class RunReadOnly(ApplicationError):
+    """The caller may see the run (shared with them, or public) but not change it."""
+
+    code = "run_read_only"
+    status = 403
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(
+            f"run {run_id} is shared with you read-only: only its owner or staff may change it",
+            extra={"run": run_id},
+        )
 
 
 def is_active_user(user: Any) -> bool:
@@ -29,20 +46,49 @@ def is_active_user(user: Any) -> bool:
     )
 
 
+def is_viewer(user: Any) -> bool:
+    """A member of the "viewers" group who is not staff: watches, never queues a run."""
+    if not is_active_user(user) or user.is_staff:
+        return False
+    return bool(user.groups.filter(name=VIEWERS_GROUP).exists())
+
+
+def role_of(user: Any) -> str:
+    """``staff``, ``viewer`` or ``trainer`` (what the pages and ``me/`` show)."""
+    if is_active_user(user) and user.is_staff:
+        return "staff"
+    return "viewer" if is_viewer(user) else "trainer"
+
+
+def shares_reaching(*, user: Any) -> QuerySet[RunShare]:
+    """The shares that name ``user`` or one of their groups."""
+    return RunShare.objects.filter(Q(user=user) | Q(group__user=user))
+
+
 def runs_visible(*, user: Any) -> QuerySet[Run]:
-    """Every run ``user`` may see (no order imposed here)."""
+    """Every run ``user`` may see (no order imposed here): one query, whatever the shares.
+
+    An ``EXISTS`` rather than a join through the shares, so a run shared twice with someone
+    (directly and through a group) is still one row, with no ``DISTINCT`` to fight ordering.
+    """
+    runs = Run.objects.select_related("owner")
+    if not is_active_user(user):
+        return runs.none()
+    if user.is_staff:
+        return runs.all()
+    shared = shares_reaching(user=user).filter(run=OuterRef("pk"))
+    return runs.filter(Q(owner=user) | Q(public=True) | Exists(shared))
+
+
+def runs_steerable(*, user: Any) -> QuerySet[Run]:
+    """Every run ``user`` may steer (stop, pause, edit, delete, requeue, evaluate, share):
+    their own, or every run for staff. Sharing never gives this."""
     runs = Run.objects.select_related("owner")
     if not is_active_user(user):
         return runs.none()
     if user.is_staff:
         return runs.all()
     return runs.filter(owner=user)
-
-
-def runs_steerable(*, user: Any) -> QuerySet[Run]:
-    """Every run ``user`` may steer (stop, pause, ...). Today the same people as may see it;
-    kept apart so a read-only role is a change here only."""
-    return runs_visible(user=user)
 
 
 def run_for_viewer(*, user: Any, run_id: int) -> Run:
@@ -54,10 +100,12 @@ def run_for_viewer(*, user: Any, run_id: int) -> Run:
 
 
 def run_for_steerer(*, user: Any, run_id: int) -> Run:
-    """The run if ``user`` may steer it; ``NotFound`` otherwise (a run one may see but not
-    steer would say so when roles exist; today there is none)."""
+    """The run if ``user`` may steer it; ``RunReadOnly`` if they may only see it (shared or
+    public), ``NotFound`` otherwise."""
     run = runs_steerable(user=user).filter(pk=run_id).first()
     if run is None:
+        if runs_visible(user=user).filter(pk=run_id).exists():
+            raise RunReadOnly(run_id)
         raise NotFound("no such run")
     return run
 
@@ -99,9 +147,20 @@ def checkpoint_for_viewer(*, user: Any, run_id: int, checkpoint_id: int) -> Chec
     return checkpoint
 
 
+def checkpoint_for_steerer(*, user: Any, run_id: int, checkpoint_id: int) -> Checkpoint:
+    """A checkpoint of a run ``user`` may steer (to queue an evaluation job, which writes to
+    that run); ``RunReadOnly`` for a run they may only see, ``NotFound`` else."""
+    run = run_for_steerer(user=user, run_id=run_id)
+    checkpoint = Checkpoint.objects.select_related("run").filter(pk=checkpoint_id, run=run).first()
+    if checkpoint is None:
+        raise NotFound("no such checkpoint")
+    return checkpoint
+
+
 def checkpoint_for_opponent(*, user: Any, checkpoint_id: int) -> Checkpoint:
     """A checkpoint ``user`` may name as an opponent (``checkpoint:<id>`` of a command, the
-    opponent of an evaluation job): one of any run they may see; ``NotFound`` otherwise."""
+    opponent of an evaluation job): one of any run they may see, shared and public ones
+    included (playing against it changes nothing of that run); ``NotFound`` otherwise."""
     checkpoint = (
         Checkpoint.objects.select_related("run")
         .filter(pk=checkpoint_id, run__in=runs_visible(user=user))

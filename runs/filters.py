@@ -9,6 +9,7 @@ import django_filters  # type: ignore[import-untyped]
 from django.db.models import QuerySet
 
 from runs.models import TAG_MAX_LENGTH, Run, RunStatus
+from runs.selectors.sharing import runs_filter_shared
 
 
 class RunFilter(django_filters.FilterSet):
@@ -32,9 +33,28 @@ class RunFilter(django_filters.FilterSet):
         field_name="name", lookup_expr="icontains", max_length=120, help_text="name contains"
     )
 
+    shared = django_filters.ChoiceFilter(
+        method="filter_shared",
+        choices=[
+            ("own", "runs you own"),
+            ("with_me", "others' runs shared with you or your groups"),
+            ("public", "public runs"),
+        ],
+        help_text="own, with_me or public",
+    )
+
     class Meta:
         model = Run
-        fields = ["status", "trainer", "owner", "tag", "created_after", "created_before", "search"]
+        fields = [
+            "status",
+            "trainer",
+            "owner",
+            "tag",
+            "created_after",
+            "created_before",
+            "search",
+            "shared",
+        ]
 
     def is_valid(self) -> bool:
         if not super().is_valid():
@@ -55,3 +75,6 @@ class RunFilter(django_filters.FilterSet):
 
     def filter_tag(self, queryset: QuerySet[Run], name: str, value: str) -> QuerySet[Run]:
         return queryset.filter(tags__contains=[value])
+
+    def filter_shared(self, queryset: QuerySet[Run], name: str, value: str) -> QuerySet[Run]:
+        return runs_filter_shared(queryset, user=getattr(self.request, "user", None), which=value)

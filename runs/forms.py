@@ -183,3 +183,24 @@ class CommandForm(forms.Form):
         return "; ".join(
             f"{name}: {' '.join(str(r) for r in reasons)}" for name, reasons in self.errors.items()
         )
+
+
+class SharingForm(forms.Form):
+    """The run page's Sharing card: public or not, and the users and groups it is shared with,
+    each a comma-separated list that replaces the current one."""
+
+    public = forms.BooleanField(required=False)
+    users = forms.CharField(required=False, max_length=4000)
+    groups = forms.CharField(required=False, max_length=4000)
+
+    @staticmethod
+    def names(raw: str) -> list[str]:
+        return [name.strip() for name in raw.split(",") if name.strip()]
+
+    def sharing(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "public": bool(data["public"]),
+            "users": self.names(data["users"]),
+            "groups": self.names(data["groups"]),
+        }

@@ -91,6 +91,10 @@ class Run(Leased):
     summary = models.JSONField(
         default=dict, blank=True, help_text="how the run ended (set when it ends)"
     )
+    # Seen (read-only) by every signed-in user when set; changed by ``services.sharing`` only.
+    public = models.BooleanField(
+        default=False, help_text="every signed-in user may watch it (read-only)"
+    )
 
     # Not a column: set on runs a list shows (``selectors.run_list``), 1 = trains next.
     queue_position: int | None = None
@@ -114,6 +118,61 @@ class Run(Leased):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+
+# The Django group whose members are viewers: they see runs shared with them (or public) and
+# may not queue runs of their own (``runs.access``, docs/security.md). Created by a migration.
+VIEWERS_GROUP = "viewers"
+
+
+class RunShare(models.Model):
+    """A run shared read-only with one user or one group (exactly one of the two)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="run_shares",
+    )
+    group = models.ForeignKey(
+        "auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="run_shares"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, group__isnull=True)
+                    | models.Q(user__isnull=True, group__isnull=False)
+                ),
+                name="run_share_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["run", "user"],
+                condition=models.Q(user__isnull=False),
+                name="run_share_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["run", "group"],
+                condition=models.Q(group__isnull=False),
+                name="run_share_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = f"user {self.user}" if self.user_id else f"group {self.group}"
+        return f"run {self.run_id} shared with {target}"
 
 
 # A run is held while it trains or is paused; the reaper puts it back in the queue.

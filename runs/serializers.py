@@ -118,6 +118,7 @@ class RunSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "summary",
+            "public",
         ]
         read_only_fields = fields
 
@@ -158,6 +159,7 @@ class RunSerializer(serializers.ModelSerializer):
             "started_at": _datetime(run.started_at),
             "finished_at": _datetime(run.finished_at),
             "summary": run.summary or None,
+            "public": run.public,
         }
 
 
@@ -212,6 +214,23 @@ class RunUpdateSerializer(serializers.Serializer):
     )
     priority = serializers.IntegerField(
         min_value=-100, max_value=100, required=False, help_text="only while the run is queued"
+    )
+
+
+class RunSharingSerializer(serializers.Serializer):
+    """A run's sharing: ``GET`` answers it, ``PUT`` replaces it whole (names are checked by
+    ``services.sharing``, which names the field and every unknown name)."""
+
+    public = serializers.BooleanField(help_text="every signed-in user may watch it (read-only)")
+    users = serializers.ListField(
+        child=serializers.CharField(max_length=150),
+        max_length=200,
+        help_text="usernames it is shared with, read-only",
+    )
+    groups = serializers.ListField(
+        child=serializers.CharField(max_length=150),
+        max_length=200,
+        help_text="group names it is shared with, read-only (every member)",
     )
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:run_id>/artifacts/", views.run_artifacts, name="artifacts"),
     path("<int:run_id>/command/", views.run_command, name="command"),
     path("<int:run_id>/edit/", views.run_edit, name="edit"),
+    path("<int:run_id>/sharing/", views.run_sharing_edit, name="sharing"),
     path("<int:run_id>/timeline/", views.run_timeline, name="timeline"),
     path("<int:run_id>/games/<int:record_id>/", views.game_record_page, name="game"),
     path(
@@ -42,6 +43,7 @@ api_urlpatterns = [
     path("runs/<int:run_id>/commands/", api.RunCommandsApi.as_view(), name="api-run-commands"),
     path("runs/<int:run_id>/clone/", api.RunCloneApi.as_view(), name="api-run-clone"),
     path("runs/<int:run_id>/requeue/", api.RunRequeueApi.as_view(), name="api-run-requeue"),
+    path("runs/<int:run_id>/sharing/", api.RunSharingApi.as_view(), name="api-run-sharing"),
     path("presets/", api.PresetListCreateApi.as_view(), name="api-presets"),
     path("presets/<int:preset_id>/", api.PresetDetailApi.as_view(), name="api-preset"),
     path("runs/<int:run_id>/fork/", api.RunForkApi.as_view(), name="api-run-fork"),

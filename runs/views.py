@@ -25,12 +25,14 @@ from runs.downloads import (
     checkpoint_download_response,
     game_record_download_response,
 )
-from runs.forms import CommandForm, RunForm
+from runs.forms import CommandForm, RunForm, SharingForm
 from runs.models import Run
 from runs.pages import form_submit, redirect_on_refusal
 from runs.selectors.analysis import analysis_checkpoints, game_record_checkpoint
 from runs.selectors.federation import run_federation_state
+from runs.selectors.sharing import run_shared_by, run_sharing
 from runs.services import showcase
+from runs.services.sharing import run_sharing_set
 from runs.trainers import Capability, trainer_can
 
 # The compare page charts the first of these its runs report, unless a key is asked for (the
@@ -242,6 +244,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     timeline = selectors.run_timeline_page(run)
     waiting_for = selectors.run_waiting_for(run)
     snapshot = selectors.run_as_dict(run, queue_position=queue_position, waiting_for=waiting_for)
+    may_change = access.may_steer_run(user=request.user, run=run)
     return render(
         request,
         "runs/detail.html",
@@ -258,7 +261,10 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             },
             "config_sections": selectors.run_config_sections(run),
             "timeline": timeline,
-            "may_change": access.may_steer_run(user=request.user, run=run),
+            "may_change": may_change,
+            # The Sharing card for who may change it; "shared with you by" for who only watches.
+            "sharing": run_sharing(run) if may_change else None,
+            "shared_by": run_shared_by(run=run, user=request.user),
             "queue_position": queue_position,
             "waiting_for": waiting_for,
             "commands": selectors.run_commands_recent(run),
@@ -302,6 +308,23 @@ def run_edit(request: HttpRequest, run_id: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Saved.")
+    return redirect("runs:detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+@redirect_on_refusal("runs:detail")
+def run_sharing_edit(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The Sharing card: public or not, and the users and groups it is shared with (owner or
+    staff); an unknown name is an error message naming the field and the name."""
+    run = access.run_for_steerer(user=request.user, run_id=run_id)
+    form = SharingForm(request.POST)
+    if not form.is_valid():
+        reasons = [f"{name}: {', '.join(map(str, errs))}" for name, errs in form.errors.items()]
+        messages.error(request, "; ".join(reasons))
+        return redirect("runs:detail", run_id=run.pk)
+    run_sharing_set(run=run, by=request.user, **form.sharing())
+    messages.success(request, "Sharing saved.")
     return redirect("runs:detail", run_id=run.pk)
 
 

@@ -22,6 +22,7 @@ from runs.api.runs import (
     RunListCreateApi,
     RunRequeueApi,
 )
+from runs.api.sharing import RunSharingApi
 from runs.api.trainers import MeApi, TrainerDetailApi, TrainerListApi, TrainerValidateApi
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "RunGameRecordsApi",
     "RunListCreateApi",
     "RunRequeueApi",
+    "RunSharingApi",
     "TrainerDetailApi",
     "TrainerListApi",
     "TrainerValidateApi",

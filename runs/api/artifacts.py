@@ -53,7 +53,8 @@ class CheckpointDownloadApi(APIView):
 
 
 class CheckpointEvaluateApi(APIView):
-    """POST: queue a match of this checkpoint against "random" or any checkpoint you may see."""
+    """POST: queue a match of this checkpoint (of a run you may steer) against "random" or any
+    checkpoint you may see."""
 
     @extend_schema(
         tags=TAG,
@@ -62,7 +63,8 @@ class CheckpointEvaluateApi(APIView):
         responses={202: EvaluationSerializer, **refusals(400)},
     )
     def post(self, request: Request, run_id: int, checkpoint_id: int) -> Response:
-        checkpoint = access.checkpoint_for_viewer(
+        # The job is recorded on this run: steering, so its owner's or staff's only.
+        checkpoint = access.checkpoint_for_steerer(
             user=request.user, run_id=run_id, checkpoint_id=checkpoint_id
         )
         incoming = EvaluationCreateSerializer(data=request.data)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from monitoring.errors import ApplicationError, NotFound, ServiceUnavailable
 
+# Raised by the access module (which the services import, never the other way round).
+from runs.access import RunReadOnly
+
 __all__ = [
     "ApplicationError",
     "CheckpointUnusable",
@@ -19,8 +22,11 @@ __all__ = [
     "RunNotFinished",
     "RunNotQueued",
     "RunNotRequeueable",
+    "RunReadOnly",
     "RunStateConflict",
     "ServiceUnavailable",
+    "SharingRefused",
+    "ViewerCannotQueue",
 ]
 
 
@@ -53,6 +59,26 @@ class QuotaExceeded(ApplicationError):
         super().__init__(message, extra={"limit": limit, "value": value})
         self.limit = limit
         self.value = value
+
+
+class ViewerCannotQueue(ApplicationError):
+    """A viewer (member of the "viewers" group) asked to queue a run: they watch, never train."""
+
+    code = "viewer_cannot_queue"
+    status = 403
+
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            f"{username} has the viewer role (group 'viewers'): viewers may watch runs shared "
+            "with them but may not queue runs",
+            extra={"role": "viewer"},
+        )
+
+
+class SharingRefused(FieldsRefused):
+    """A sharing change names a user or group that does not exist, or is malformed."""
+
+    code = "sharing_invalid"
 
 
 class CommandRejected(ApplicationError):
