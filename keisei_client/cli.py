@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from keisei_client import render
-from keisei_client.commands import auth, edits, files, runs, trainers
+from keisei_client.commands import auth, edits, files, runs, sharing, trainers
 from keisei_client.commands.common import Session
 from keisei_client.exits import ClientError, Exit
 
@@ -51,6 +51,8 @@ for command in (
     edits.edit,
     edits.requeue,
     edits.delete,
+    sharing.share,
+    sharing.unshare,
     files.download,
     files.games,
     files.game,

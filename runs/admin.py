@@ -14,7 +14,16 @@ from django.utils.html import format_html
 
 from monitoring.errors import ApplicationError
 from runs import access, services
-from runs.models import Checkpoint, Command, LeagueEntry, LeagueMatch, Preset, Run, UserQuota
+from runs.models import (
+    Checkpoint,
+    Command,
+    LeagueEntry,
+    LeagueMatch,
+    Preset,
+    Run,
+    RunShare,
+    UserQuota,
+)
 
 
 class CommandInline(admin.TabularInline):
@@ -48,7 +57,7 @@ class RunAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = ["status", "trainer", "created_at"]
+    list_filter = ["status", "trainer", "public", "created_at"]
     search_fields = ["name", "owner__username", "trainer", "error"]
     list_editable = ["priority"]
     date_hierarchy = "created_at"
@@ -86,7 +95,17 @@ class RunAdmin(admin.ModelAdmin):
         # The summary is shown as its sentence and its JSON, laid out (``ended``).
         editable = {"name", "priority"}
         fields = [f.name for f in Run._meta.fields if f.name not in editable | {"id", "summary"}]
-        return [*fields, "ended"]
+        return [*fields, "ended", "shared_with"]
+
+    @admin.display(description="shared with")
+    def shared_with(self, run: Run) -> str:
+        """Whom the run is shared with, read-only: sharing changes go through
+        ``services.sharing`` (the run page, the API, the CLI), so each is audited and on the
+        run's timeline. (Shown as a field, not an inline: an inline would add a formset that
+        every change of the priority would have to carry.)"""
+        shares = run.shares.select_related("user", "group")
+        names = [f"user {s.user}" if s.user_id else f"group {s.group}" for s in shares]
+        return ", ".join(names) or "(nobody)"
 
     @admin.display(description="summary")
     def ended(self, run: Run) -> str:
@@ -217,3 +236,23 @@ class LeagueMatchAdmin(admin.ModelAdmin):
         "played_at",
     ]
     readonly_fields = [f.name for f in LeagueMatch._meta.fields]
+
+
+@admin.register(RunShare)
+class RunShareAdmin(admin.ModelAdmin):
+    """Every share, to look through; changed only through ``services.sharing`` (audited).
+    Who is a viewer is the "viewers" group, managed in the user admin."""
+
+    list_display = ["run", "user", "group", "created_by", "created_at"]
+    list_filter = ["group", "created_at"]
+    search_fields = ["run__name", "user__username", "group__name"]
+    list_select_related = ["run", "user", "group", "created_by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -113,6 +113,11 @@ def submit(
 @click.option("--tag", help="Only runs with this tag.")
 @click.option("--owner", help="Only this user's runs (staff).")
 @click.option("--search", help="Only runs whose name contains this.")
+@click.option(
+    "--shared",
+    type=click.Choice(["own", "with_me", "public"]),
+    help="own: yours; with_me: others' shared with you or your groups; public: public runs.",
+)
 @click.option("--created-after", metavar="ISO-DATETIME")
 @click.option("--created-before", metavar="ISO-DATETIME")
 @click.option("--ordering", type=click.Choice(ORDERINGS), help="Default: newest first.")

@@ -394,3 +394,15 @@ def test_dashboard_socket_lists_runs_shared_with_the_viewer(daphne_server, owner
 
     ids = asyncio.run(listed())
     assert run.pk in ids and hidden.pk not in ids
+
+
+def test_admin_shows_whom_a_run_is_shared_with(client, owner, viewer, staff, run):
+    run_share(run=run, by=owner, users=["vera"])
+    staff.is_superuser = True
+    staff.save(update_fields=["is_superuser"])
+    client.force_login(staff)
+    page = client.get(f"/admin/runs/run/{run.pk}/change/").content.decode()
+    assert "user vera" in page
+    listed = client.get("/admin/runs/runshare/")
+    assert listed.status_code == 200 and "vera" in listed.content.decode()
+    assert client.get("/admin/runs/runshare/add/").status_code == 403
