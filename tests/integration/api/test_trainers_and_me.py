@@ -68,8 +68,13 @@ def test_me_tells_limits_and_use(api_client, owner, settings):
     assert me == {
         "username": "olivia",
         "is_staff": False,
-        "quota": {"max_running": 2, "max_queued": 5},
-        "usage": {"running": 1, "queued": 2},
+        "quota": {
+            "max_running": 2,
+            "max_queued": 5,
+            "max_storage_bytes": settings.KEISEI_DEFAULT_MAX_STORAGE_BYTES,
+            "max_run_checkpoint_bytes": settings.KEISEI_MAX_RUN_CHECKPOINT_BYTES,
+        },
+        "usage": {"running": 1, "queued": 2, "storage_bytes": 0},
     }
 
 
@@ -79,8 +84,10 @@ def test_me_without_a_quota_row_reads_the_site_defaults(api_client, staff, setti
     assert me["quota"] == {
         "max_running": settings.KEISEI_DEFAULT_MAX_RUNNING,
         "max_queued": settings.KEISEI_DEFAULT_MAX_QUEUED,
+        "max_storage_bytes": settings.KEISEI_DEFAULT_MAX_STORAGE_BYTES,
+        "max_run_checkpoint_bytes": settings.KEISEI_MAX_RUN_CHECKPOINT_BYTES,
     }
-    assert me["usage"] == {"running": 0, "queued": 0}
+    assert me["usage"] == {"running": 0, "queued": 0, "storage_bytes": 0}
 
 
 def test_nobody_signed_in_gets_nothing(api_client):
