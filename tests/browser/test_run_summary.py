@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from monitoring.models import MetricPoint
 from runs import services
-from runs.models import Run, RunStatus
+from runs.models import Run, RunStatus, UserQuota
 from tests.browser.test_every_page import audit
 from tests.browser.test_run_page import log_in
 from tests.support.waiting import wait_for
@@ -92,3 +92,42 @@ def test_summary_appears_without_a_reload_when_the_run_completes(
     expect(page.locator(".source-note")).to_contain_text(
         f"starts from its {checkpoint['kind']} checkpoint at step {checkpoint['step']}"
     )
+
+
+def test_summary_appears_live_after_a_stop_and_after_a_failure(
+    page, daphne_server, celery_worker, owner
+):
+    # One training slot: the broken run waits behind the long one, so both pages are open
+    # and live before either ends.
+    UserQuota.objects.create(user=owner, max_running=1, max_queued=5)
+    long = services.run_queue(
+        owner=owner, trainer="digits", config={"epochs": 200, "batch_size": 8}, name="long"
+    )
+    wait_for(
+        lambda: Run.objects.filter(pk=long.pk, status=RunStatus.RUNNING).exists(),
+        timeout=180,
+        what="the long run to start",
+    )
+    broken = services.run_queue(owner=owner, trainer="broken", config={"fail_at": 3})
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/runs/{long.pk}/")
+    expect(page.locator("#live-state")).to_have_text("live")
+    failing = page.context.new_page()
+    failing.goto(f"{daphne_server}/runs/{broken.pk}/")
+    expect(failing.locator("#live-state")).to_have_text("live")
+    expect(failing.locator("#run-status")).to_have_text("queued")
+    expect(failing.locator("#run-summary")).to_be_hidden()
+
+    page.get_by_role("button", name="Stop").click()
+    page.click("#confirm-yes")
+    card = page.locator("#run-summary")
+    expect(card.locator("[data-field=status]")).to_have_text("stopped", timeout=120_000)
+    expect(card).to_be_visible()
+    expect(card.locator("[data-field=reason]")).to_have_text("stopped by olivia")
+
+    # The slot is free: the broken run trains, fails, and its open page shows why.
+    card = failing.locator("#run-summary")
+    expect(card.locator("[data-field=status]")).to_have_text("failed", timeout=120_000)
+    expect(card).to_be_visible()
+    expect(card.locator("[data-field=reason]")).to_contain_text("the model diverged at step 3")
+    failing.close()
