@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from typing import Any
 
 from monitoring.queues import TRAINING_GPU_QUEUE, TRAINING_QUEUE
@@ -25,6 +26,7 @@ def connect_worker_signals() -> None:
 
     def on_process_init(sender: Any = None, **_: Any) -> None:
         start_reporting(str(sender or socket.gethostname()))
+        warm_engine()
 
     def on_worker_ready(sender: Any = None, **_: Any) -> None:
         register_worker(sender)
@@ -39,6 +41,30 @@ def connect_worker_signals() -> None:
     signals.worker_process_init.connect(on_process_init, weak=False)
     signals.worker_ready.connect(on_worker_ready, weak=False)
     signals.worker_shutdown.connect(on_worker_shutdown, weak=False)
+
+
+def warm_engine() -> threading.Thread:
+    """Import torch and every registered trainer in the background, as the process starts.
+
+    A short-jobs process otherwise pays the import (seconds, and about 200 MB) in its first
+    evaluation or league match, minutes after it started: the first job waits, and its memory
+    steps up mid-life. Not in the process init itself: Celery gives a pool child 4 s to say it
+    is up, and importing torch on a busy machine can take longer."""
+    thread = threading.Thread(target=_import_engine, name="engine-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_engine() -> None:
+    from keisei.registry import available_trainers, get_trainer
+
+    try:
+        import torch  # noqa: F401 - the import is the point
+
+        for name in available_trainers():
+            get_trainer(name)
+    except Exception:  # a broken trainer fails its own runs with its own error
+        log.warning("warming up the training engine failed", exc_info=True)
 
 
 def register_worker(consumer: Any) -> None:
