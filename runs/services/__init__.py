@@ -56,6 +56,7 @@ from runs.services.lifecycle import (
 )
 from runs.services.presets import preset_config, preset_create, preset_delete
 from runs.services.records import evaluation_store, game_record_store
+from runs.services.sharing import run_set_public, run_share, run_sharing_set, run_unshare
 from runs.services.summaries import run_summary_build, run_summary_record, summary_sentence
 
 __all__ = [
@@ -70,6 +71,10 @@ __all__ = [
     "RunNotQueued",
     "RunNotRequeueable",
     "checkpoint_fetch",
+    "run_set_public",
+    "run_share",
+    "run_sharing_set",
+    "run_unshare",
     "checkpoint_record",
     "checkpoints_prune",
     "command_acknowledge",
