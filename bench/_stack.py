@@ -75,6 +75,25 @@ def bench_user(username: str):
     return user, token_create(user=user, name="bench", expires_in_days=1)[1]
 
 
+@contextlib.contextmanager
+def worker_path(run, callbacks, worker: str):
+    """What a worker holds around a training run (``runs.execution``): a work folder, the
+    lease's heartbeat and the command control; yields (workdir, control)."""
+    from runs import services
+    from runs.execution import CommandControl
+    from runs.leases import Heartbeat
+
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        Heartbeat(
+            lambda: services.run_heartbeat(run_id=run.pk, worker=worker),
+            name=f"lease-run-{run.pk}",
+        ) as heartbeat,
+        CommandControl(run.pk, heartbeat, Path(workdir), callbacks) as control,
+    ):
+        yield Path(workdir), control
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))

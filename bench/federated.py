@@ -40,12 +40,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import json
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from _stack import bench_user, django_stack  # noqa: E402
+from _stack import bench_user, django_stack, worker_path  # noqa: E402
 
 WORKER = "bench-federated:1"
 CLIENTS = 8
@@ -73,8 +71,7 @@ def train_once(owner, config: dict[str, Any], *, report_clients: bool) -> tuple[
     from keisei.digits.trainer import DigitsTrainer
     from monitoring import live, reporter
     from runs import services
-    from runs.execution import CommandControl, RunCallbacks
-    from runs.leases import Heartbeat
+    from runs.execution import RunCallbacks
     from runs.models import RunStatus
 
     class CountingCallbacks(RunCallbacks):
@@ -114,17 +111,10 @@ def train_once(owner, config: dict[str, Any], *, report_clients: bool) -> tuple[
     reporter.metrics_record = timed_store
     try:
         callbacks = CountingCallbacks(run, WORKER)
-        with (
-            tempfile.TemporaryDirectory() as workdir,
-            Heartbeat(
-                lambda: services.run_heartbeat(run_id=run.pk, worker=WORKER),
-                name=f"lease-run-{run.pk}",
-            ) as heartbeat,
-            CommandControl(run.pk, heartbeat, Path(workdir), callbacks) as control,
-        ):
+        with worker_path(run, callbacks, WORKER) as (workdir, control):
             trainer = DigitsTrainer(
                 DigitsTrainer.parse_config(config),
-                workdir=Path(workdir),
+                workdir=workdir,
                 callbacks=callbacks,
                 control=control,
             )

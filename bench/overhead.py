@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _stack import bench_user, django_stack  # noqa: E402
+from _stack import bench_user, django_stack, worker_path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 WORKER = "bench-overhead:1"
@@ -81,8 +81,7 @@ def monitored(
     The report also gives the seconds spent storing the final checkpoint and in the
     callbacks' close: once per run in production, but a visible share of a short training."""
     from runs import services
-    from runs.execution import CommandControl, RunCallbacks
-    from runs.leases import Heartbeat
+    from runs.execution import RunCallbacks
     from runs.models import RunStatus
 
     class TimedRunCallbacks(RunCallbacks):
@@ -107,14 +106,7 @@ def monitored(
     )
     try:
         callbacks = TimedRunCallbacks(run, WORKER)
-        with (
-            tempfile.TemporaryDirectory() as workdir,
-            Heartbeat(
-                lambda: services.run_heartbeat(run_id=run.pk, worker=WORKER),
-                name=f"lease-run-{run.pk}",
-            ) as heartbeat,
-            CommandControl(run.pk, heartbeat, Path(workdir), callbacks) as control,
-        ):
+        with worker_path(run, callbacks, WORKER) as (_, control):
             speed = train_once(config, callbacks, control)
     finally:
         seen = stop_watchers(watchers) if watchers else {"connected": 0}
