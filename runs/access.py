@@ -37,6 +37,20 @@ class RunReadOnly(ApplicationError):
         )
 
 
+class ViewerCannotQueue(ApplicationError):
+    """A viewer (member of the "viewers" group) asked to queue a run: they watch, never train."""
+
+    code = "viewer_cannot_queue"
+    status = 403
+
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            f"{username} has the viewer role (group '{VIEWERS_GROUP}'): viewers may watch runs "
+            "shared with them but may not queue runs",
+            extra={"role": "viewer"},
+        )
+
+
 def is_active_user(user: Any) -> bool:
     """Signed in and not deactivated: the least anyone needs to see anything."""
     return bool(
@@ -51,6 +65,13 @@ def is_viewer(user: Any) -> bool:
     if not is_active_user(user) or user.is_staff:
         return False
     return bool(user.groups.filter(name=VIEWERS_GROUP).exists())
+
+
+def ensure_may_queue(user: Any) -> None:
+    """``ViewerCannotQueue`` for a viewer: asked by ``services.run_queue`` (every way a run is
+    queued: form, API, clone, fork, CLI) and by the run form before it is even shown."""
+    if is_viewer(user):
+        raise ViewerCannotQueue(user.get_username())
 
 
 def role_of(user: Any) -> str:

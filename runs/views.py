@@ -56,7 +56,15 @@ def run_list(request: HttpRequest) -> HttpResponse:
     dashboard = _dashboard(request)
     if request.headers.get("HX-Request"):
         return render(request, "runs/_runs_table.html", dashboard)
-    return render(request, "runs/list.html", {**dashboard, "trainers": available_trainers()})
+    return render(
+        request,
+        "runs/list.html",
+        {
+            **dashboard,
+            "trainers": available_trainers(),
+            "may_queue": access.role_of(request.user) != "viewer",
+        },
+    )
 
 
 # The runs list's sortable columns (runs.selectors.DASHBOARD_SORTS) and their headings.
@@ -137,7 +145,9 @@ SUBMISSIONS_KEPT = 20
 def run_new(request: HttpRequest) -> HttpResponse:
     """The run form. ``?trainer=`` and ``?preset=`` pick the starting values; ``?from=<run>``
     prefills a clone of a visible run (its trainer and config), ``&checkpoint=<id>`` makes it
-    a fork starting from that checkpoint (``services.run_fork``). POST queues and redirects."""
+    a fork starting from that checkpoint (``services.run_fork``). POST queues and redirects.
+    A viewer is refused before the form is shown (403, naming the role)."""
+    access.ensure_may_queue(request.user)
     params = request.POST if request.method == "POST" else request.GET
     source, checkpoint = _form_source(request.user, params)
     trainer = source.trainer if source else params.get("trainer") or "digits"

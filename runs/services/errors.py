@@ -9,7 +9,7 @@ from __future__ import annotations
 from monitoring.errors import ApplicationError, NotFound, ServiceUnavailable
 
 # Raised by the access module (which the services import, never the other way round).
-from runs.access import RunReadOnly
+from runs.access import RunReadOnly, ViewerCannotQueue
 
 __all__ = [
     "ApplicationError",
@@ -59,20 +59,6 @@ class QuotaExceeded(ApplicationError):
         super().__init__(message, extra={"limit": limit, "value": value})
         self.limit = limit
         self.value = value
-
-
-class ViewerCannotQueue(ApplicationError):
-    """A viewer (member of the "viewers" group) asked to queue a run: they watch, never train."""
-
-    code = "viewer_cannot_queue"
-    status = 403
-
-    def __init__(self, username: str) -> None:
-        super().__init__(
-            f"{username} has the viewer role (group 'viewers'): viewers may watch runs shared "
-            "with them but may not queue runs",
-            extra={"role": "viewer"},
-        )
 
 
 class SharingRefused(FieldsRefused):

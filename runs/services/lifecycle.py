@@ -36,7 +36,7 @@ from runs.leases import (
 )
 from runs.locks import AdvisoryLock, advisory_xact_lock
 from runs.models import ACTIVE_STATUSES, RUN_LEASE, Checkpoint, CommandState, Run, RunStatus
-from runs.services.errors import RunConfigError, ViewerCannotQueue
+from runs.services.errors import RunConfigError
 from runs.services.labels import Fields, checked_notes, checked_tags
 from runs.services.quotas import quota_check_queue, quota_for
 from runs.services.summaries import run_summary_record
@@ -86,8 +86,7 @@ def run_queue(
     notes: str = "",
 ) -> Run:
     """Validate, check quotas, store the run as queued, and wake a worker after commit."""
-    if access.is_viewer(owner):  # before anything else: the role, not the config, is refused
-        raise ViewerCannotQueue(owner.get_username())
+    access.ensure_may_queue(owner)  # first: the role is refused, not the config
     errors: Fields = {}
     labels = {"tags": checked_tags(tags, errors), "notes": checked_notes(notes, errors)}
     try:

@@ -20,7 +20,6 @@ from runs.services.sharing import run_set_public, run_share, run_sharing_set, ru
 from tests.conftest import _user
 from tests.support import sockets
 from tests.support.audit_trail import AuditTrail
-from tests.support.forms import filled
 from tests.support.refusals import fields, refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -260,8 +259,12 @@ def test_viewer_cannot_queue_by_api_clone_or_page(api_client, client, owner, vie
     cloned = api_client(viewer).post(f"/api/v1/runs/{run.pk}/clone/", {}, format="json")
     assert refusal(cloned)["code"] == "viewer_cannot_queue"
     client.force_login(viewer)
-    page = client.post("/runs/new/", filled(client.get("/runs/new/", {"trainer": "digits"})))
-    assert "has the viewer role" in page.content.decode()
+    form = client.get("/runs/new/", {"trainer": "digits"})
+    assert form.status_code == 403 and "has the viewer role" in form.content.decode()
+    sent = client.post("/runs/new/", {"trainer": "digits", "config.epochs": "1"})
+    assert sent.status_code == 403 and "has the viewer role" in sent.content.decode()
+    assert client.get(f"/runs/new/?from={run.pk}").status_code == 403  # clone from the page
+    assert "New digits run" not in client.get("/runs/").content.decode()
     assert Run.objects.count() == before
 
 
