@@ -12,6 +12,7 @@ How to add a route: docs/security.md, "The access matrix".
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -118,6 +119,9 @@ PAGE_RUN_STEER_FORM = who(
     public=ERROR_MESSAGE,
 )
 PAGE_405 = page_signed_in(405)
+RUN_FORM = {**PAGE_RUN_READ, m.VIEWER: 403, m.UNSHARED: 403}
+# A POST reads its source from the form (none here): the form again, with its errors.
+RUN_FORM_POST = {**page_signed_in(), m.VIEWER: 403, m.UNSHARED: 403}
 API_405 = api_signed_in(405)
 # The owner's own things that are not runs (a preset, a token): the owner alone, 404 to all.
 PAGE_OWNERS_OWN = who(
@@ -187,13 +191,14 @@ ROUTES: dict[str, dict[str, dict[str, Outcome]]] = {
         PATCH=page_signed_in(),
         DELETE=page_signed_in(),
     ),
-    # The run form, as a clone of the owner's run (?from=): who may see it may start from it.
+    # The run form, as a clone of the owner's run (?from=): who may see it may start from it;
+    # a viewer may not queue, so is refused the form itself (403, saying nothing of the run).
     "runs:new": methods(
-        GET=PAGE_RUN_READ,
-        POST=page_signed_in(),  # a POST reads its source from the form: none here
-        PUT=PAGE_RUN_READ,
-        PATCH=PAGE_RUN_READ,
-        DELETE=PAGE_RUN_READ,
+        GET=RUN_FORM,
+        POST=RUN_FORM_POST,
+        PUT=RUN_FORM,
+        PATCH=RUN_FORM,
+        DELETE=RUN_FORM,
     ),
     # The compare page with the owner's run in ?runs=.
     "runs:compare": every_method(PAGE_RUN_READ),
@@ -396,18 +401,37 @@ KNOWN_BUGS: dict[str, str] = {}
 # ----- asking -----------------------------------------------------------------------------
 
 
+def _flush() -> None:
+    """Empty every table, as a ``transaction=True`` test's teardown does; tried again when a
+    worker still writing for a run queued here makes PostgreSQL abort it as a deadlock."""
+    from tests.support.fixtures import _deadlocked
+
+    for attempt in range(1, 4):
+        try:
+            call_command("flush", verbosity=0, interactive=False)
+            return
+        except Exception as exc:
+            if attempt == 3 or not _deadlocked(exc):
+                raise
+            time.sleep(0.2 * attempt)
+
+
 @pytest.fixture(scope="module")
 def world(daphne_server, django_db_blocker):
     """The people, their credentials and the owner's runs, committed for Daphne to read, for
-    the whole module; emptied afterwards as a ``transaction=True`` test's flush would."""
+    the whole module (an empty database before and after, as ``transaction=True`` tests)."""
+    from runs.models import Run, RunStatus
     from tests.support.servers import purge_queues
 
     with django_db_blocker.unblock():
+        _flush()
         world = m.world_build()
     yield world
+    # The runs queued, cloned and forked here: no worker of the session is to train them.
+    purge_queues()
     with django_db_blocker.unblock():
-        call_command("flush", verbosity=0, interactive=False)
-    purge_queues()  # the runs the owner queued and cloned here are gone: so are their tasks
+        Run.objects.filter(status=RunStatus.QUEUED).update(status=RunStatus.CANCELLED)
+        _flush()
 
 
 @pytest.fixture(scope="module")
