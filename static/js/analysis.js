@@ -5,6 +5,7 @@
 // Optional and off by default: the "Analysis" switch is remembered in localStorage, and
 // nothing is asked of the server while it is off.
 import uPlot from "../vendor/uplot/uPlot.esm.js";
+import { moveInNotations, storedNotation } from "./game_replay.js";
 
 const ON_KEY = "keisei.analysis";
 const HEAT_KEY = "keisei.analysis.heatmap";
@@ -121,18 +122,22 @@ class AnalysisView {
       (side ? ` (${side === "black" ? "☗" : "☖"} to move)` : "") : "";
   }
 
-  showMoves(topMoves) {
+  // Each candidate in the notation the person chose in the game viewer (USI when the
+  // position is unknown or the move cannot be read).
+  showMoves(topMoves, sfen) {
     this.arrow(null);
+    const notation = storedNotation();
     this.moves.replaceChildren(...(topMoves || []).map((m) => {
       const item = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
       button.className = "link";
       button.dataset.usi = m.usi;
-      button.setAttribute("aria-label", `${m.usi}, ${percent(m.probability)}: show on the board`);
+      const written = (sfen && moveInNotations(sfen, m.usi)?.[notation]) || m.usi;
+      button.setAttribute("aria-label", `${written}, ${percent(m.probability)}: show on the board`);
       const usi = document.createElement("span");
       usi.className = "usi";
-      usi.textContent = m.usi;
+      usi.textContent = written;
       const p = document.createElement("span");
       p.className = "probability";
       p.textContent = percent(m.probability);
@@ -166,10 +171,10 @@ class AnalysisView {
     this.board.ground.setSquareHighlights(squares);
   }
 
-  position({ blackWin, side, topMoves }) {
+  position({ blackWin, side, topMoves, sfen }) {
     this.sideToMove = side;
     this.showEval(blackWin, side);
-    this.showMoves(topMoves);
+    this.showMoves(topMoves, sfen);
   }
 
   clear() {
@@ -207,7 +212,10 @@ export function attachLiveAnalysis(root, board) {
     try {
       const answer = await getJson(`/api/v1/runs/${runId}/analysis/?sfen=${encodeURIComponent(sfen)}&top_k=5`);
       if (!view.on) return;
-      view.position({ blackWin: answer.black_win_probability, side: answer.side_to_move, topMoves: answer.top_moves });
+      view.position({
+        blackWin: answer.black_win_probability, side: answer.side_to_move,
+        topMoves: answer.top_moves, sfen: answer.sfen,
+      });
       // The board may have moved on while the network thought: no stale heat on a new position.
       const still = latest && samePosition(latest.sfen, answer.sfen);
       view.showHeat(view.heatmap && still ? answer.policy_by_square : null);
@@ -305,7 +313,10 @@ export function attachGameAnalysis(root, board, { plies, go }) {
     if (current >= game.plies.length) {
       view.clear();
     } else {
-      view.position({ blackWin: ply.black_win_probability, side: ply.side_to_move, topMoves: ply.top_moves });
+      view.position({
+        blackWin: ply.black_win_probability, side: ply.side_to_move,
+        topMoves: ply.top_moves, sfen: ply.sfen,
+      });
     }
     root.dataset.analysedPly = String(current);
     plot?.redraw(false, false);

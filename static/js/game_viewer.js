@@ -2,21 +2,10 @@
 // USI moves with shogiops (lishogi's rules), drawn on the shared board; the move list in
 // Japanese, Western or USI notation (the choice is remembered in localStorage); scrubbing by
 // buttons, arrow keys, Home/End, or a click on a move. The position is kept in the URL's hash.
-import { replay } from "./game_replay.js";
+import { replay, storedNotation, storeNotation } from "./game_replay.js";
 import { ShogiBoard } from "./board.js";
 
-const NOTATIONS = ["japanese", "western", "usi"];
-const STORAGE_KEY = "keisei.notation";
 const $ = (id) => document.getElementById(id);
-
-function storedNotation() {
-  try {
-    const value = localStorage.getItem(STORAGE_KEY);
-    return NOTATIONS.includes(value) ? value : "japanese";
-  } catch {
-    return "japanese"; // storage refused (private mode): the default, not an error
-  }
-}
 
 function plyFromHash(last) {
   const match = /^#ply=(\d+)$/.exec(location.hash);
@@ -85,11 +74,7 @@ function go(ply) {
 
 function setNotation(value) {
   notation = value;
-  try {
-    localStorage.setItem(STORAGE_KEY, value);
-  } catch {
-    // not remembered, still shown
-  }
+  storeNotation(value);
   renderMoves();
   go(current);
 }

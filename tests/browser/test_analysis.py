@@ -80,6 +80,16 @@ def test_the_viewer_shows_the_eval_bar_graph_and_top_moves_and_they_follow_the_p
     first_value, first_moves = bar_value(page), top_moves(page)
     assert 0 <= float(first_value) <= 1 and len(first_moves) == 3
     assert all(m[1] != "*" and m[3] in "abcdefghi" for m in first_moves)
+    # Written in the viewer's notation (Japanese by default), and again when it changes.
+    written = page.locator("#analysis .analysis-moves button .usi")
+    expect(written.first).to_have_text(re.compile(r"^☗[１-９][一二三四五六七八九]"))
+    page.get_by_label("Western").check()
+    expect(written.first).to_have_text(re.compile(r"^☗[A-Z+]"))
+    assert written.first.inner_text() != first_moves[0]
+    page.get_by_label("USI").check()
+    expect(written.first).to_have_text(first_moves[0])
+    page.get_by_label("Japanese").check()
+    page.locator("h1").click()  # arrow keys in the notation radios belong to them
 
     # Scrubbing: the bar and the moves are the new ply's (White to move: White's moves).
     page.keyboard.press("ArrowRight")
