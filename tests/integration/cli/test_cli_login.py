@@ -36,7 +36,8 @@ def test_login_stores_a_private_token_and_logout_revokes_it(daphne_server, owner
     assert stored["token"].startswith(tokens[0]["prefix"])
     assert keisei("runs", home=tmp_path).returncode == Exit.OK
     me = json.loads(keisei("me", "--json", home=tmp_path).stdout)
-    assert me["username"] == "olivia" and me["usage"] == {"running": 0, "queued": 0, "storage_bytes": 0}
+    assert me["username"] == "olivia"
+    assert me["usage"] == {"running": 0, "queued": 0, "storage_bytes": 0}
 
     # Another token of hers, revoked by its id: the one in use goes on working.
     other = keisei("login", daphne_server, "--username", "olivia", "--token-name", "old laptop",
