@@ -502,7 +502,10 @@ def test_admin(page, world, http):
 
 
 @pytest.mark.parametrize("path", _rows(SOCKETS, m.socket_routes()))
-def test_socket(path, world, daphne_server):
+@pytest.mark.parametrize("by", ["token", "session"])
+def test_socket(path, by, world, daphne_server):
+    """Each caller as a client with a token and as a browser (session cookie and Origin);
+    the dead tokens and anonymous have no session, so ask as they are either way."""
     if path not in SOCKETS:
         pytest.fail(f"new socket route {path}: add it to the access matrix")
     if path not in m.socket_routes():
@@ -510,9 +513,14 @@ def test_socket(path, world, daphne_server):
     wrong = []
     for caller in m.CALLERS:
         url = m.fill(path, world.values[caller])
-        got = asyncio.run(m.socket_session(daphne_server, url, world.credentials[caller].token))
+        credentials = world.credentials[caller]
+        if by == "session" and credentials.session:
+            ask = m.socket_session(daphne_server, url, None, session=credentials.session)
+        else:
+            ask = m.socket_session(daphne_server, url, credentials.token)
+        got = asyncio.run(ask)
         if got != SOCKETS[path][caller]:
-            wrong.append(f"{url} as {caller}: expected {SOCKETS[path][caller]}, got {got}")
+            wrong.append(f"{url} as {caller} by {by}: expected {SOCKETS[path][caller]}, got {got}")
     assert not wrong, "\n".join(wrong)
 
 

@@ -261,11 +261,16 @@ REFUSED = "refused"
 QUIET = "quiet"  # the action has no answer: the ping after it is answered first
 
 
-async def socket_session(base: str, path: str, token: str | None) -> dict[str, str]:
-    """Connects as ``token`` (None: anonymously); ``{"handshake": ...}`` and, once open, what
-    each action of ``SOCKET_ACTIONS`` is answered with (the next message's type, an error's
-    code as ``error:<code>``, or ``quiet``; each action is followed by a ping to tell)."""
+async def socket_session(
+    base: str, path: str, token: str | None, *, session: str | None = None
+) -> dict[str, str]:
+    """Connects as ``token``, or as a browser does (``session``: its cookie, and the page's
+    Origin), or anonymously (neither); ``{"handshake": ...}`` and, once open, what each
+    action of ``SOCKET_ACTIONS`` is answered with (the next message's type, an error's code
+    as ``error:<code>``, or ``quiet``; each action is followed by a ping to tell)."""
     headers = {"Authorization": f"Token {token}"} if token else {}
+    if session:
+        headers = {"Cookie": f"sessionid={session}", "Origin": base}
     try:
         ws = await websockets.connect(
             ws_url(base, path), additional_headers=headers, open_timeout=30
