@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -26,6 +27,8 @@ CLOSE_OVER_CAP = 4008
 CLOSE_TOO_BIG = 4009
 CLOSE_TOO_FAST = 4029  # over KEISEI_WS_MESSAGE_RATE (HTTP's 429)
 MAX_CACHED_RUN_ANSWERS = 1000
+# How long a dashboard trusts its answer to "may this user see run N?" (sharing can change).
+RUN_ANSWER_SECONDS = 10.0
 
 
 def is_signed_in(user: Any) -> bool:
@@ -265,8 +268,11 @@ class DashboardConsumer(LiveConsumer):
             return
         if not await self.admit():
             return
-        # Owners' groups carry only their own runs' status; staff's carries every run's.
-        await self.join(live.dashboard_groups(user_id=user.pk, is_staff=user.is_staff))
+        self.user_id, self.sees_all = user.pk, bool(user.is_staff)
+        self.run_answers: dict[int, tuple[bool, float]] = {}
+        # One group carries every run's status and progress; this connection keeps the runs
+        # its user may see: their own, those shared with them, public ones (staff: all).
+        await self.join([live.RUNS_GROUP])
         runs = await database_sync_to_async(access.visible_active_runs)(user)
         await self.send_json(live.message("connected", None, {"runs": runs}))
 
@@ -274,8 +280,27 @@ class DashboardConsumer(LiveConsumer):
         # Sequence numbers are per run, so the run consumer's de-duplication by seq does not
         # apply here; one group per connection means nothing arrives twice.
         kind, _, text = live.relayed(event)
-        if kind in self.subscribed:
+        if kind in self.subscribed and await self.may_see(*live.relayed_run(event)):
             await self.send(text_data=text)
+
+    async def may_see(self, run_id: int | None, owner_id: int | None) -> bool:
+        """Whether this user may see the run: the owner and staff at once; anyone else asks
+        the access rules, once per run per ``RUN_ANSWER_SECONDS`` (a share made or withdrawn
+        is followed within that time)."""
+        if self.sees_all or (owner_id is not None and owner_id == self.user_id):
+            return True
+        if run_id is None:
+            return False
+        now = time.monotonic()
+        answer = self.run_answers.get(run_id)
+        if answer is None or now - answer[1] > RUN_ANSWER_SECONDS:
+            if len(self.run_answers) >= MAX_CACHED_RUN_ANSWERS:
+                self.run_answers.clear()
+            visible = await database_sync_to_async(access.user_may_view_run)(
+                self.scope["user"], int(run_id)
+            )
+            answer = self.run_answers[run_id] = (visible, now)
+        return answer[0]
 
 
 class SystemConsumer(LiveConsumer):

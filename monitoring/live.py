@@ -42,12 +42,9 @@ def run_group(run_id: int) -> str:
     return f"run.{run_id}"
 
 
-def user_runs_group(user_id: int) -> str:
-    """Status changes of every run a user owns (the dashboard)."""
-    return f"runs.user.{user_id}"
-
-
-STAFF_RUNS_GROUP = "runs.staff"  # status changes of every run, for staff dashboards
+# Status changes and progress of every run, for the dashboards: each connection keeps what its
+# user may see (their own runs, those shared with them, public ones; staff: all).
+RUNS_GROUP = "runs.all"
 SYSTEM_GROUP = "system"
 
 
@@ -67,11 +64,26 @@ def as_text(msg: Mapping[str, Any]) -> str:
     return json.dumps(msg, default=str)
 
 
-def layer_event(msg: Mapping[str, Any]) -> dict:
+def layer_event(msg: Mapping[str, Any], *, owner_id: int | None = None) -> dict:
     """The channel-layer event that carries ``msg`` to the consumers: its JSON text, made once
     here rather than once per watching client, with the type and seq they filter and
-    de-duplicate by (a string also unpacks far faster than the nested dict, once per client)."""
-    return {"type": LAYER_EVENT, "kind": msg["type"], "seq": msg.get("seq"), "text": as_text(msg)}
+    de-duplicate by (a string also unpacks far faster than the nested dict, once per client),
+    and the run and its owner, which a dashboard decides by without parsing the text."""
+    return {
+        "type": LAYER_EVENT,
+        "kind": msg["type"],
+        "seq": msg.get("seq"),
+        "run": msg.get("run"),
+        "owner": owner_id,
+        "text": as_text(msg),
+    }
+
+
+def relayed_run(event: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """A layer event's (run id, owner id); the owner is None from an older publisher."""
+    if "text" in event:
+        return event.get("run"), event.get("owner")
+    return event["message"].get("run"), None
 
 
 def relayed(event: Mapping[str, Any]) -> tuple[str, int | None, str]:
@@ -92,7 +104,9 @@ class Publisher:
         self.sent = 0
         self.dropped = 0
         self._lock = threading.Lock()
-        self._pending: OrderedDict[Any, tuple[list[str], dict, str | None]] = OrderedDict()
+        self._pending: OrderedDict[Any, tuple[list[str], dict, str | None, int | None]] = (
+            OrderedDict()
+        )
         self._ids = itertools.count()
         self._idle = threading.Event()
         self._idle.set()
@@ -112,12 +126,14 @@ class Publisher:
         *,
         coalesce_key: Any = None,
         remember_as: str | None = None,
+        owner_id: int | None = None,
     ) -> None:
-        """Queue ``msg`` for ``groups``. Same ``coalesce_key``: only the latest is sent."""
+        """Queue ``msg`` for ``groups``. Same ``coalesce_key``: only the latest is sent.
+        ``owner_id``: the run's owner, for the dashboards to decide by."""
         with self._lock:
             key = coalesce_key if coalesce_key is not None else ("unique", next(self._ids))
             self._pending.pop(key, None)
-            self._pending[key] = (groups, msg, remember_as)
+            self._pending[key] = (groups, msg, remember_as, owner_id)
             while len(self._pending) > self.max_backlog:
                 self._pending.popitem(last=False)
                 self.dropped += 1
@@ -150,10 +166,10 @@ class Publisher:
                     if not self._pending:
                         self._idle.set()
                         break
-                    _, (groups, msg, remember_as) = self._pending.popitem(last=False)
+                    _, (groups, msg, remember_as, owner_id) = self._pending.popitem(last=False)
                 for attempt in (1, 2):
                     try:
-                        await self._send(layer, cache, groups, msg, remember_as)
+                        await self._send(layer, cache, groups, msg, remember_as, owner_id)
                         self.sent += 1
                         break
                     except Exception:
@@ -168,11 +184,16 @@ class Publisher:
 
     @staticmethod
     async def _send(
-        layer: Any, cache: Any, groups: list[str], msg: dict, remember_as: str | None
+        layer: Any,
+        cache: Any,
+        groups: list[str],
+        msg: dict,
+        remember_as: str | None,
+        owner_id: int | None,
     ) -> None:
         if remember_as:
             await cache.aset(remember_as, msg["data"], BOARD_CACHE_SECONDS)
-        event = layer_event(msg)
+        event = layer_event(msg, owner_id=owner_id)
         for group in groups:
             await layer.group_send(group, event)
 
@@ -202,10 +223,8 @@ def publish_event(
     """A durable event to the run's watchers; status events to the dashboards too."""
     groups = [run_group(run_id)]
     if type_ == "status":
-        groups.append(STAFF_RUNS_GROUP)
-        if owner_id is not None:
-            groups.append(user_runs_group(owner_id))
-    publisher().publish(groups, message(type_, run_id, data, seq=seq))
+        groups.append(RUNS_GROUP)
+    publisher().publish(groups, message(type_, run_id, data, seq=seq), owner_id=owner_id)
 
 
 def publish_metrics(run_id: int, step: int, metrics: Mapping[str, float]) -> None:
@@ -216,12 +235,15 @@ def publish_metrics(run_id: int, step: int, metrics: Mapping[str, float]) -> Non
 
 def publish_progress(run_id: int, data: Mapping[str, Any], *, owner_id: int | None = None) -> None:
     """Progress to the run's watchers and, with ``owner_id``, to the dashboards that list
-    the run (its owner's and staff's); per run, only the latest is kept."""
+    the run (those of everyone who may see it); per run, only the latest is kept."""
     groups = [run_group(run_id)]
     if owner_id is not None:
-        groups += [user_runs_group(owner_id), STAFF_RUNS_GROUP]
+        groups.append(RUNS_GROUP)
     publisher().publish(
-        groups, message("progress", run_id, data), coalesce_key=(run_id, "progress")
+        groups,
+        message("progress", run_id, data),
+        coalesce_key=(run_id, "progress"),
+        owner_id=owner_id,
     )
 
 
@@ -241,12 +263,6 @@ def publish_clients(run_id: int, round_: int, updates: Sequence[Mapping[str, Any
     publish_run_message(
         run_id, message("clients", run_id, {"round": round_, "updates": [dict(u) for u in updates]})
     )
-
-
-def dashboard_groups(*, user_id: int, is_staff: bool) -> list[str]:
-    """What a ``/ws/runs/`` connection joins. Staff join only the staff group: it carries every
-    status change, their own runs' included, so joining both would deliver those twice."""
-    return [STAFF_RUNS_GROUP] if is_staff else [user_runs_group(user_id)]
 
 
 def publish_system(stats: Mapping[str, Any]) -> None:

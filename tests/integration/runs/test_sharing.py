@@ -399,6 +399,46 @@ def test_dashboard_socket_lists_runs_shared_with_the_viewer(daphne_server, owner
     assert run.pk in ids and hidden.pk not in ids
 
 
+def test_dashboard_socket_follows_runs_shared_with_the_viewer_live(
+    daphne_server, owner, viewer, run
+):
+    from runs.services.lifecycle import status_event_record
+
+    hidden = Run.objects.create(owner=owner, trainer="digits", config={}, status="running")
+    run_share(run=run, by=owner, users=["vera"])
+    outsider = _user("oscar")
+    tokens = {user.pk: sockets.token_for(user) for user in (viewer, outsider, owner)}
+
+    async def watch(user, ready: asyncio.Event, seen: list[int]) -> None:
+        async with sockets.connect(daphne_server, "/ws/runs/", tokens[user.pk]) as ws:
+            await sockets.receive_type(ws, "connected")
+            ready.set()
+            while True:
+                message = await sockets.receive_type(ws, "status")
+                seen.append(message["run"])
+                if message["data"].get("status") == "stopped":  # the last change below
+                    return
+
+    async def scenario() -> dict[str, list[int]]:
+        seen: dict[str, list[int]] = {"vera": [], "oscar": [], "olivia": []}
+        events = {name: asyncio.Event() for name in seen}
+        users = {"vera": viewer, "oscar": outsider, "olivia": owner}
+        tasks = [asyncio.create_task(watch(users[name], events[name], seen[name])) for name in seen]
+        for event in events.values():
+            await asyncio.wait_for(event.wait(), 30)
+        await asyncio.to_thread(status_event_record, hidden, "paused", actor="test")
+        await asyncio.to_thread(status_event_record, run, "paused", actor="test")
+        await asyncio.to_thread(status_event_record, run, "stopped", actor="test")
+        await asyncio.wait_for(asyncio.gather(tasks[0], tasks[2]), 30)
+        tasks[1].cancel()  # Oscar sees none of it: his socket is closed without a last event
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["vera"] == [run.pk, run.pk]  # the shared run's changes, live; not the other's
+    assert seen["olivia"] == [hidden.pk, run.pk, run.pk]  # the owner: both of hers
+    assert seen["oscar"] == []
+
+
 def test_admin_shows_whom_a_run_is_shared_with(client, owner, viewer, staff, run):
     run_share(run=run, by=owner, users=["vera"])
     staff.is_superuser = True

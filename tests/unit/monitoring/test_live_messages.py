@@ -28,7 +28,7 @@ def test_a_layer_event_carries_the_message_as_the_client_receives_it():
 
 def test_group_names():
     assert live.run_group(12) == "run.12"
-    assert live.user_runs_group(3) == "runs.user.3"
+    assert live.RUNS_GROUP == "runs.all"
 
 
 def test_throttle_lets_one_through_per_interval():
