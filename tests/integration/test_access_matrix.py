@@ -326,8 +326,10 @@ QUERIES = {
     "runs:new": "?from={run_id}",
     "metrics-compare": "?runs={run_id}&key=charts/win_rate",
 }
-# API bodies where an empty one would stop at validation before the check that matters.
+# Bodies where an empty one would stop at validation before the check that matters, or
+# would change nothing a wrongly let-through request could be caught by.
 BODIES = {
+    ("runs:edit", "POST"): {"name": "renamed by the access matrix"},
     ("api-runs", "POST"): {"trainer": "digits", "config": {"epochs": 1}},
     ("api-run-fork", "POST"): {"checkpoint": "{checkpoint_id}"},
 }
@@ -401,6 +403,10 @@ KNOWN_BUGS: dict[str, str] = {}
 # ----- asking -----------------------------------------------------------------------------
 
 
+# Callers whose rows name each of the module's two object sets (the private run, the public).
+SHARED_OBJECTS_OF = (m.OWNER, m.PUBLIC)
+
+
 def _flush() -> None:
     """Empty every table, as a ``transaction=True`` test's teardown does; tried again when a
     worker still writing for a run queued here makes PostgreSQL abort it as a deadlock."""
@@ -426,6 +432,7 @@ def world(daphne_server, django_db_blocker):
     with django_db_blocker.unblock():
         _flush()
         world = m.world_build()
+        world.before = [m.fingerprint(world.values[c]) for c in SHARED_OBJECTS_OF]
     yield world
     # The runs queued, cloned and forked here: no worker of the session is to train them.
     purge_queues()
@@ -522,6 +529,14 @@ def test_socket(path, by, world, daphne_server):
         if got != SOCKETS[path][caller]:
             wrong.append(f"{url} as {caller} by {by}: expected {SOCKETS[path][caller]}, got {got}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_refused_rows_changed_nothing(world, django_db_blocker):
+    """After every row above (this test runs after them, in file order): the module's two
+    runs, their preset and spare token are as built, so no refusal let a change through."""
+    with django_db_blocker.unblock():
+        after = [m.fingerprint(world.values[c]) for c in SHARED_OBJECTS_OF]
+    assert after == world.before
 
 
 # Marked for the database so pytest-django creates the test database when this module runs

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import websockets
@@ -118,6 +119,8 @@ class World:
     people: dict[str, Any]
     credentials: dict[str, Credentials]
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The fingerprints of the module's runs once built (``fingerprint``).
+    before: list[dict[str, Any]] = field(default_factory=list)
 
     def owner(self) -> Any:
         return self.people[PERSON[OWNER]]
@@ -234,8 +237,8 @@ def ask(
     credentials: Credentials,
     body: dict[str, Any] | None = None,
 ) -> Outcome:
-    """One request over the wire as ``credentials`` (an API request's JSON ``body``, else
-    ``{}``); its outcome."""
+    """One request over the wire as ``credentials`` with ``body`` (JSON to the API, a form to
+    pages; empty by default); its outcome."""
     headers = {"Accept": "*/*"}
     cookies = {"csrftoken": CSRF}
     if credentials.session:
@@ -250,6 +253,7 @@ def ask(
             content = json.dumps(body or {}).encode()
         else:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+            content = urlencode(body or {}).encode()
     headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
     response = client.request(method, url, headers=headers, content=content)
     client.cookies.clear()  # nothing a response sets carries over to the next caller
@@ -324,6 +328,24 @@ def world_build() -> World:
     public = owners_objects(people["olivia"], viewer=people["vera"], public=True)
     world.values = {caller: public if caller == PUBLIC else private for caller in CALLERS}
     return world
+
+
+def fingerprint(values: dict[str, Any]) -> dict[str, Any]:
+    """What a refused request must not change about the run ``values`` names (and its
+    preset and spare token)."""
+    from accounts.models import ApiToken
+    from runs.models import Checkpoint, Command, Evaluation, Preset, Run
+
+    run = Run.objects.filter(pk=values["run_id"]).first()
+    return {
+        "run": run and (run.status, run.name, run.tags, run.notes, run.public, run.priority),
+        "shares": run and sorted(run.shares.values_list("user_id", "group_id")),
+        "commands": Command.objects.filter(run_id=values["run_id"]).count(),
+        "evaluations": Evaluation.objects.filter(run_id=values["run_id"]).count(),
+        "checkpoints": Checkpoint.objects.filter(pk=values["checkpoint_id"]).exists(),
+        "preset": Preset.objects.filter(pk=values["preset_id"]).exists(),
+        "token_revoked": ApiToken.objects.get(pk=values["token_id"]).revoked_at,
+    }
 
 
 def throwaway(world: World, caller: str) -> tuple[Credentials, dict[str, Any]]:
