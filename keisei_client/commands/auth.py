@@ -148,7 +148,7 @@ def me(session: Session, as_json: bool) -> int:
     render.fields(
         [
             ("user", answer.get("username")),
-            ("staff", answer.get("is_staff")),
+            ("role", answer.get("role")),
             ("running", f"{usage.get('running', '-')} of {quota.get('max_running', '-')}"),
             ("queued", f"{usage.get('queued', '-')} of {quota.get('max_queued', '-')}"),
             (

@@ -50,6 +50,10 @@ class UsageSerializer(serializers.Serializer):
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
     is_staff = serializers.BooleanField()
+    role = serializers.ChoiceField(
+        choices=["staff", "trainer", "viewer"],
+        help_text="viewer: sees runs shared with them or public, never queues; trainer: owns runs",
+    )
     quota = QuotaSerializer()
     usage = UsageSerializer()
 

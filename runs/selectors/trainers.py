@@ -9,6 +9,7 @@ from django.db.models import Count
 
 from keisei.registry import UnknownTrainer, available_trainers, get_trainer
 from monitoring.errors import NotFound
+from runs import access
 from runs.models import (
     ACTIVE_STATUSES,
     Run,
@@ -53,6 +54,7 @@ def user_quota_usage(*, user: Any) -> dict[str, Any]:
     return {
         "username": user.get_username(),
         "is_staff": bool(user.is_staff),
+        "role": access.role_of(user),
         "quota": {
             "max_running": quota.max_running,
             "max_queued": quota.max_queued,

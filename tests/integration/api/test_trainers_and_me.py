@@ -68,6 +68,7 @@ def test_me_tells_limits_and_use(api_client, owner, settings):
     assert me == {
         "username": "olivia",
         "is_staff": False,
+        "role": "trainer",
         "quota": {
             "max_running": 2,
             "max_queued": 5,
@@ -80,7 +81,7 @@ def test_me_tells_limits_and_use(api_client, owner, settings):
 
 def test_me_without_a_quota_row_reads_the_site_defaults(api_client, staff, settings):
     me = api_client(staff).get("/api/v1/me/").json()
-    assert me["is_staff"] is True
+    assert me["is_staff"] is True and me["role"] == "staff"
     assert me["quota"] == {
         "max_running": settings.KEISEI_DEFAULT_MAX_RUNNING,
         "max_queued": settings.KEISEI_DEFAULT_MAX_QUEUED,
