@@ -179,7 +179,7 @@ class Reporter:
                 f"(unreachable for {self._outage_seconds():.0f}s); the run stops rather than "
                 "lose them"
             )
-        self._write_durable(respect_backoff=True)
+        self._write_durable(respect_backoff=True, points=False)
         return pending
 
     def queue_action(self, action: Callable[[], None]) -> PendingEvent:
@@ -193,7 +193,7 @@ class Reporter:
 
         pending = PendingEvent("", "", {}, record=record, action_only=True)
         self._events.append(pending)
-        self._write_durable(respect_backoff=True)
+        self._write_durable(respect_backoff=True, points=False)
         return pending
 
     def on_checkpoint(self, info: CheckpointInfo) -> None:
@@ -240,8 +240,12 @@ class Reporter:
         self._last_flush = time.monotonic()
         self._write_durable(respect_backoff=False)
 
-    def _write_durable(self, *, respect_backoff: bool) -> None:
-        """Events first, then points; on a database outage keep both and retry later."""
+    def _write_durable(self, *, respect_backoff: bool, points: bool = True) -> None:
+        """Events first, then (with ``points``) the buffered points; on a database outage
+        keep both and retry later. An event does not take the points with it: they go at
+        the flush interval (``FLUSH_SECONDS``), so a trainer with events every step (a
+        federated round's start and end) does not store its points, and fold their rollups,
+        twice a step; an event that needs them stored first says so (``points_first``)."""
         if respect_backoff and time.monotonic() < self._retry_at:
             return
         try:
@@ -268,7 +272,7 @@ class Reporter:
                     )
                 pending.written = True
                 self._events.pop(0)
-            if self._points:
+            if points and self._points:
                 metrics_record(run_id=self.run_id, points=self._points)
                 self._points = []
         except Exception as exc:
