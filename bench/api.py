@@ -88,21 +88,32 @@ class Load:
         self.healthz_request = f"GET /healthz HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode()
         self.healthz_only = False
 
-    async def _connection(self) -> Connection | None:
+    async def _connection(self) -> tuple[Connection | None, bool]:
+        """A connection and whether it was kept alive from an earlier request."""
         if self.idle:
-            return self.idle.pop()
+            return self.idle.pop(), True
         if self.opened >= MAX_CONNECTIONS:
-            return None
+            return None, False
         self.opened += 1
-        return Connection(*await asyncio.open_connection(self.host, self.port))
+        return Connection(*await asyncio.open_connection(self.host, self.port)), False
 
     async def _one(self, kind: str, request: bytes, due: float, out: list) -> None:
-        connection = await self._connection()
+        connection, reused = await self._connection()
         if connection is None:
             out.append((kind, None, "no connection left"))
             return
         try:
-            status = await connection.get(request)
+            try:
+                status = await connection.get(request)
+            except (ConnectionError, asyncio.IncompleteReadError, IndexError):
+                if not reused:
+                    raise
+                # The server closed a kept-alive connection before this request reached it
+                # (an idle timeout): a GET is retried once on a new connection, as HTTP
+                # clients do (RFC 9112, 9.3.1). A second failure counts.
+                connection.writer.close()
+                connection = Connection(*await asyncio.open_connection(self.host, self.port))
+                status = await connection.get(request)
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             self.opened -= 1
             out.append((kind, None, type(exc).__name__))
