@@ -154,6 +154,10 @@ def prepare(env: dict[str, str]) -> None:
 # it, the consumer answers anything over its 64 KiB with an error and closes with 4009. So it
 # sits well above the consumer's limit, and stays bounded (a message is buffered whole).
 WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Daphne drops a WebSocket handshake that takes longer than this, with no answer at all (its
+# default is 5 s). A consumer's connect waits for the database (who may watch the run) on one
+# shared thread, which a busy machine can hold up for seconds: a client should get its answer.
+WEBSOCKET_CONNECT_TIMEOUT_SECONDS = 30
 
 
 def daphne_args(host: str, port: str, *, fd: int | None = None) -> list[str]:
@@ -166,6 +170,7 @@ def daphne_args(host: str, port: str, *, fd: int | None = None) -> list[str]:
     return [
         *(PYTHON, "-m", "daphne", *listen),
         *("--websocket-max-message-size", size, "--websocket-max-frame-size", size),
+        *("--websocket_connect_timeout", str(WEBSOCKET_CONNECT_TIMEOUT_SECONDS)),
         "keisei_site.asgi:application",
     ]
 

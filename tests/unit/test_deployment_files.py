@@ -274,16 +274,22 @@ def test_compose_commands_name_real_entry_points(resolved):
     assert app.main == "keisei_site"
 
 
-def test_production_daphne_has_the_launchers_websocket_message_limits(resolved):
-    """Under the limit a too-big message is closed with 4009; over it Daphne drops it (1006)."""
-    from keisei_site.launcher import WEBSOCKET_MAX_MESSAGE_BYTES, daphne_args
+def test_production_daphne_has_the_launchers_websocket_limits(resolved):
+    """Under the size limit a too-big message is closed with 4009; over it Daphne drops it
+    (1006). A handshake slower than Daphne's connect timeout is dropped with no answer."""
+    from keisei_site.launcher import (
+        WEBSOCKET_CONNECT_TIMEOUT_SECONDS,
+        WEBSOCKET_MAX_MESSAGE_BYTES,
+        daphne_args,
+    )
 
-    limits = daphne_args("h", "1")[7:11]
-    assert limits[1] == limits[3] == str(WEBSOCKET_MAX_MESSAGE_BYTES)
-    assert " ".join(limits) in " ".join(command(resolved["services"]["web"]))
+    options = daphne_args("h", "1")[7:-1]  # after the address, before the application
+    assert options[1] == options[3] == str(WEBSOCKET_MAX_MESSAGE_BYTES)
+    assert options[4:] == ["--websocket_connect_timeout", str(WEBSOCKET_CONNECT_TIMEOUT_SECONDS)]
+    assert " ".join(options) in " ".join(command(resolved["services"]["web"]))
     cmd = re.search(r"^CMD (\[.*?\])$", DOCKERFILE.read_text(), flags=re.M | re.S)
     assert cmd is not None
-    assert " ".join(limits) in " ".join(json.loads(cmd[1].replace("\\\n", "")))
+    assert " ".join(options) in " ".join(json.loads(cmd[1].replace("\\\n", "")))
 
 
 def test_dockerfile_copies_only_what_exists():
