@@ -126,6 +126,10 @@ def test_a_federated_run_is_watched_round_by_round_and_its_client_series_are_who
     daphne_server, celery_worker, owner
 ):
     token = token_for(owner)
+    # Daphne answers a request that reads the database before the run is queued: after an
+    # earlier test restarted PostgreSQL, the first such answer can take seconds (the
+    # connection pool reconnecting), longer than this small run trains.
+    assert http_json(daphne_server, "/api/v1/me/", token)["username"] == owner.username
     run = services.run_queue(owner=owner, trainer="digits", config=CONFIG, name="federated")
     watched = asyncio.run(watch(daphne_server, run.pk, token))
 
