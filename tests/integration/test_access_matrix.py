@@ -12,7 +12,6 @@ How to add a route: docs/security.md, "The access matrix".
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -410,16 +409,9 @@ SHARED_OBJECTS_OF = (m.OWNER, m.PUBLIC)
 def _flush() -> None:
     """Empty every table, as a ``transaction=True`` test's teardown does; tried again when a
     worker still writing for a run queued here makes PostgreSQL abort it as a deadlock."""
-    from tests.support.fixtures import _deadlocked
+    from tests.support.fixtures import outlasting_a_deadlock
 
-    for attempt in range(1, 4):
-        try:
-            call_command("flush", verbosity=0, interactive=False)
-            return
-        except Exception as exc:
-            if attempt == 3 or not _deadlocked(exc):
-                raise
-            time.sleep(0.2 * attempt)
+    outlasting_a_deadlock(lambda: call_command("flush", verbosity=0, interactive=False))
 
 
 @pytest.fixture(scope="module")

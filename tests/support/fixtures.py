@@ -25,6 +25,18 @@ def _deadlocked(exc: BaseException | None) -> bool:
     return False
 
 
+def outlasting_a_deadlock(flush):
+    """``flush()`` (a TRUNCATE of every table), tried up to three times while PostgreSQL
+    aborts it as a deadlock with a worker still writing; any other error is raised at once."""
+    for attempt in range(1, 4):
+        try:
+            return flush()
+        except Exception as exc:
+            if attempt == 3 or not _deadlocked(exc):
+                raise
+            time.sleep(0.2 * attempt)  # a back-off before the retry, not a wait for a state
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _flush_outlasts_a_deadlock():
     """A ``transaction=True`` test ends with a TRUNCATE of every table, which takes their
@@ -36,13 +48,7 @@ def _flush_outlasts_a_deadlock():
     original = TransactionTestCase._fixture_teardown
 
     def teardown(self):
-        for attempt in range(1, 4):
-            try:
-                return original(self)
-            except Exception as exc:
-                if attempt == 3 or not _deadlocked(exc):
-                    raise
-                time.sleep(0.2 * attempt)
+        return outlasting_a_deadlock(lambda: original(self))
 
     TransactionTestCase._fixture_teardown = teardown
     yield
