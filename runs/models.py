@@ -286,6 +286,7 @@ class GameSource(models.TextChoices):
     EVALUATION = "evaluation"
     SELF_PLAY = "selfplay"
     LEAGUE = "league"
+    HUMAN = "human"  # a signed-in user against a checkpoint, on the play page
 
 
 class GameRecord(models.Model):
@@ -294,6 +295,14 @@ class GameRecord(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="game_records")
     source = models.CharField(max_length=16, choices=GameSource.choices)
     step = models.BigIntegerField(default=0, help_text="the run's step when it was played")
+    checkpoint = models.ForeignKey(
+        "Checkpoint",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="game_records",
+        help_text="the run's checkpoint that played it, where one did (charts open its games)",
+    )
     black = models.CharField(max_length=200)
     white = models.CharField(max_length=200)
     result = models.CharField(max_length=16, help_text="black_win, white_win, draw, unfinished")
@@ -307,7 +316,11 @@ class GameRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["run", "-created_at"], name="game_record_run_created")]
+        indexes = [
+            models.Index(fields=["run", "-created_at"], name="game_record_run_created"),
+            # the game nearest a step of a chart (charts open games)
+            models.Index(fields=["run", "step"], name="game_record_run_step"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.black} vs {self.white}: {self.result} in {self.plies}"
