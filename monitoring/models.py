@@ -42,6 +42,7 @@ class EventType(models.TextChoices):
     COMMAND = "command"
     ROUND = "round"  # a federated round's start or end (keisei.digits)
     SUMMARY = "summary"  # how a run ended, its best step, the checkpoint to use (its last event)
+    ALERT = "alert"  # a diagnostic rule fired on the metric stream (the alerts app)
 
 
 class RunEvent(models.Model):
