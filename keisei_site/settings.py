@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "audit",  # below accounts in the layers: every app's services may record to it
     "monitoring",
     "runs",
+    "alerts",  # diagnostic rules on the metric stream, notifications, webhooks (docs/alerts.md)
+    "play",  # a signed-in user plays a checkpoint on the board
     "axes",  # failed sign-ins counted, and locked out past a limit (accounts/lockout.py)
     "csp",  # the Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
 ]

@@ -6,9 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.permissions import AllowAny
 
 from accounts.urls import page_urlpatterns as account_pages
+from alerts.urls import api_urlpatterns as alerts_api
 from keisei_site.health import healthz, readyz
 from monitoring.errors import api_route_not_found
 from monitoring.views import metrics, system_page
+from play.urls import api_urlpatterns as play_api
 from runs.selectors import user_quota_usage
 from runs.urls import api_urlpatterns
 
@@ -44,11 +46,15 @@ urlpatterns = [
     path("runs/", include("runs.urls")),
     path("system/", system_page, name="system"),
     path("audit/", include("audit.urls")),  # staff only (docs/security.md, "Audit log")
+    path("alerts/", include(("alerts.urls", "alerts"))),
+    path("play/", include(("play.urls", "play"))),
     # The account page: tokens from accounts, quotas from runs (a layer above accounts).
     path("account/", include(account_pages(usage=user_quota_usage))),
     path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include("monitoring.urls")),
     path("api/v1/", include("accounts.urls")),
+    path("api/v1/", include((alerts_api, "alerts-api"))),
+    path("api/v1/", include((play_api, "play-api"))),
     # The OpenAPI 3 schema (YAML; ?format=json) and its browsable docs: open to anyone, as
     # they describe the API, not its data.
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
