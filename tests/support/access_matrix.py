@@ -171,6 +171,7 @@ def owners_objects(owner: Any, *, viewer: Any, public: bool = False) -> dict[str
     from monitoring.services import event_record
     from runs.models import Checkpoint, Evaluation, GameRecord, Preset, Run, RunStatus
     from runs.services.sharing import run_set_public, run_share
+    from tests.support.access_rows import app_rows
 
     run = Run.objects.create(owner=owner, trainer="digits", config={}, status=RunStatus.COMPLETED)
     checkpoint = Checkpoint(run=run, step=8, kind="final", size=1, sha256="0" * 64)
@@ -187,7 +188,7 @@ def owners_objects(owner: Any, *, viewer: Any, public: bool = False) -> dict[str
         owner=owner, name=f"matrix {run.pk}", trainer="digits", config={}
     )
     spare, _ = token_create(user=owner, name="matrix spare", expires_in_days=30)
-    return {
+    values = {
         "run_id": run.pk,
         "checkpoint_id": checkpoint.pk,
         "record_id": record.pk,
@@ -197,6 +198,10 @@ def owners_objects(owner: Any, *, viewer: Any, public: bool = False) -> dict[str
         "name": "digits",
         "fmt": "kif",
     }
+    for rows in app_rows():  # the objects an app's routes name (access_rows_<app>.py)
+        if rows.objects is not None:
+            values.update(rows.objects(owner=owner, viewer=viewer, values=dict(values)))
+    return values
 
 
 # A CSRF secret sent as both cookie and header: pages' unsafe methods pass the CSRF check,
