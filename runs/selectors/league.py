@@ -256,23 +256,30 @@ SHOWCASE_CHOICES = 200
 
 
 def showcase_choices(*, user: Any) -> dict[str, Any]:
-    """What the showcase form offers: the newest checkpoints of runs ``user`` may see whose
-    trainer plays games, and each such trainer's built-in players."""
+    """What the showcase form offers: the newest checkpoints whose trainer plays games, of
+    runs ``user`` may steer (the first player) and may see (the second), and each such
+    trainer's built-in players."""
     playing = [t for t in sorted(available_trainers()) if trainer_plays_games(t)]
-    checkpoints = (
-        Checkpoint.objects.filter(run__in=access.runs_visible(user=user), run__trainer__in=playing)
-        .select_related("run")
-        .order_by("-created_at", "-id")[:SHOWCASE_CHOICES]
-    )
-    return {
-        "checkpoints": [
+
+    def newest(runs: Any) -> list[dict[str, Any]]:
+        checkpoints = (
+            Checkpoint.objects.filter(run__in=runs, run__trainer__in=playing)
+            .select_related("run")
+            .order_by("-created_at", "-id")[:SHOWCASE_CHOICES]
+        )
+        return [
             {
                 "id": c.pk,
                 "label": f"{c.run.display_name} @ step {c.step} ({c.kind})",
                 "opponent": f"checkpoint:{c.pk}",  # as the second player is named
             }
             for c in checkpoints
-        ],
+        ]
+
+    return {
+        # The first player's run keeps the game: one the user may steer (services.showcase).
+        "own_checkpoints": newest(access.runs_steerable(user=user)),
+        "checkpoints": newest(access.runs_visible(user=user)),
         "builtins": sorted({b for t in playing for b in get_trainer(t).builtin_opponents}),
     }
 

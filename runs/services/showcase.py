@@ -15,7 +15,7 @@ from typing import Any
 
 from runs import access
 from runs.models import Evaluation
-from runs.services.errors import EvaluationRejected, FieldsRefused, NotFound
+from runs.services.errors import EvaluationRejected, FieldsRefused, NotFound, RunReadOnly
 from runs.services.evaluations import evaluation_request
 
 # Seconds per move of the replay; the page offers these bounds.
@@ -48,7 +48,7 @@ def showcase_speed(raw: Any) -> float:
 
 
 def showcase_request(*, user: Any, black: Any, white: Any, speed: Any) -> tuple[Evaluation, float]:
-    """Queue one game of checkpoint ``black`` (an id, of a run ``user`` may see) against
+    """Queue one game of checkpoint ``black`` (an id, of a run ``user`` may steer) against
     ``white`` (a built-in player or ``checkpoint:<id>``); the job and the replay speed.
 
     Every refusal names its field (``black``, ``white``, ``speed``); a checkpoint that does not
@@ -66,9 +66,16 @@ def showcase_request(*, user: Any, black: Any, white: Any, speed: Any) -> tuple[
         errors["black"] = ["choose a checkpoint (its id)"]
     else:
         try:
-            checkpoint = access.checkpoint_for_opponent(user=user, checkpoint_id=int(raw))
+            checkpoint = access.checkpoint_steerable(user=user, checkpoint_id=int(raw))
         except NotFound:
             errors["black"] = [f"no checkpoint {raw} that you may see"]
+        except RunReadOnly:
+            # The game is stored with the first player's run: a read-only sharer may not
+            # add to it (the second player may be any checkpoint they see).
+            errors["black"] = [
+                f"checkpoint {raw} is of a run shared with you read-only: "
+                "the first player must be a checkpoint of your own runs"
+            ]
     if not str(white or "").strip():
         errors["white"] = ["choose a player or a checkpoint"]
     if errors or checkpoint is None:

@@ -113,3 +113,27 @@ def test_a_showcase_against_a_checkpoint_the_viewer_lost_sight_of_is_a_404(
     assert client.get(reverse("runs:showcase", args=[mine.run_id, job.pk])).status_code == 404
     client.force_login(staff)
     assert client.get(reverse("runs:showcase", args=[mine.run_id, job.pk])).status_code == 200
+
+
+def test_a_run_shared_read_only_cannot_be_the_first_player(client, owner, outsider, tiny_files):
+    """The showcase's game is kept with its first player's run: a sharer may not add to it,
+    though they may name the shared checkpoint as the second player."""
+    from runs.services.sharing import run_share
+
+    theirs = checkpoint_of(outsider, tiny_files[-1], "theirs")
+    mine = checkpoint_of(owner, tiny_files[-1], "mine")
+    run_share(run=theirs.run, by=outsider, users=[owner.get_username()])
+    client.force_login(owner)
+    page = client.post(
+        reverse("runs:showcase-new"), {"black": str(theirs.pk), "white": "random", "speed": "1"}
+    )
+    assert page.status_code == 400
+    assert "shared with you read-only" in page.content.decode()
+    assert not Evaluation.objects.exists()
+    form = client.get(reverse("runs:showcase-new")).content.decode()
+    assert f'<option value="{theirs.pk}"' not in form  # not offered as the first player
+    assert f'<option value="checkpoint:{theirs.pk}"' in form  # but offered as the second
+    job, _ = showcase_request(
+        user=owner, black=str(mine.pk), white=f"checkpoint:{theirs.pk}", speed="1"
+    )
+    assert job.run_id == mine.run_id and job.opponent_checkpoint_id == theirs.pk
