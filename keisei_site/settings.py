@@ -364,6 +364,9 @@ KEISEI_REAPER_SECONDS = env.integer("KEISEI_REAPER_SECONDS", 15, minimum=1, maxi
 # fails its run with that reason and ends its own process. Generous: one shogi update on two
 # slow cores takes about a minute, an evaluation match several (docs/operations.md).
 KEISEI_HANG_SECONDS = env.integer("KEISEI_HANG_SECONDS", 900, minimum=3, maximum=7 * 86400)
+# The nice value of a process once it trains (runs/priority.py): Daphne, PostgreSQL and
+# Redis on the same host answer first. 0 leaves training at the web tier's priority.
+KEISEI_TRAINING_NICE = env.integer("KEISEI_TRAINING_NICE", 10, minimum=0, maximum=19)
 # A queued run that could start but has had no change for this long gets a fresh wake-up.
 KEISEI_STRANDED_RUN_SECONDS = env.integer(
     "KEISEI_STRANDED_RUN_SECONDS", 60, minimum=1, maximum=86400

@@ -1,9 +1,11 @@
 """Celery tasks: ids in, one service call, nothing else."""
 
 from celery import shared_task
+from django.conf import settings
 
 from runs import services
 from runs.execution import run_execute
+from runs.priority import process_priority_lower
 from runs.worker_lost import TrainingTask
 
 
@@ -14,6 +16,8 @@ from runs.worker_lost import TrainingTask
 def train_next_run(woken_by: int) -> str:
     """Train the queued run that should go next (``services.run_claim_next``): not always
     ``woken_by``, the run whose queueing (or end) sent this wake-up."""
+    # Training yields the CPU to the web tier sharing the host (runs/priority.py).
+    process_priority_lower(settings.KEISEI_TRAINING_NICE)
     return run_execute(woken_by=woken_by)
 
 
