@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import queue
+import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -41,6 +44,47 @@ RETRY_MAX_SECONDS = 15.0
 
 # The reporters alive in this process, for ``backlog`` (worker statistics, /metrics).
 _reporters: weakref.WeakSet[Reporter] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class ObservedAlert:
+    """An alert an observer raised: stored as an ``alert`` event in the timeline's order.
+
+    ``record`` writes the rows it is about in the event's turn (its result joins the event's
+    data); ``after`` runs once the event is written (a pause, asked the way a person asks)."""
+
+    message: str
+    data: Mapping[str, Any]
+    record: Callable[[], Mapping[str, Any]] | None = None
+    after: Callable[[], None] | None = None
+
+
+class MetricObserver(Protocol):
+    """Watches one run's metric stream as it is ingested (the alerts app's rules).
+
+    ``observe`` runs on the training thread for every ``on_metrics`` call and must be cheap;
+    ``tick`` runs on the reporter's clock thread, about once a second, so an observer can
+    notice time passing when the trainer sends nothing."""
+
+    def observe(self, step: int, metrics: Mapping[str, float]) -> Sequence[ObservedAlert]: ...
+
+    def tick(self) -> Sequence[ObservedAlert]: ...
+
+    def close(self) -> None: ...
+
+
+# (run_id, owner_id) -> an observer of that run, or None. Registered by an app above
+# monitoring (alerts, in its AppConfig.ready): monitoring never imports it.
+ObserverFactory = Callable[[int, int | None], MetricObserver | None]
+_observer_factories: list[ObserverFactory] = []
+OBSERVER_TICK_SECONDS = 1.0
+OBSERVER_RETRY_SECONDS = 5.0
+
+
+def observer_register(factory: ObserverFactory) -> None:
+    """Every reporter created after this asks ``factory`` for an observer of its run."""
+    if factory not in _observer_factories:
+        _observer_factories.append(factory)
 
 
 class ReporterOverflow(Exception):
@@ -123,6 +167,13 @@ class Reporter:
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST_SECONDS
         self.outage_started: float | None = None
+        self._observers: list[MetricObserver] | None = None  # made at the first report
+        self._observers_retry = Throttle(OBSERVER_RETRY_SECONDS)
+        self._clock: threading.Thread | None = None
+        self._clock_stop = threading.Event()
+        # Alerts the clock thread could not write (PostgreSQL away): the training thread
+        # queues them with the timeline at its next report.
+        self._clock_alerts: queue.SimpleQueue[ObservedAlert] = queue.SimpleQueue()
         _reporters.add(self)
 
     # ----- keisei.Callbacks ----------------------------------------------------------------
@@ -131,6 +182,7 @@ class Reporter:
         self.on_event(EventType.LOG, message or f"trainer is {status}")
 
     def on_progress(self, step: int, total: int) -> None:
+        self._start_observers()
         self._pending_progress = progress_payload(step, total)
         if self._live_progress_throttle.ready():
             self._publish_progress()
@@ -138,7 +190,10 @@ class Reporter:
     def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         wall = dt.datetime.now(dt.UTC)
         self._points.extend((key, step, float(value), wall) for key, value in metrics.items())
-        self._pending_live.update(metrics)
+        # NaN and infinity are stored (history reads them as gaps) and seen by the rules, but
+        # not sent live: they are not JSON a browser can parse.
+        self._pending_live.update((k, v) for k, v in metrics.items() if math.isfinite(v))
+        self._observe(step, metrics)
         self._pending_step = step
         if self._metrics_throttle.ready():
             self._publish_metrics()
@@ -217,6 +272,109 @@ class Reporter:
         coalesce_client_update(self._pending_clients, update)
         if self._clients_throttle.ready():
             self._publish_clients()
+
+    # ----- observers (the alerts app's rules) ----------------------------------------------
+
+    def _start_observers(self) -> None:
+        """Ask the registered factories for this run's observers, once (again after a failure,
+        at most every ``OBSERVER_RETRY_SECONDS``: PostgreSQL may be away), and start the clock
+        that ticks them."""
+        if self._observers is not None or not _observer_factories:
+            return
+        if not self._observers_retry.ready():
+            return
+        try:
+            made = [factory(self.run_id, self.owner_id) for factory in _observer_factories]
+        except Exception:
+            log.exception("run %s: no metric observers yet; trying again", self.run_id)
+            return
+        self._observers = [o for o in made if o is not None]
+        if self._observers:
+            self._clock = threading.Thread(
+                target=self._clock_main, name=f"observers-run-{self.run_id}", daemon=True
+            )
+            self._clock.start()
+
+    def _observe(self, step: int, metrics: Mapping[str, float]) -> None:
+        self._start_observers()
+        while not self._clock_alerts.empty():
+            self._queue_alert(self._clock_alerts.get_nowait())
+        for observer in self._observers or ():
+            try:
+                alerts = observer.observe(step, metrics)
+            except Exception:  # a rule's bug must not end the training it watches
+                log.exception("run %s: a metric observer failed", self.run_id)
+                continue
+            for alert in alerts:
+                self._queue_alert(alert)
+
+    def _queue_alert(self, alert: ObservedAlert) -> None:
+        self.queue_event(EventType.ALERT, alert.message, alert.data, record=alert.record)
+        if alert.after is not None:
+            self.queue_action(alert.after)
+
+    def _clock_main(self) -> None:
+        """Tick the observers until the reporter closes; write what they raise from here,
+        since the training thread may be the one that is silent."""
+        from django.db import connection
+
+        try:
+            while not self._clock_stop.wait(OBSERVER_TICK_SECONDS):
+                for observer in list(self._observers or ()):
+                    try:
+                        alerts = observer.tick()
+                    except Exception:
+                        log.exception("run %s: a metric observer's tick failed", self.run_id)
+                        continue
+                    for alert in alerts:
+                        self._clock_write(alert)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _clock_write(self, alert: ObservedAlert) -> None:
+        stored: Mapping[str, Any] = {}
+        try:
+            if alert.record is not None:
+                stored = alert.record()
+            event_record(
+                run_id=self.run_id,
+                type=EventType.ALERT,
+                message=alert.message,
+                data={**alert.data, **stored},
+                actor=self.actor,
+                owner_id=self.owner_id,
+            )
+        except Exception as exc:
+            if not database_unavailable(exc):
+                log.exception("run %s: an alert could not be written", self.run_id)
+                return
+            from django.db import connection
+
+            connection.close()
+            # The training thread writes it with the timeline, waiting out the outage.
+            self._clock_alerts.put(
+                ObservedAlert(alert.message, {**alert.data, **stored}, None, alert.after)
+                if stored
+                else alert
+            )
+            return
+        if alert.after is not None:
+            try:
+                alert.after()
+            except Exception:
+                log.exception("run %s: an alert's follow-up failed", self.run_id)
+
+    def _stop_observers(self) -> None:
+        self._clock_stop.set()
+        if self._clock is not None and self._clock is not threading.current_thread():
+            self._clock.join(timeout=10)
+        for observer in self._observers or ():
+            try:
+                observer.close()
+            except Exception:
+                log.exception("run %s: a metric observer did not close", self.run_id)
+        while not self._clock_alerts.empty():
+            self._queue_alert(self._clock_alerts.get_nowait())
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -310,6 +468,7 @@ class Reporter:
     def close(self, *, wait_seconds: float = 60.0) -> None:
         """Write what is buffered (waiting out a short outage) and send the last messages."""
         deadline = time.monotonic() + wait_seconds
+        self._stop_observers()
         self.flush()
         while (self._events or self._points) and time.monotonic() < deadline:
             time.sleep(min(self._retry_delay, max(0.0, deadline - time.monotonic())))

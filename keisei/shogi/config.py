@@ -13,6 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from keisei.config_layout import form_layout
 from keisei.devices import Device, device_field
 
+Pathology = Literal[
+    "none",
+    "entropy_collapse",
+    "value_loss_blowup",
+    "kl_spike",
+    "clip_stuck",
+    "nan_loss",
+    "throughput_drop",
+    "stall",
+    "win_rate_drop",
+]
+
 # The run form's sections, labels and folded fields (keisei.config_layout): the portal reads
 # them from the JSON Schema.
 LAYOUT = form_layout(
@@ -71,8 +83,17 @@ LAYOUT = form_layout(
             "Evaluation during training",
             {"eval_every": "Evaluate every (updates)", "eval_games": "Games per evaluation"},
         ),
+        (
+            "Diagnostics (debug)",
+            {
+                "inject_pathology": "Inject a pathology (tests of the alerts)",
+                "inject_at_update": "Inject from update",
+            },
+        ),
     ],
     advanced=[
+        "inject_pathology",
+        "inject_at_update",
         "record_selfplay_every",
         "threads",
         "precision",
@@ -201,6 +222,17 @@ class ShogiPPOConfig(BaseModel):
     )
     eval_games: int = Field(
         50, ge=2, le=10_000, description="Games per periodic evaluation (colours alternate)"
+    )
+
+    # ----- diagnostics (debug) -------------------------------------------------------------
+    inject_pathology: Pathology = Field(
+        "none",
+        description="Debug only, off by default: from inject_at_update on, the run shows this "
+        "pathology, so the portal's alert rules can be tested on a real run "
+        "(keisei/shogi/pathology.py says what each one does)",
+    )
+    inject_at_update: int = Field(
+        5, ge=1, le=1_000_000, description="The update from which the pathology shows"
     )
 
     @model_validator(mode="after")

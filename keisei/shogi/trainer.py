@@ -37,6 +37,7 @@ from keisei.shogi.config import PRESETS, ShogiPPOConfig
 from keisei.shogi.env import FinishedGame, SelfPlayEnvs
 from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer, play_game, play_match
 from keisei.shogi.network import Precision, build_network
+from keisei.shogi.pathology import PathologyInjector
 from keisei.shogi.players import (
     ANCHOR_RATINGS,
     BUILTIN_OPPONENTS,
@@ -88,6 +89,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         self._boundary: dict[str, Any] = {}
         self._command_seconds = 0.0
         self._rollout_hooks = RolloutHooks(self._commands, self.record_selfplay, self.publish_board)
+        self.pathology = PathologyInjector(cfg.inject_pathology, cfg.inject_at_update)
         self._take_boundary()
 
     # ----- construction --------------------------------------------------------------------
@@ -135,6 +137,8 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
             self._command_seconds = 0.0
             if not self._commands():
                 break
+            if not self.pathology.stall(self.update + 1, self._commands):
+                break
             rollout = collect_rollout(
                 self.policy,
                 self.envs,
@@ -164,13 +168,22 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
             self.global_step += cfg.batch_size
             stats.add_to(self.counters)
             elapsed = time.perf_counter() - started - self._command_seconds
+            elapsed += self.pathology.slow_down(self.update, elapsed)
             metrics = {**losses, "charts/learning_rate": lr, **stats.metrics()}
             metrics["charts/shaping_coef"] = self.shaping_coef(self.global_step - cfg.batch_size)
             metrics["time/positions_per_s"] = cfg.batch_size / max(elapsed, 1e-9)
             if cfg.eval_every and self.update % cfg.eval_every == 0:
                 metrics.update(self._periodic_evaluation())
+            self.pathology.rewrite(self.update, metrics)
             self.last_metrics = {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
-            self.callbacks.on_metrics(self.global_step, self.last_metrics)
+            # A non-finite loss is reported too (the site's rules flag it); explained variance
+            # is undefined (nan) whenever the returns do not vary, which is no fault.
+            reported = {
+                k: float(v)
+                for k, v in metrics.items()
+                if math.isfinite(v) or k != "losses/explained_variance"
+            }
+            self.callbacks.on_metrics(self.global_step, reported)
             self.callbacks.on_progress(self.global_step, cfg.num_updates * cfg.batch_size)
             self._take_boundary()
             if (
