@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class Capability(enum.StrEnum):
@@ -26,6 +26,11 @@ class Capability(enum.StrEnum):
 
 class CheckpointError(Exception):
     """A checkpoint file cannot be used: unreadable, foreign, corrupt or incompatible."""
+
+
+class MoveRefused(ValueError):
+    """A person's move the game's rules refuse; the message names the move and says why
+    ("7g7e is not legal here: the pawn on 7g cannot move to 7e")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,52 @@ class PositionAnalyser(Protocol):
     def analyse(self, sfens: Sequence[str], *, top_k: int = 5) -> list[dict[str, Any]]:
         """One analysis per SFEN, in one batch, each as ``Trainer.analyse_position`` returns
         it; ``ValueError`` naming the first bad SFEN before the network runs."""
+        ...
+
+
+@runtime_checkable
+class GameOpponent(Protocol):
+    """A position analyser that can also play a person (the portal's play page): the
+    engine's rules judge the person's moves and the game's end, the network answers. Ask
+    ``isinstance(analyser, GameOpponent)``. A game travels as its start and USI moves; nothing
+    of it is kept between calls."""
+
+    def play_turn(
+        self,
+        start_sfen: str,
+        moves: Sequence[str],
+        move: str | None,
+        *,
+        temperature: float,
+        seed: int,
+        top_k: int = 5,
+    ) -> dict[str, Any]:
+        """Play the person's ``move`` (None: only the network moves, as at the start when it
+        has the first move), then, unless the game is over, the network's answer, sampled at
+        ``temperature`` (0: its likeliest move) with ``seed``. Returns ``moves`` (all of
+        them), ``model_move`` (or None), ``model_probability``, ``state`` (``sfen``, ``ply``,
+        ``last_move``, ``side_to_move``, ``in_check``, ``legal_moves``, ``over``, ``reason``,
+        ``result``) and ``analysis`` of the position the person now faces (``value``,
+        ``win_probability`` of the side to move, ``top_moves``; None once over).
+        ``MoveRefused`` for a move the rules refuse, ``ValueError`` for a game that does not
+        replay."""
+        ...
+
+    def game_state(self, start_sfen: str, moves: Sequence[str]) -> dict[str, Any]:
+        """Where the game stands (``state`` above); ``ValueError`` if it does not replay."""
+        ...
+
+    def game_record(
+        self,
+        start_sfen: str,
+        moves: Sequence[str],
+        *,
+        names: tuple[str, str],
+        resigned: str | None = None,
+    ) -> dict[str, Any]:
+        """The finished game's record (``sfen``, ``moves``, ``plies``, ``result``,
+        ``reason``, ``black``, ``white``, ``kif``, ``csa``); ``resigned`` names the side
+        ("black" or "white") that resigned. ``ValueError`` for a game not over."""
         ...
 
 

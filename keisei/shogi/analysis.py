@@ -23,7 +23,7 @@ import torch
 from keisei.shogi.checkpoint import read_network
 from keisei.shogi.features import NUM_FEATURES, LegalMoves, fill_observations
 from keisei.shogi.network import Precision
-from keisei.shogi.ppo import masked_logits
+from keisei.shogi.ppo import masked_logits, sample_actions
 
 # How many of each piece a set holds (board and hands together), by unpromoted letter.
 PIECE_TOTALS = {"P": 18, "L": 4, "N": 4, "S": 4, "G": 4, "B": 2, "R": 2, "K": 2}
@@ -121,6 +121,7 @@ class Analyser:
 
     def __init__(self, checkpoint: Path, *, device: str | None = None) -> None:
         cfg, net = read_network(Path(checkpoint))
+        self.max_plies = cfg.max_plies  # the ply cap of a game played against it
         device = device or "cpu"
         self.precision = Precision(cfg.precision if device.startswith("cuda") else "fp32", device)
         self.model = self.precision.prepare_model(net).eval()
@@ -145,6 +146,81 @@ class Analyser:
             self._one(board, probs[i], float(values[i]), legal, i, top_k)
             for i, board in enumerate(boards)
         ]
+
+    @torch.no_grad()
+    def choose_move(
+        self, board: cshogi.Board, *, temperature: float, seed: int
+    ) -> tuple[str, float]:
+        """The network's move on ``board`` (which has a legal move), sampled at
+        ``temperature`` (0: its likeliest move) with a generator seeded by ``seed``, and the
+        move's probability under the policy at temperature 1."""
+        obs = np.zeros((1, NUM_FEATURES, 9, 9), dtype=np.float32)
+        fill_observations([board], obs)
+        legal = LegalMoves(1)
+        legal.fill([board])
+        with self.precision.autocast():
+            logits, _ = self.model(self.precision.prepare_input(torch.from_numpy(obs)))
+        generator = torch.Generator().manual_seed(seed)
+        actions, log_probs = sample_actions(
+            logits.float().cpu(), torch.from_numpy(legal.mask), generator, temperature
+        )
+        move = legal.move(0, int(actions[0]))
+        return cshogi.move_to_usi(move), float(log_probs[0].exp())
+
+    # ----- playing a person (keisei.interfaces.GameOpponent) ---------------------------------
+
+    def play_turn(
+        self,
+        start_sfen: str,
+        moves: Sequence[str],
+        move: str | None,
+        *,
+        temperature: float,
+        seed: int,
+        top_k: int = 5,
+    ) -> dict[str, Any]:
+        """The person's ``move``, then the network's answer and the analysis of the position
+        the person then faces (``GameOpponent.play_turn``)."""
+        from keisei.shogi import play  # it imports check_sfen from here
+
+        game = play.game_replay(start_sfen, moves, max_plies=self.max_plies)
+        if move is not None:
+            play.move_push(game, move)
+        model_move, probability = None, None
+        if not game.result.is_over:
+            model_move, probability = self.choose_move(
+                game.board, temperature=temperature, seed=seed
+            )
+            game.push(game.board.move_from_usi(model_move))
+        analysis = None
+        if not game.result.is_over:
+            answer = self.analyse([game.board.sfen()], top_k=top_k)[0]
+            analysis = {k: answer[k] for k in ("value", "win_probability", "top_moves")}
+        return {
+            "moves": game.usi_moves(),
+            "model_move": model_move,
+            "model_probability": probability,
+            "state": play.game_state(game),
+            "analysis": analysis,
+        }
+
+    def game_state(self, start_sfen: str, moves: Sequence[str]) -> dict[str, Any]:
+        from keisei.shogi import play
+
+        return play.game_state(play.game_replay(start_sfen, moves, max_plies=self.max_plies))
+
+    def game_record(
+        self,
+        start_sfen: str,
+        moves: Sequence[str],
+        *,
+        names: tuple[str, str],
+        resigned: str | None = None,
+    ) -> dict[str, Any]:
+        from keisei.shogi import play
+
+        game = play.game_replay(start_sfen, moves, max_plies=self.max_plies)
+        return play.game_record_of(game, names=names, resigned=resigned)
 
     @staticmethod
     def _one(

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 
-from keisei.interfaces import Capability, CheckpointError, PositionAnalyser
+from keisei.interfaces import Capability, CheckpointError, GameOpponent, PositionAnalyser
 from keisei.registry import UnknownTrainer, get_trainer
 from runs.models import Checkpoint, GameRecord, Run
 from runs.selectors.analysis import analysis_checkpoint, game_record_checkpoint
@@ -248,6 +248,35 @@ def analysis_of_game(*, record: GameRecord, checkpoint_id: int | None = None) ->
         "complete": len(plies) == len(record.moves) + 1,
         "plies": plies,
     }
+
+
+def trainer_plays_people(trainer: str) -> bool:
+    """Whether ``trainer``'s checkpoints can play a person (the play page): they analyse
+    positions and play games."""
+    try:
+        trainer_cls = get_trainer(trainer)
+    except UnknownTrainer:
+        return False
+    return trainer_cls.can(Capability.ANALYSES_POSITIONS) and trainer_cls.can(
+        Capability.PLAYS_GAMES
+    )
+
+
+def opponent_use(*, checkpoint: Checkpoint, work: Callable[[GameOpponent], T]) -> T:
+    """``work`` with the checkpoint's network as a person's opponent (the play app's moves),
+    in the analyses' slots and LRU: bounded, on the analysis threads, off Daphne's loop.
+    ``AnalysisRejected`` naming ``checkpoint`` if its trainer cannot play a person."""
+    if not trainer_plays_people(checkpoint.run.trainer):
+        raise AnalysisRejected(
+            {"checkpoint": [f"the {checkpoint.run.trainer} trainer does not play games"]}
+        )
+
+    def play(analyser: PositionAnalyser) -> T:
+        if not isinstance(analyser, GameOpponent):
+            raise AnalysisRejected({"checkpoint": ["this checkpoint's network cannot play"]})
+        return work(analyser)
+
+    return _run(checkpoint, play)
 
 
 def _analyse_positions(checkpoint: Checkpoint, positions: list[str]) -> list[dict[str, Any]]:

@@ -27,8 +27,10 @@ function lastDests(usi) {
 }
 
 export class ShogiBoard {
-  // root holds .hand-gote, .board and .hand-sente (templates/runs/_board.html).
-  constructor(root) {
+  // root holds .hand-gote, .board and .hand-sente (templates/runs/_board.html). options: more
+  // shogiground config, given at construction because it binds input only then (the play
+  // page's { viewOnly: false }).
+  constructor(root, options = {}) {
     this.root = root;
     this.ground = globalThis.Shogiground(
       {
@@ -36,6 +38,7 @@ export class ShogiBoard {
         scaleDownPieces: false,
         coordinates: { enabled: true, files: "numeric", ranks: "japanese" },
         sfen: { board: "9/9/9/9/9/9/9/9/9" },
+        ...options,
       },
       { board: root.querySelector(".board") },
     );
