@@ -1,6 +1,6 @@
 from django.urls import path
 
-from runs import api, views
+from runs import api, game_pages, views
 from runs.api import analysis as analysis_api
 
 app_name = "runs"
@@ -17,6 +17,11 @@ urlpatterns = [
     path("<int:run_id>/sharing/", views.run_sharing_edit, name="sharing"),
     path("<int:run_id>/timeline/", views.run_timeline, name="timeline"),
     path("<int:run_id>/games/<int:record_id>/", views.game_record_page, name="game"),
+    path(
+        "<int:run_id>/games/nearest/",
+        game_pages.game_record_nearest_page,
+        name="game-nearest",
+    ),
     path(
         "<int:run_id>/games/<int:record_id>.<str:fmt>",
         views.game_record_download,

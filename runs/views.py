@@ -29,6 +29,7 @@ from runs.forms import CommandForm, RunForm, SharingForm
 from runs.models import Run
 from runs.pages import form_submit, redirect_on_refusal
 from runs.selectors.analysis import analysis_checkpoints, game_record_checkpoint
+from runs.selectors.explain import run_alerts, run_explanation
 from runs.selectors.federation import run_federation_state
 from runs.selectors.sharing import run_shared_by, run_sharing
 from runs.services import showcase
@@ -246,6 +247,10 @@ def _remember_submission(request: HttpRequest, submission: str, run_id: int) -> 
     request.session["run_submissions"] = dict(list(done.items())[-SUBMISSIONS_KEPT:])
 
 
+# The newest alerts drawn as markers on the charts when the page opens (live ones add to them).
+ALERT_MARKERS = 200
+
+
 @login_required
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = access.run_for_viewer(user=request.user, run_id=run_id)
@@ -255,11 +260,13 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     waiting_for = selectors.run_waiting_for(run)
     snapshot = selectors.run_as_dict(run, queue_position=queue_position, waiting_for=waiting_for)
     may_change = access.may_steer_run(user=request.user, run=run)
+    explanation = run_explanation(run=run)
     return render(
         request,
         "runs/detail.html",
         {
             "run": run,
+            "explanation": explanation,
             "latest": sorted(latest.items()),
             "client_metric_count": sum(key.startswith("clients/") for key in latest),
             # The charts are drawn in the browser from the keys (static/js/charts.js groups
@@ -268,6 +275,9 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
                 **snapshot,
                 "keys": sorted(latest),
                 "last_seq": timeline["last_seq"] or 0,
+                # A click on a chart opens a stored game; alerts are markers on their key's.
+                "has_games": explanation["has_games"],
+                "alerts": run_alerts(run=run, limit=ALERT_MARKERS),
             },
             "config_sections": selectors.run_config_sections(run),
             "timeline": timeline,

@@ -187,6 +187,7 @@ def _store_result(
                 run_id=evaluation.run_id,
                 record={**record, "step": evaluation.step},
                 source=GameSource.EVALUATION,
+                checkpoint_id=evaluation.checkpoint_id,
             )
             stored.append(row.pk)
         evaluation.wins, evaluation.draws = result["wins"], result["draws"]

@@ -267,6 +267,7 @@ def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | 
                 run_id=checkpoint.run_id,
                 record={**record, "step": checkpoint.step},
                 source=GameSource.LEAGUE,
+                checkpoint_id=checkpoint.pk,
             )
             for checkpoint in _distinct_runs(first, second)
             for record in outcome.records

@@ -5,6 +5,8 @@
 // every panel: EMA smoothing, log scale, reset zoom. Cursors are synchronised across panels.
 // A zoom (drag over a panel) survives live points: a new point is added to the data and the
 // user's x range is put back in the same redraw; double-click or "Reset zoom" undoes it.
+// A click (not a drag) picks a step (the board's onPick); a marked step and alert markers
+// are drawn as lines over the plots.
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 
 const COLOURS = ["#c0392b", "#2456a6", "#2e7d32", "#8e44ad", "#d35400", "#16a085", "#7f8c8d",
@@ -225,7 +227,7 @@ export class ChartPanel {
         bind: { dblclick: () => () => null },
       },
       hooks: {
-        draw: [fitYAxis],
+        draw: [fitYAxis, (u) => this.placeMarks(u)],
         // a drag that selects a range is the user's zoom; it is kept until reset
         setSelect: [(u) => {
           if (u.select.width > 0) {
@@ -245,7 +247,48 @@ export class ChartPanel {
     this.body.textContent = "";
     this.plot = new uPlot(this.options(), this.data(), this.body);
     this.plot.over.addEventListener("dblclick", () => this.resetZoom());
+    this.listenForPicks(this.plot);
     if (this.zoom) this.plot.setScale("x", this.zoom);
+  }
+
+  // A click that is not the end of a drag (a zoom) picks the step under the cursor: the
+  // board's onPick (the run page opens the stored game nearest that step).
+  listenForPicks(u) {
+    let down = null;
+    u.over.addEventListener("mousedown", (e) => { down = [e.clientX, e.clientY]; });
+    u.over.addEventListener("click", (e) => {
+      const moved = down ? Math.hypot(e.clientX - down[0], e.clientY - down[1]) : 0;
+      down = null;
+      if (moved > 4 || !this.board.onPick || u.cursor.idx == null) return;
+      const step = u.data[0][u.cursor.idx];
+      if (step != null) this.board.onPick(step, this);
+    });
+  }
+
+  // The board's marked step (a game's step, from the replay viewer's link back) and the
+  // alerts fired on this panel's series, as lines over the plot: DOM elements, not canvas
+  // strokes, so they carry their label (a tooltip, and for assistive technology).
+  placeMarks(u) {
+    u.over.querySelectorAll(".chart-mark").forEach((el) => el.remove());
+    const { min, max } = u.scales.x;
+    if (min == null || max == null) return;
+    const marks = [];
+    const marked = this.board.markStep;
+    if (marked != null) marks.push({ step: marked, kind: "step", label: `step ${marked}` });
+    for (const name of this.series.keys()) {
+      for (const alert of this.board.markers.get(name) || []) marks.push({ ...alert, kind: "alert" });
+    }
+    for (const mark of marks) {
+      if (mark.step < min || mark.step > max) continue;
+      const el = document.createElement("div");
+      el.className = `chart-mark chart-mark-${mark.kind}`;
+      el.style.left = `${u.valToPos(mark.step, "x")}px`;
+      el.dataset.step = String(mark.step);
+      el.title = mark.label;
+      el.setAttribute("role", "img");
+      el.setAttribute("aria-label", mark.label);
+      u.over.append(el);
+    }
   }
 
   // New data drawn; with a zoom, the user's x range is put back in the same commit.
@@ -282,6 +325,9 @@ export class ChartBoard {
     this.syncKey = `keisei-${Math.random().toString(36).slice(2)}`;
     this.frame = null;
     this.dirty = new Set();
+    this.onPick = null;       // (step, panel) => …: a click on a plot (not a drag)
+    this.markStep = null;     // a step drawn as a line on every panel
+    this.markers = new Map(); // series name -> [{ step, label }]: alerts fired on it
     const smoothing = controls?.querySelector(".chart-smoothing");
     const out = controls?.querySelector(".chart-smoothing-value");
     smoothing?.addEventListener("input", () => {
@@ -317,6 +363,21 @@ export class ChartBoard {
   }
 
   remove(id) { this.panels.get(id)?.destroy(); this.panels.delete(id); }
+
+  // Draw a line at `step` on every panel (null: none).
+  mark(step) {
+    this.markStep = step;
+    this.panels.forEach((p) => p.plot?.redraw(false));
+  }
+
+  // An alert fired on series `name` at `step`: a marker on the panels that draw it (once).
+  addMarker(name, step, label) {
+    const list = this.markers.get(name) || [];
+    if (list.some((m) => m.step === step && m.label === label)) return;
+    list.push({ step, label });
+    this.markers.set(name, list);
+    this.panels.forEach((p) => { if (p.has(name)) p.plot?.redraw(false); });
+  }
 
   // Redraw the touched panels once per animation frame, however many points arrived.
   touched(panel) {

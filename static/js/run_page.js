@@ -36,6 +36,28 @@ const seriesLabel = (key) => {
 };
 const charts = new ChartBoard($("chart-panels"), $("charts"), { label: seriesLabel });
 window.keiseiCharts = charts;  // for the browser tests and the curious
+
+// A click on a chart opens the stored game nearest that step (once the run has stored one);
+// the replay viewer links back here with ?step=, which is marked on every chart.
+let hasGames = Boolean(snapshot.has_games);
+const STORES_A_GAME = new Set(["sample", "evaluation"]);
+function pickable() {
+  charts.onPick = hasGames
+    ? (step) => { location.assign(`/runs/${snapshot.id}/games/nearest/?step=${Math.round(step)}`); }
+    : null;
+  $("chart-panels").classList.toggle("pickable", hasGames);
+  $("chart").classList.toggle("pickable", hasGames);
+}
+const markedStep = new URLSearchParams(location.search).get("step");
+if (/^\d+$/.test(markedStep || "")) charts.mark(Number(markedStep));
+// Alerts fired on a metric: a marker on the chart of that key (the stored ones came with the
+// page; new ones arrive over the socket as "alert" events).
+function addAlert(data, message) {
+  if (data && typeof data.key === "string" && Number.isFinite(Number(data.step))) {
+    charts.addMarker(data.key, Number(data.step), message || `alert ${data.rule ?? ""}`.trim());
+  }
+}
+for (const alert of snapshot.alerts || []) addAlert(alert, alert.message);
 const keys = new Set(snapshot.keys);
 const EXTRA = `keisei.chart-panels.${snapshot.trainer}`;
 const extraKeys = new Set(JSON.parse(localStorage.getItem(EXTRA) || "[]"));
@@ -303,6 +325,11 @@ const refreshArtifactsSoon = fragmentRefresher("run-artifacts");
 
 function onMessage(msg) {
   if (ADDS_ARTIFACT.has(msg.type) || msg.data?.kind === "selfplay") refreshArtifactsSoon();
+  if (!hasGames && (STORES_A_GAME.has(msg.type) || msg.data?.kind === "selfplay")) {
+    hasGames = true;
+    pickable();
+  }
+  if (msg.type === "alert") addAlert(msg.data, msg.data?.message);
   federation.onMessage(msg);
   summary.onMessage(msg);
   switch (msg.type) {
@@ -324,6 +351,7 @@ function onMessage(msg) {
 }
 
 setStatus(snapshot.status);
+pickable();
 showTimes($("timeline"));
 groupPickerOptions($("chart-key"));
 layoutPanels();

@@ -74,6 +74,7 @@ def test_evaluation_job_on_a_worker_stores_the_result_and_its_games(
     assert games.count() == 4
     assert sorted(evaluation.data["game_records"]) == [g.pk for g in games]
     assert all(g.plies == len(g.moves) and g.kif and g.csa for g in games)
+    assert all(g.checkpoint_id == final.pk for g in games)  # the checkpoint that played them
     event = RunEvent.objects.get(run=run, type="evaluation")
     assert event.data["evaluation"] == evaluation.pk and event.data["wins"] == evaluation.wins
 

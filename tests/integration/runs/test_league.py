@@ -229,6 +229,7 @@ def test_a_round_pairs_a_checkpoint_with_an_anchor_whose_rating_stays_fixed(owne
     records = GameRecord.objects.filter(run_id=entry.checkpoint.run_id, source="league")
     assert records.count() == LEAGUE_RECORDED_GAMES
     assert all({r.black, r.white} == {f"league entry {entry.pk}", "anchor greedy"} for r in records)
+    assert all(r.checkpoint_id == entry.checkpoint_id for r in records)  # the one that played
     # Every anchor the trainer states is in the league at its rating, once.
     anchors = LeagueEntry.objects.filter(checkpoint__isnull=True)
     assert {a.builtin: a.rating for a in anchors} == dict(ShogiPPOTrainer.anchor_ratings)
