@@ -1,7 +1,7 @@
 """How fast is metric history at size, over HTTP? The metrics endpoint and the CSV export.
 
-A throwaway embedded PostgreSQL and Redis; series written in bulk in SQL (``generate_series``
-INSERTs, then the rollups ``metrics_record`` would have kept, rebuilt with
+A throwaway embedded PostgreSQL and Redis; series written in bulk in SQL (full blocks of
+``generate_series`` points, then the rollups ``metrics_record`` would have kept, rebuilt with
 ``metrics_rollups_rebuild``, so setup stays bounded at 10M points): 6 series of 1M points (3
 keys on each of 2 runs) and one of 10M points (a third run). Then PostgreSQL is restarted
 (``pg_ctl restart``: its shared buffers are empty) and a real Daphne is started (a fresh
@@ -54,17 +54,30 @@ def label(points: int) -> str:
 
 
 def fill(run_id: int, key: str, points: int) -> None:
-    """One series of ``points`` points (a noisy decaying loss with rare spikes), in SQL."""
+    """One series of ``points`` points (a noisy decaying loss with rare spikes), in SQL, as
+    full blocks (what ``metrics_record`` leaves), built one block at a time."""
     from django.db import connection
 
+    from monitoring.blocks import BLOCK_TABLE
+    from monitoring.models import block_points
+
+    size = block_points(key)
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO monitoring_metricpoint (run_id, key, step, value, wall_time) "
-            "SELECT %s, %s, g, 1.0 / (1 + g / 1000.0) + random() * 0.05 "
-            "  + CASE WHEN g %% 99991 = 0 THEN 5 ELSE 0 END, "
-            "  timestamptz '2026-11-01 00:00:00+00' + g * interval '1 millisecond' "
-            "FROM generate_series(1, %s) AS g",
-            [run_id, key, points],
+            f"INSERT INTO {BLOCK_TABLE} "
+            "(run_id, key, first_step, last_step, steps, vals, wall_times) "
+            "SELECT %(run)s, %(key)s, b.first, b.last, a.steps, a.vals, a.wall_times "
+            "FROM generate_series(0, (%(points)s - 1) / %(size)s) AS n "
+            "CROSS JOIN LATERAL (SELECT n * %(size)s + 1 AS first, "
+            "  least((n + 1) * %(size)s, %(points)s) AS last) AS b "
+            "CROSS JOIN LATERAL ("
+            "  SELECT array_agg(g ORDER BY g) AS steps, "
+            "    array_agg(1.0 / (1 + g / 1000.0) + random() * 0.05 "
+            "      + CASE WHEN g %% 99991 = 0 THEN 5 ELSE 0 END ORDER BY g) AS vals, "
+            "    array_agg(timestamptz '2026-11-01 00:00:00+00' + g * interval '1 millisecond' "
+            "      ORDER BY g) AS wall_times "
+            "  FROM generate_series(b.first, b.last) AS g) AS a",
+            {"run": run_id, "key": key, "points": points, "size": size},
         )
 
 
@@ -147,7 +160,7 @@ def measure(small: int, large: int, rounds: int, env: dict[str, str]) -> dict:
     for run in (*small_runs, large_run, probe_run):
         metrics_rollups_rebuild(run_id=run.pk)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE monitoring_metricpoint")
+        cursor.execute("ANALYZE monitoring_metricblock")
         cursor.execute("ANALYZE monitoring_metricrollup")
     rollup_s = time.perf_counter() - started
     restart_s = restart_postgres()

@@ -6,8 +6,9 @@ twice, alternating batch by batch so both sides share the machine's noise:
 - through ``monitoring.services.metrics_record``, rollups included (what the reporter
   calls about once a second: here 20,000 points per batch, the reporter's cap, i.e. 10 keys
   x 2,000 steps);
-- as a raw binary ``COPY ... FROM STDIN`` of the same rows into the same table (same
-  indexes, same foreign key) for another run: the physical limit of this machine.
+- as a raw binary ``COPY ... FROM STDIN`` of the same points into the same table (same
+  index, same foreign key) for another run, grouped by key into full blocks in Python: the
+  least any writer of these blocks does, the physical limit of this machine.
 
 Prints one JSON object as its last line: ``points_per_s``, ``raw_copy_points_per_s``,
 ``ratio`` (goal: >= 0.5 and >= 100,000 points/s), and the sizes used.
@@ -57,17 +58,35 @@ def make_batches(count: int) -> list[list[tuple[str, int, float, dt.datetime]]]:
 
 
 def raw_copy(run_id: int, batch) -> None:
-    """The reference: one COPY of the batch straight into the table, one transaction."""
+    """The reference: the batch as full blocks of each key, one COPY, one transaction."""
     from django.db import connection, transaction
 
-    from monitoring.models import MetricPoint
+    from monitoring.blocks import COPY_SQL, COPY_TYPES
+    from monitoring.models import block_points
 
-    table = MetricPoint._meta.db_table
-    statement = f"COPY {table} (run_id, key, step, value, wall_time) FROM STDIN (FORMAT BINARY)"
-    with transaction.atomic(), connection.cursor() as cursor, cursor.copy(statement) as cp:
-        cp.set_types(["int8", "varchar", "int8", "float8", "timestamptz"])
-        for key, step, value, wall in batch:
-            cp.write_row((run_id, key, step, value, wall))
+    by_key: dict[str, tuple[list, list, list]] = {}
+    for key, step, value, wall in batch:
+        steps, values, walls = by_key.setdefault(key, ([], [], []))
+        steps.append(step)
+        values.append(value)
+        walls.append(wall)
+    with transaction.atomic(), connection.cursor() as cursor, cursor.copy(COPY_SQL) as cp:
+        cp.set_types(COPY_TYPES)
+        for key, (steps, values, walls) in by_key.items():
+            size = block_points(key)
+            for at in range(0, len(steps), size):
+                chunk = steps[at : at + size]
+                cp.write_row(
+                    (
+                        run_id,
+                        key,
+                        chunk[0],
+                        chunk[-1],
+                        chunk,
+                        values[at : at + size],
+                        walls[at : at + size],
+                    )
+                )
 
 
 def measure(batch_count: int) -> dict:

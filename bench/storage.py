@@ -3,13 +3,21 @@
 Starts a throwaway embedded PostgreSQL and Redis, migrates, then:
 
 - writes N points for one run through ``monitoring.services.metrics_record`` (the reporter's
-  path: COPY plus the rollups, in batches of 20,000 = 10 keys x 2,000 steps) and measures
-  ``pg_total_relation_size`` (heap, indexes, TOAST, free-space and visibility maps) of the
-  metric-point and rollup tables before and after, after a VACUUM so the maps are counted;
-- then 4 processes write their own runs' points through the same path at once.
+  path: the blocks plus the rollups, in batches of 20,000 = 10 keys x 2,000 steps, the
+  reporter's cap) and measures the sizes (heap with its TOAST, free-space and visibility maps;
+  indexes; the rollup table whole) of the metric-block and rollup tables before and after,
+  after a plain VACUUM so the maps are counted and the dead space it leaves stays counted;
+- the same for a live run that flushes one step (10 points) at a time, as a slow trainer's
+  reporter does once a second: each flush appends to the open block of every key (an UPDATE
+  that leaves the old row dead), with a VACUUM every 60 flushes, as autovacuum visits these
+  tables once a minute (migration 0008), so this is the file as a live run leaves it, the
+  space dead rows left counted;
+- then 4 processes write their own runs' points in 20,000-point batches at once.
 
 Prints one JSON object as its last line: ``bytes_per_point`` (goal <= 60; MLflow's is about
-370) with its parts (``heap``, ``indexes``, ``rollups``), and ``points_per_s_4_writers``.
+370), the larger of the batched and the live figure (``bytes_per_point_batched``,
+``bytes_per_point_live``, each with its parts: ``heap``, ``indexes``, ``rollups``), and
+``points_per_s_4_writers``.
 
     .venv/bin/python bench/storage.py
     .venv/bin/python bench/storage.py --quick      # under a minute
@@ -23,18 +31,33 @@ import multiprocessing
 import time
 
 from _stack import django_stack
-from ingest import STEPS_PER_BATCH, make_batches
+from ingest import KEYS, STEPS_PER_BATCH, make_batches
 
 WRITERS = 4
+# The live run flushes once a second; autovacuum visits the block and rollup tables once a
+# naptime (a minute) when a few hundred rows are dead (migration 0008's table settings): a
+# VACUUM every 60 flushes is that, on the bench's compressed clock.
+AUTOVACUUM_FLUSHES = 60
+
+
+def vacuum() -> None:
+    """A plain VACUUM of the block and rollup tables (what autovacuum does)."""
+    from django.db import connection
+
+    from monitoring.models import MetricBlock, MetricRollup
+
+    with connection.cursor() as cursor:
+        for model in (MetricBlock, MetricRollup):
+            cursor.execute(f"VACUUM {model._meta.db_table}")
 
 
 def sizes() -> dict[str, int]:
-    """Bytes on disk of the point table (heap and indexes apart) and the rollup table."""
+    """Bytes on disk of the block table (heap and indexes apart) and the rollup table."""
     from django.db import connection
 
-    from monitoring.models import MetricPoint, MetricRollup
+    from monitoring.models import MetricBlock, MetricRollup
 
-    points, rollups = MetricPoint._meta.db_table, MetricRollup._meta.db_table
+    points, rollups = MetricBlock._meta.db_table, MetricRollup._meta.db_table
     with connection.cursor() as cursor:
         for table in (points, rollups):
             cursor.execute(f"VACUUM ANALYZE {table}")  # the maps exist, as in a live table
@@ -49,15 +72,24 @@ def sizes() -> dict[str, int]:
 def index_sizes() -> dict[str, int]:
     from django.db import connection
 
-    from monitoring.models import MetricPoint
+    from monitoring.models import MetricBlock
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes "
             "WHERE relname = %s",
-            [MetricPoint._meta.db_table],
+            [MetricBlock._meta.db_table],
         )
         return dict(cursor.fetchall())
+
+
+def per_point(grown: dict[str, int], points: int, suffix: str) -> dict[str, float]:
+    return {
+        f"bytes_per_point_{suffix}": round(sum(grown.values()) / points, 1),
+        f"heap_bytes_per_point_{suffix}": round(grown["heap"] / points, 1),
+        f"index_bytes_per_point_{suffix}": round(grown["indexes"] / points, 1),
+        f"rollup_bytes_per_point_{suffix}": round(grown["rollups"] / points, 1),
+    }
 
 
 def new_run(owner, name: str):
@@ -81,29 +113,35 @@ def measure_size(batch_count: int) -> dict:
         points += metrics_record(run_id=run.pk, points=batch)
     after = sizes()
     grown = {part: after[part] - before[part] for part in after}
-    indexes = index_sizes()
-    # What the indexes hold packed: a run appends to one range per key, in the middle of the
-    # unique index, and B-tree pages that split there stay about half full.
-    reindex()
-    packed = sizes()["indexes"] - before["indexes"]
+    return {**per_point(grown, points, "batched"), "index_bytes": index_sizes(), "points": points}
+
+
+def measure_live(steps: int) -> dict:
+    """One run that flushes one step of its 10 keys at a time (``steps`` flushes)."""
+    from django.contrib.auth import get_user_model
+
+    from monitoring.services import metrics_record
+
+    owner = get_user_model().objects.create_user("bench-storage-live")
+    before = sizes()
+    run = new_run(owner, "live")
+    # make_batches lists each step's 10 keys together: one step is 10 consecutive rows.
+    rows = [row for batch in make_batches(-(-steps // STEPS_PER_BATCH)) for row in batch]
+    flushes = [rows[at : at + len(KEYS)] for at in range(0, steps * len(KEYS), len(KEYS))]
+    points = 0
+    elapsed = 0.0
+    for at, flush in enumerate(flushes, start=1):
+        t0 = time.perf_counter()
+        points += metrics_record(run_id=run.pk, points=flush)
+        elapsed += time.perf_counter() - t0
+        if at % AUTOVACUUM_FLUSHES == 0:
+            vacuum()
+    grown = {part: after - before[part] for part, after in sizes().items()}
     return {
-        "bytes_per_point": round(sum(grown.values()) / points, 1),
-        "heap_bytes_per_point": round(grown["heap"] / points, 1),
-        "index_bytes_per_point": round(grown["indexes"] / points, 1),
-        "rollup_bytes_per_point": round(grown["rollups"] / points, 1),
-        "index_bytes_per_point_reindexed": round(packed / points, 1),
-        "index_bytes": indexes,
-        "points": points,
+        **per_point(grown, points, "live"),
+        "live_points": points,
+        "live_flush_ms": round(elapsed / len(flushes) * 1000, 2),
     }
-
-
-def reindex() -> None:
-    from django.db import connection
-
-    from monitoring.models import MetricPoint
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"REINDEX TABLE {MetricPoint._meta.db_table}")
 
 
 def _write(run_id: int, batch_count: int, ready, start, done) -> None:
@@ -159,11 +197,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run, under a minute")
     parser.add_argument("--batches", type=int, help="batches of 20,000 points (default 50)")
+    parser.add_argument("--live-steps", type=int, help="one-step flushes (default 10,000)")
     opts = parser.parse_args()
     batch_count = opts.batches or (10 if opts.quick else 50)
+    live_steps = opts.live_steps or (2_000 if opts.quick else 10_000)
     with django_stack():
         result = measure_size(batch_count)
+        result.update(measure_live(live_steps))
         result.update(measure_writers(max(1, batch_count // 2)))
+    result["bytes_per_point"] = max(
+        result["bytes_per_point_batched"], result["bytes_per_point_live"]
+    )
     result["batch_points"] = STEPS_PER_BATCH * 10
     result["quick"] = opts.quick
     print(json.dumps(result))

@@ -12,7 +12,10 @@ data). Buckets are computed in PostgreSQL, so no row of the series travels to Py
   at the two ends of the range, so the answer is exactly that of the raw points but reads at
   most 7 blocks per bucket (levels are 8 times apart) plus at most 63 points and 7 blocks of
   each finer level at each end, whatever the series length;
-- otherwise (short ranges) from the raw points, one index range scan per bucket.
+- otherwise (short ranges) from the raw points, in one pass over the blocks of the range.
+
+Raw points are read from their blocks (``monitoring.blocks``): a step range is one range scan
+of the blocks' primary key, whatever the series length.
 
 The CSV export streams the full series: PostgreSQL writes the CSV lines, a few thousand per
 chunk, sent with ``COPY ... TO STDOUT``; the file is never held in memory.
@@ -28,64 +31,56 @@ from typing import Any
 from django.db import connection
 
 from keisei_fields.spreadsheet import neutralise_cell
+from monitoring import blocks
+from monitoring.blocks import points_sql
 from monitoring.errors import ApplicationError
-from monitoring.models import ROLLUP_SHIFTS, MetricPoint, MetricRollup
+from monitoring.models import ROLLUP_SHIFTS, MetricRollup
 
 MAX_POINTS_DEFAULT = 1000
 MAX_POINTS_MIN = 10
 MAX_POINTS_MAX = 10_000
 
-_TABLE = MetricPoint._meta.db_table
+_BLOCKS = blocks.BLOCK_TABLE
 _ROLLUP_TABLE = MetricRollup._meta.db_table
 
-# The first max_points + 1 points of the range (one short index range scan), each row with
-# how many there are and the range's last step (one backward index probe). If there are no
-# more than max_points, they are the answer and nothing is downsampled; otherwise only the
-# first comes back, since the buckets need no more than it and the last step.
+# The range's last step: the last block starting at or before ``end`` (one backward probe),
+# its last step not after ``end``.
+_LAST_STEP_SQL = f"""
+(SELECT max(s.step)
+ FROM (SELECT steps FROM {_BLOCKS}
+       WHERE run_id = %(run)s AND key = %(key)s AND first_step <= %(end)s
+       ORDER BY first_step DESC LIMIT 1) AS t
+ CROSS JOIN LATERAL unnest(t.steps) AS s(step)
+ WHERE s.step >= %(start)s AND s.step <= %(end)s)
+"""
+
+# The first max_points + 1 points of the range (the blocks that hold them), each row with how
+# many there are and the range's last step. If there are no more than max_points, they are
+# the answer and nothing is downsampled; otherwise only the first comes back, since the
+# buckets need no more than it and the last step.
 _HEAD_SQL = f"""
-WITH head AS MATERIALIZED (
-    SELECT step, value FROM {_TABLE}
-    WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end)s
-    ORDER BY step LIMIT %(limit)s
-)
-SELECT step, value, (SELECT count(*) FROM head),
-       (SELECT max(step) FROM {_TABLE}
-         WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end)s)
+WITH head AS MATERIALIZED ({points_sql()} LIMIT %(limit)s)
+SELECT step, value, (SELECT count(*) FROM head), {_LAST_STEP_SQL}
 FROM head
 WHERE (SELECT count(*) FROM head) < %(limit)s OR step = (SELECT min(step) FROM head)
 ORDER BY step
 """
 
-# The first and last step of the range: two index probes.
+# The first and last step of the range.
 _RANGE_SQL = f"""
-SELECT min(step), max(step) FROM {_TABLE}
-WHERE run_id = %(run)s AND key = %(key)s AND step >= %(start)s AND step <= %(end)s
+SELECT (SELECT step FROM ({points_sql()} LIMIT 1) AS first), {_LAST_STEP_SQL}
 """
 
-# One aggregate per bucket over an index range scan (run_id, key, step): the plan cannot
-# fall back to the run_id index and a sort, whatever the statistics say. Buckets are
+# Buckets of the raw points (short ranges: a bucket under 64 steps, so at most 63 points per
+# bucket and at most 63 * max_points in all): one pass over the range's blocks. Buckets are
 # [first + b * width, first + (b + 1) * width) within [start, end], ``first`` a multiple of
-# ``width``; empty ones are dropped. The first and last values are two index probes per bucket.
+# ``width``; empty ones do not appear.
 _BUCKETS_SQL = f"""
-SELECT agg.first_step,
-       (SELECT f.value FROM {_TABLE} f
-         WHERE f.run_id = %(run)s AND f.key = %(key)s AND f.step = agg.first_step),
-       agg.last_step,
-       (SELECT l.value FROM {_TABLE} l
-         WHERE l.run_id = %(run)s AND l.key = %(key)s AND l.step = agg.last_step),
-       agg.min_value, agg.max_value, agg.points
-FROM generate_series(0, %(buckets)s - 1) AS b
-CROSS JOIN LATERAL (
-    SELECT min(p.step) AS first_step, max(p.step) AS last_step,
-           min(p.value) AS min_value, max(p.value) AS max_value, count(*) AS points
-    FROM {_TABLE} p
-    WHERE p.run_id = %(run)s AND p.key = %(key)s AND p.step >= %(start)s
-      AND p.step >= %(first)s + b * %(width)s
-      AND p.step < %(first)s + (b + 1) * %(width)s
-      AND p.step <= %(end)s
-) AS agg
-WHERE agg.points > 0
-ORDER BY b
+SELECT min(step), (array_agg(value ORDER BY step))[1], max(step),
+       (array_agg(value ORDER BY step DESC))[1], min(value), max(value), count(*)
+FROM ({points_sql()}) AS p
+GROUP BY (step - %(first)s) / %(width)s
+ORDER BY (step - %(first)s) / %(width)s
 """
 
 # Buckets from rollups. ``pieces`` cover [first step, last step] of the range exactly: raw
@@ -103,11 +98,7 @@ WITH pieces AS (
     SELECT p.step AS first_step, p.value AS first_value, p.step AS last_step,
            p.value AS last_value, p.value AS min_value, p.value AS max_value, 1::bigint AS points
     FROM unnest(%(raw_lo)s::int8[], %(raw_hi)s::int8[]) AS r(lo, hi)
-    CROSS JOIN LATERAL (
-        SELECT step, value FROM {_TABLE}
-        WHERE run_id = %(run)s AND key = %(key)s AND step >= r.lo AND step < r.hi
-        OFFSET 0
-    ) AS p
+    CROSS JOIN LATERAL ({points_sql("r.lo", "r.hi - 1")} OFFSET 0) AS p
     UNION ALL
     SELECT u.first_step, u.first_value, u.last_step, u.last_value, u.min_value, u.max_value,
            u.count
@@ -128,19 +119,22 @@ GROUP BY (first_step - %(origin)s) / %(width)s
 ORDER BY (first_step - %(origin)s) / %(width)s
 """
 
-# Every distinct key of a run without reading every row: a loose index scan (one probe per
-# key) over (run_id, key, step), then each key's first and last step (two more probes).
+# Every distinct key of a run without reading every block: a loose index scan (one probe per
+# key) over the primary key (run_id, key, first_step), then each key's first block's first
+# step and last block's last step (two more probes).
 _KEYS_SQL = f"""
 WITH RECURSIVE k(key) AS (
-    (SELECT key FROM {_TABLE} WHERE run_id = %(run)s ORDER BY key LIMIT 1)
+    (SELECT key FROM {_BLOCKS} WHERE run_id = %(run)s ORDER BY key LIMIT 1)
     UNION ALL
-    SELECT (SELECT n.key FROM {_TABLE} n WHERE n.run_id = %(run)s AND n.key > k.key
+    SELECT (SELECT n.key FROM {_BLOCKS} n WHERE n.run_id = %(run)s AND n.key > k.key
             ORDER BY n.key LIMIT 1)
     FROM k WHERE k.key IS NOT NULL
 )
 SELECT k.key,
-       (SELECT min(step) FROM {_TABLE} WHERE run_id = %(run)s AND key = k.key),
-       (SELECT max(step) FROM {_TABLE} WHERE run_id = %(run)s AND key = k.key)
+       (SELECT first_step FROM {_BLOCKS} WHERE run_id = %(run)s AND key = k.key
+        ORDER BY first_step LIMIT 1),
+       (SELECT last_step FROM {_BLOCKS} WHERE run_id = %(run)s AND key = k.key
+        ORDER BY first_step DESC LIMIT 1)
 FROM k WHERE k.key IS NOT NULL ORDER BY k.key
 """
 
@@ -477,30 +471,29 @@ CSV_CHUNK_ROWS = 4096
 # PostgreSQL's own ISO output of the UTC time plus "Z" (``2026-11-01 00:00:00.512Z``: RFC 3339
 # with a space, trailing zeros of the fraction dropped): formatting it with to_char cost a
 # third of the whole export (1M points: 1.7 s against 1.1 s).
-_CSV_CHUNK = f"""
+_CSV_CHUNK = """
 SELECT max(step) AS last_step, count(*) AS lines, string_agg(line, '' ORDER BY step) AS body
 FROM (
     SELECT step, %(prefix)s || step || ',' || value || ',' ||
            (wall_time AT TIME ZONE 'UTC') || E'Z\\n'
            AS line
-    FROM {_TABLE}
-    WHERE run_id = %(run)s AND key = %(key)s AND {{after}} AND step <= %(end)s
-    ORDER BY step LIMIT %(rows)s
+    FROM ({points} LIMIT %(rows)s) AS q
 ) AS p
 """
 
-# A key's lines in chunks of ``rows``, each chunk the next index range scan after the last
-# step of the one before (a recursive query: one statement, streamed as it is computed).
+# A key's lines in chunks of ``rows``, each chunk the points after the last step of the one
+# before (the blocks that hold them: one range scan), in a recursive query: one statement,
+# streamed as it is computed.
 # Sent as a binary COPY of one text column: a chunk arrives as one message, its newlines
 # unescaped, so Python handles one message per chunk instead of one per line, and
 # PostgreSQL builds the next chunk while Python sends the last.
 _CSV_COPY = f"""
 COPY (
     WITH RECURSIVE chunk(last_step, lines, body) AS (
-        {_CSV_CHUNK.format(after="step >= %(start)s")}
+        {_CSV_CHUNK.format(points=points_sql())}
         UNION ALL
         SELECT next.* FROM chunk CROSS JOIN LATERAL (
-            {_CSV_CHUNK.format(after="step > chunk.last_step")}
+            {_CSV_CHUNK.format(points=points_sql("chunk.last_step", after=True))}
         ) AS next
         WHERE chunk.lines = %(rows)s
     )

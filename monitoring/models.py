@@ -5,17 +5,72 @@ The run is referred to by its string name (``runs.Run``): monitoring never impor
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
+
+# A block's row stays under PostgreSQL's TOAST threshold (2,032 bytes: four rows to an 8 kB
+# page), so it is stored inline and uncompressed, and an append rewrites one small row. Its
+# fixed part: a 24-byte tuple header, run_id, first_step and last_step (8 bytes each), and
+# three one-dimensional array headers of 24 bytes; then the key, and 24 bytes a point.
+TOAST_THRESHOLD = 2032
+_BLOCK_FIXED_BYTES = 24 + 3 * 8 + 3 * 24
+_POINT_BYTES = 8 + 8 + 8  # step, value, wall time
+
+
+def block_points(key: str) -> int:
+    """How many points a block of ``key`` holds at most (78 for a 20-byte key, 75 at 100).
+
+    The key is counted with a 4-byte length header and padded to 8, as the arrays after it
+    are aligned to 8, so the row never reaches the TOAST threshold whatever the key."""
+    key_bytes = -(-(len(key.encode()) + 4) // 8) * 8
+    return max(1, (TOAST_THRESHOLD - _BLOCK_FIXED_BYTES - key_bytes) // _POINT_BYTES)
+
+
+class MetricBlock(models.Model):
+    """Consecutive points of one key of one run: parallel arrays in step order.
+
+    A row per point cost 215 bytes a point (a 24-byte tuple header, a line pointer and a
+    B-tree entry each); a block of up to ``block_points(key)`` points costs about 26
+    (bench/storage.py, docs/benchmarks.md). Blocks of a (run, key) never overlap:
+    ``first_step``/``last_step`` are the first and last of ``steps``, and a block's steps all
+    lie after the previous block's last step, so a step range is found by the primary key
+    and a (run, key, step) is stored once. ``monitoring.services.metrics_record`` appends to
+    the last block of a key until it is full; nothing else writes here.
+    """
+
+    pk = models.CompositePrimaryKey("run", "key", "first_step")
+    # Fixed-width columns first: no padding between them.
+    run = models.ForeignKey(
+        "runs.Run", on_delete=models.CASCADE, related_name="metric_blocks", db_index=False
+    )
+    first_step = models.BigIntegerField()
+    last_step = models.BigIntegerField()
+    key = models.CharField(max_length=100)
+    steps = ArrayField(models.BigIntegerField())
+    vals = ArrayField(models.FloatField())
+    wall_times = ArrayField(models.DateTimeField())
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.first_step}..{self.last_step} ({len(self.steps)} points)"
 
 
 class MetricPoint(models.Model):
-    """One scalar of one run at one step. (run, key, step) is unique: a resume cannot repeat it."""
+    """One scalar of one run at one step, read from the blocks (a SQL view, migration 0008).
 
-    # No index of its own: the unique (run, key, step) index starts with run_id and serves
-    # every lookup by run (and the cascade on delete); a second one cost 6.5 bytes a point
-    # (bench/storage.py).
+    Read-only: points are written by ``metrics_record`` and removed by
+    ``metrics_supersede_after``. A filter on run and key reaches the blocks' primary key; a
+    filter on step is applied to the points of those blocks, so readers of long series use
+    ``monitoring.history`` and the selectors, which also bound the blocks by step.
+    """
+
+    pk = models.CompositePrimaryKey("run", "key", "step")
+    # The view cannot be cascaded into: deleting a run deletes its blocks.
     run = models.ForeignKey(
-        "runs.Run", on_delete=models.CASCADE, related_name="metric_points", db_index=False
+        "runs.Run",
+        on_delete=models.DO_NOTHING,
+        related_name="metric_points",
+        db_constraint=False,
+        db_index=False,
     )
     key = models.CharField(max_length=100)
     step = models.BigIntegerField()
@@ -23,9 +78,8 @@ class MetricPoint(models.Model):
     wall_time = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["run", "key", "step"], name="metric_point_run_key_step")
-        ]
+        managed = False
+        db_table = "monitoring_metricpoint"
 
     def __str__(self) -> str:
         return f"{self.key}@{self.step}={self.value}"

@@ -73,17 +73,28 @@ def runs_by_status() -> dict[str, int]:
 
 def positions_per_second() -> dict[int, float]:
     """Each running run's latest ``time/positions_per_s`` point, by run id."""
-    from monitoring.models import MetricPoint
+    from django.db import connection
 
-    running = _run_model().objects.filter(status=RUNNING).values("pk")
-    # DISTINCT ON (run_id), newest step first: one probe of the (run, key, step) index per run.
-    latest = (
-        MetricPoint.objects.filter(run_id__in=running, key=POSITIONS_KEY)
-        .order_by("run_id", "-step")
-        .distinct("run_id")
-        .values_list("run_id", "value")
-    )
-    return dict(latest)
+    from monitoring.blocks import BLOCK_TABLE
+
+    running = list(_run_model().objects.filter(status=RUNNING).values_list("pk", flat=True))
+    if not running:
+        return {}
+    # Each run's last block of the key (one backward probe of the blocks' primary key per
+    # run), and its last value.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT r.id, b.vals[cardinality(b.vals)]
+            FROM unnest(%(runs)s::int8[]) AS r(id)
+            CROSS JOIN LATERAL (
+                SELECT vals FROM {BLOCK_TABLE}
+                WHERE run_id = r.id AND key = %(key)s ORDER BY first_step DESC LIMIT 1
+            ) AS b
+            """,
+            {"runs": running, "key": POSITIONS_KEY},
+        )
+        return dict(cursor.fetchall())
 
 
 def websocket_connections(now: float | None = None) -> int:

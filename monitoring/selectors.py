@@ -2,35 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connection
 from django.db.models import Max
 
-from monitoring import access, queues, worker_registry, worker_store
-from monitoring.models import MetricPoint, RunEvent
+from monitoring import access, blocks, queues, worker_registry, worker_store
+from monitoring.models import RunEvent
 
 
 def metrics_latest(*, run_id: int) -> dict[str, dict[str, float]]:
     """The last point of every key of a run: ``{key: {"step", "value"}}``.
 
-    A skip scan on the (run, key, step) index: one probe for each next key, one for each key's
-    last step. ``DISTINCT ON (key)`` read every point of the run instead, on every load of
-    the run page: seconds for a large run (bench/pages.py, docs/benchmarks.md)."""
-    table = MetricPoint._meta.db_table
+    A skip scan on the blocks' primary key (run, key, first_step): one probe for each next
+    key, one for each key's last block, whose last point is the key's. ``DISTINCT ON (key)``
+    over every point read the whole run instead, on every load of the run page: seconds for
+    a large run (bench/pages.py, docs/benchmarks.md)."""
+    table = blocks.BLOCK_TABLE
     sql = f"""
         WITH RECURSIVE keys(key) AS (
             (SELECT key FROM {table} WHERE run_id = %(run)s ORDER BY key LIMIT 1)
             UNION ALL
-            SELECT (SELECT p.key FROM {table} p
-                    WHERE p.run_id = %(run)s AND p.key > keys.key ORDER BY p.key LIMIT 1)
+            SELECT (SELECT b.key FROM {table} b
+                    WHERE b.run_id = %(run)s AND b.key > keys.key ORDER BY b.key LIMIT 1)
             FROM keys WHERE keys.key IS NOT NULL
         )
-        SELECT keys.key, last.step, last.value FROM keys
+        SELECT keys.key, last.last_step, last.vals[cardinality(last.vals)] FROM keys
         CROSS JOIN LATERAL (
-            SELECT step, value FROM {table} p
-            WHERE p.run_id = %(run)s AND p.key = keys.key ORDER BY p.step DESC LIMIT 1
+            SELECT last_step, vals FROM {table} b
+            WHERE b.run_id = %(run)s AND b.key = keys.key ORDER BY b.first_step DESC LIMIT 1
         ) AS last
         WHERE keys.key IS NOT NULL
     """  # the table name is the model's own, never input
@@ -38,6 +39,28 @@ def metrics_latest(*, run_id: int) -> dict[str, dict[str, float]]:
         cursor.execute(sql, {"run": run_id})
         rows = cursor.fetchall()
     return {key: {"step": step, "value": value} for key, step, value in rows}
+
+
+# The values of some keys at one step: per key, the one block whose range holds the step (a
+# backward probe of the primary key), and the step's place in it.
+_VALUES_AT_SQL = f"""
+SELECT k.key, p.value
+FROM unnest(%(keys)s::varchar[]) AS k(key)
+CROSS JOIN LATERAL (
+    SELECT steps, vals FROM {blocks.BLOCK_TABLE}
+    WHERE run_id = %(run)s AND key = k.key AND first_step <= %(step)s
+    ORDER BY first_step DESC LIMIT 1
+) AS b
+CROSS JOIN LATERAL unnest(b.steps, b.vals) AS p(step, value)
+WHERE p.step = %(step)s
+"""
+
+
+def metric_values_at(*, run_id: int, keys: Sequence[str], step: int) -> dict[str, float]:
+    """The value of each of ``keys`` the run has at ``step`` (keys without one left out)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_VALUES_AT_SQL, {"run": run_id, "keys": list(keys), "step": step})
+        return dict(cursor.fetchall())
 
 
 def events_after(*, run_id: int, after_seq: int, limit: int = 1000) -> list[RunEvent]:

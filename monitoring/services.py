@@ -8,12 +8,11 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from monitoring import live
+from monitoring import blocks, live
 from monitoring.models import (
     ROLLUP_COLUMNS,
     ROLLUP_SHIFTS,
     EventType,
-    MetricPoint,
     MetricRollup,
     RunEvent,
 )
@@ -78,58 +77,63 @@ def event_record(
 
 MetricRow = tuple[str, int, float, dt.datetime]
 
+# The advisory lock that makes one writer of a run's blocks at a time (until commit), so two
+# writers never both append to a block or start one at the same step. The two-int4 form:
+# a key space of its own, apart from the one-bigint keys of runs.locks.
+_WRITER_LOCK = 0x6D657472  # "metr"
+
+
+def _lock_writer(cursor: Any, run_id: int) -> None:
+    """Wait for the run's writer lock, held until the transaction ends (ids past int4 share
+    a lock with another run: harmless, they only wait for each other)."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_WRITER_LOCK, run_id % 2_147_483_647])
+
 
 def metrics_record(*, run_id: int, points: Iterable[MetricRow]) -> int:
-    """Store metric points with COPY; a (key, step) the run already has is kept, not repeated.
+    """Store metric points in the run's blocks; a (key, step) the run already has is kept,
+    not repeated. Rollups are folded in the same transaction.
 
     Non-finite values are stored as they are (PostgreSQL floats hold NaN and infinity): a
-    diverging loss is a fact the user should see. Returns the number of new rows.
+    diverging loss is a fact the user should see. Returns the number of new points.
     """
-    from psycopg.errors import UniqueViolation
-
-    # A naive wall time is taken as UTC, as the text COPY into a UTC session used to read it.
-    rows = [
-        (run_id, key, int(step), float(value), wall if wall.tzinfo else wall.replace(tzinfo=dt.UTC))
-        for key, step, value, wall in points
-    ]
-    if not rows:
+    series = blocks.series_of(points)
+    if not series:
         return 0
-
-    def copy_rows(cursor: Any, statement: str) -> None:
-        # Binary COPY: PostgreSQL parses no text (about 1.5x the rows/s of text COPY here).
-        with cursor.copy(f"{statement} (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "varchar", "int8", "float8", "timestamptz"])
-            for row in rows:
-                copy.write_row(row)
-
-    table = MetricPoint._meta.db_table
-    columns = "(run_id, key, step, value, wall_time)"
+    writes = blocks.BlockWrites()
     with transaction.atomic(), connection.cursor() as cursor:
-        # Fast path, nearly every batch: new points COPY straight into the table. A batch
-        # with a point the run already has (a resume repeating steps, a retried flush) fails
-        # on the unique index; its savepoint is rolled back and the slow path below keeps
-        # the old point, as ON CONFLICT DO NOTHING does.
-        try:
-            with transaction.atomic():
-                copy_rows(cursor, f"COPY {table} {columns} FROM STDIN")
-            new = [(key, step, value) for _, key, step, value, _ in rows]
-        except UniqueViolation:
+        _lock_writer(cursor, run_id)
+        cursor.execute(blocks.TAILS_SQL, {"run": run_id, "keys": list(series)})
+        tails = {key: (first, last, count) for key, first, last, count in cursor.fetchall()}
+        # Nearly every batch: each key's points all come after its last block (a live run
+        # counts up). A batch that reaches back (a resume repeating steps, a retried flush)
+        # reads the blocks it overlaps and merges, keeping the stored points.
+        reaching_back: dict[str, list[int]] = {}
+        for key, found in series.items():
+            steps = sorted(found)
+            tail = tails.get(key)
+            if tail is not None and steps[0] <= tail[1]:
+                reaching_back[key] = steps
+            else:
+                writes.after_tail(key, steps, found, None if tail is None else (tail[0], tail[2]))
+        if reaching_back:
+            keys = list(reaching_back)
             cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS metric_stage "
-                "(run_id bigint, key varchar(100), step bigint, value double precision, "
-                "wall_time timestamptz) ON COMMIT DELETE ROWS"
+                blocks.OVERLAP_SQL,
+                {
+                    "run": run_id,
+                    "keys": keys,
+                    "lo": [reaching_back[key][0] for key in keys],
+                    "hi": [reaching_back[key][-1] for key in keys],
+                },
             )
-            copy_rows(cursor, f"COPY metric_stage {columns} FROM STDIN")
-            # Only the rows actually inserted come back: a kept old point is not counted
-            # again in the rollups.
-            cursor.execute(
-                f"INSERT INTO {table} {columns} "
-                "SELECT run_id, key, step, value, wall_time FROM metric_stage "
-                "ON CONFLICT (run_id, key, step) DO NOTHING RETURNING key, step, value"
-            )
-            new = cursor.fetchall()
-        _rollups_merge(cursor, run_id, new)
-        return len(new)
+            stored: dict[str, list[tuple[Any, ...]]] = {key: [] for key in keys}
+            for key, *block in cursor.fetchall():
+                stored[key].append(tuple(block))
+            for key in keys:
+                writes.merged(key, reaching_back[key], series[key], stored[key])
+        writes.write(cursor, run_id)
+        _rollups_merge(cursor, run_id, writes.new)
+        return len(writes.new)
 
 
 # ----- rollups --------------------------------------------------------------------------------
@@ -262,11 +266,16 @@ ROLLUP_REBUILD_SQL = [
 INSERT INTO {_ROLLUP_TABLE}
     (run_id, key, level, block, first_step, first_value, last_step, last_value,
      min_value, max_value, count)
-SELECT run_id, key, 1, step >> {ROLLUP_SHIFTS[1]}, min(step), (array_agg(value ORDER BY step))[1],
-       max(step), (array_agg(value ORDER BY step DESC))[1], min(value), max(value), count(*)
-FROM {MetricPoint._meta.db_table}
-WHERE {_RUN} AND {_from_block(f"step >> {ROLLUP_SHIFTS[1]}", ROLLUP_SHIFTS[1])}
-GROUP BY run_id, key, step >> {ROLLUP_SHIFTS[1]}
+SELECT run_id, key, 1, p.step >> {ROLLUP_SHIFTS[1]}, min(p.step),
+       (array_agg(p.value ORDER BY p.step))[1], max(p.step),
+       (array_agg(p.value ORDER BY p.step DESC))[1], min(p.value), max(p.value), count(*)
+FROM {blocks.BLOCK_TABLE} b
+CROSS JOIN LATERAL unnest(b.steps, b.vals) AS p(step, value)
+WHERE {_RUN}
+  AND (%(from)s::bigint IS NULL
+       OR b.last_step >= %(from)s::bigint >> {ROLLUP_SHIFTS[1]} << {ROLLUP_SHIFTS[1]})
+  AND {_from_block(f"p.step >> {ROLLUP_SHIFTS[1]}", ROLLUP_SHIFTS[1])}
+GROUP BY run_id, key, p.step >> {ROLLUP_SHIFTS[1]}
 """,
     *(
         f"""
@@ -294,6 +303,29 @@ def metrics_rollups_rebuild(*, run_id: int | None = None, from_step: int | None 
             cursor.execute(statement, {"run": run_id, "from": from_step})
 
 
+# A resume cut: the blocks after ``step`` go, and the block holding it keeps its points up
+# to ``step`` (its arrays are in step order, so a prefix). Each returns the points removed.
+_CUT_SQL = [
+    f"""
+DELETE FROM {blocks.BLOCK_TABLE} WHERE run_id = %(run)s AND first_step > %(step)s
+RETURNING cardinality(steps)
+""",
+    f"""
+UPDATE {blocks.BLOCK_TABLE} AS b
+SET steps = b.steps[1:t.kept], vals = b.vals[1:t.kept], wall_times = b.wall_times[1:t.kept],
+    last_step = b.steps[t.kept]
+FROM (
+    SELECT key, first_step, cardinality(steps) AS total,
+           (SELECT count(*) FROM unnest(steps) AS s(step) WHERE s.step <= %(step)s)::int AS kept
+    FROM {blocks.BLOCK_TABLE}
+    WHERE run_id = %(run)s AND first_step <= %(step)s AND last_step > %(step)s
+) AS t
+WHERE b.run_id = %(run)s AND b.key = t.key AND b.first_step = t.first_step
+RETURNING t.total - t.kept
+""",
+]
+
+
 def metrics_supersede_after(*, run_id: int, step: int) -> int:
     """Delete the run's points after ``step`` and correct the rollups they were in, in one
     transaction. For a run that resumes from its checkpoint at ``step``: the points a lost
@@ -301,8 +333,14 @@ def metrics_supersede_after(*, run_id: int, step: int) -> int:
     writes its own (``metrics_record`` keeps the first point of a step, so the old ones must
     go first). Returns the number of points deleted.
     """
-    with transaction.atomic():
-        deleted, _ = MetricPoint.objects.filter(run_id=run_id, step__gt=step).delete()
+    deleted = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The run's writer lock: a write still in flight from the lost attempt finishes
+        # before the cut, or starts after it.
+        _lock_writer(cursor, run_id)
+        for statement in _CUT_SQL:
+            cursor.execute(statement, {"run": run_id, "step": step})
+            deleted += sum(removed for (removed,) in cursor.fetchall())
         if deleted:
             metrics_rollups_rebuild(run_id=run_id, from_step=step + 1)
     return deleted

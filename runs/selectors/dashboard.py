@@ -44,7 +44,7 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # blocks, so a level has at most 8 * SPARK_MIN of them (levels are 8 times apart).
 SPARK_MIN_BLOCKS = 12
 
-_POINTS = metric_models.MetricPoint._meta.db_table
+_BLOCKS = metric_models.MetricBlock._meta.db_table
 _ROLLUPS = metric_models.MetricRollup._meta.db_table
 
 # Each listed run's headline series in one query: the first of ``keys`` the run has (one index
@@ -57,7 +57,7 @@ WITH head AS (
     FROM unnest(%(runs)s::int8[]) AS r(id)
     CROSS JOIN LATERAL (
         SELECT k.key FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS k(key, ord)
-        WHERE EXISTS (SELECT 1 FROM {_POINTS} p WHERE p.run_id = r.id AND p.key = k.key)
+        WHERE EXISTS (SELECT 1 FROM {_BLOCKS} b WHERE b.run_id = r.id AND b.key = k.key)
         ORDER BY k.ord LIMIT 1
     ) AS hk
 ),
@@ -76,7 +76,8 @@ FROM chosen c JOIN {_ROLLUPS} u
   ON u.run_id = c.run_id AND u.key = c.key AND u.level = c.level
 UNION ALL
 SELECT c.run_id, c.key, p.step, p.value
-FROM chosen c JOIN {_POINTS} p ON p.run_id = c.run_id AND p.key = c.key
+FROM chosen c JOIN {_BLOCKS} b ON b.run_id = c.run_id AND b.key = c.key
+CROSS JOIN LATERAL unnest(b.steps, b.vals) AS p(step, value)
 WHERE c.level IS NULL
 ORDER BY 1, 3
 """

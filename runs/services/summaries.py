@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from keisei.registry import UnknownTrainer, get_trainer
 from monitoring.models import EventType, MetricPoint
-from monitoring.selectors import metrics_latest
+from monitoring.selectors import metric_values_at, metrics_latest
 from monitoring.services import event_record
 from runs.models import CheckpointKind, Command, CommandKind, CommandState, Run, RunStatus
 
@@ -119,17 +119,14 @@ def _best(run: Run, *, keys: Iterable[str]) -> dict[str, Any] | None:
     )
     if point is None:
         return None
-    # Only the keys the summary keeps (no per-client ones), one index search each on
-    # (run, key, step).
-    at_step = MetricPoint.objects.filter(
-        run_id=run.pk, key__in=list(keys), step=point["step"]
-    ).values_list("key", "value")
+    # Only the keys the summary keeps (no per-client ones), one block each.
+    at_step = metric_values_at(run_id=run.pk, keys=list(keys), step=point["step"])
     return {
         "metric": key,
         "mode": mode,
         "step": point["step"],
         "value": point["value"],
-        "metrics": summary_metrics(dict(at_step)),
+        "metrics": summary_metrics(at_step),
     }
 
 

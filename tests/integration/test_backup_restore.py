@@ -19,8 +19,8 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 
-from monitoring.models import EventType, MetricPoint
-from monitoring.services import event_record
+from monitoring.models import EventType
+from monitoring.services import event_record, metrics_record
 from runs.models import Checkpoint, CheckpointKind, Run, RunStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)  # pg_dump sees committed rows only
@@ -73,9 +73,9 @@ def a_run_with_history(owner) -> tuple[Run, Checkpoint, bytes]:
         owner=owner, trainer="digits", config={}, status=RunStatus.COMPLETED, attempts=1
     )
     now = timezone.now()
-    MetricPoint.objects.bulk_create(
-        MetricPoint(run=run, key="losses/policy_loss", step=step, value=1 / step, wall_time=now)
-        for step in range(1, 1001)
+    metrics_record(
+        run_id=run.pk,
+        points=[("losses/policy_loss", step, 1 / step, now) for step in range(1, 1001)],
     )
     event_record(run_id=run.pk, type=EventType.LOG, message="before the backup")
     content = os.urandom(4096)

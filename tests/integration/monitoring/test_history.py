@@ -162,29 +162,21 @@ def test_non_finite_values_are_null_in_json(owner, api_client):
     assert series["value"] == [1.0, None, None, 2.0]
 
 
-def test_bucket_query_uses_the_run_key_step_index(owner):
+def test_bucket_query_reads_one_range_of_the_blocks_primary_key(owner):
     run = _run(owner)
-    _record(run, LOSS, {step: 1.0 for step in range(2000)})
+    _record(run, LOSS, {step: 1.0 for step in range(20_000)})
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE monitoring_metricpoint")
+        cursor.execute("ANALYZE monitoring_metricblock")
         cursor.execute(
             "EXPLAIN " + history._BUCKETS_SQL,
-            {
-                "run": run.pk,
-                "key": LOSS,
-                "start": 0,
-                "end": 1999,
-                "first": 0,
-                "width": 20,
-                "buckets": 100,
-            },
+            {"run": run.pk, "key": LOSS, "start": 10_000, "end": 11_999, "first": 0, "width": 20},
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    # Every bucket is an index range scan on (run, key, step): no sequential scan, and not the
-    # run_id index with the key and step filtered afterwards.
-    assert "Index Cond: ((run_id = " in plan and "(step >= " in plan, plan
-    assert "metric_point_run_key_step" in plan, plan
-    assert "Seq Scan" not in plan and "run_id_" not in plan, plan
+    # The blocks of the range only: an index range scan on (run, key, first_step) bounded at
+    # both ends, no sequential scan and no scan of the whole series.
+    assert "monitoring_metricblock_pkey" in plan, plan
+    assert "(first_step >= " in plan and "(first_step <= " in plan, plan
+    assert "Seq Scan" not in plan, plan
 
 
 # ----- comparison -----------------------------------------------------------------------------
