@@ -21,3 +21,28 @@ def test_the_system_link_opens_the_system_page(page, daphne_server, owner):
     expect(page).to_have_url(f"{daphne_server}/system/")
     expect(page.locator("h1")).to_have_text("System")
     expect(page.locator("#queues")).to_be_visible()
+
+
+def test_the_header_counts_unread_alerts_and_leads_to_play_and_alerts(
+    page, daphne_server, owner, outsider
+):
+    from alerts.models import Alert, Notification
+    from runs.models import Run, RunStatus
+
+    run = Run.objects.create(owner=owner, trainer="digits", config={}, status=RunStatus.RUNNING)
+    for step in (10, 20):
+        alert = Alert.objects.create(run=run, rule="nan_loss", step=step, message="loss is NaN")
+        Notification.objects.create(user=owner, alert=alert)
+    theirs = Alert.objects.create(run=run, rule="nan_loss", step=30, message="not olivia's")
+    Notification.objects.create(user=outsider, alert=theirs)
+    log_in(page, daphne_server, "olivia")
+    alerts = page.locator("header nav a", has_text="Alerts")
+    expect(alerts.locator(".badge")).to_have_text("2")  # hers alone, none read
+    expect(alerts).to_have_attribute("title", "alerts of your runs: 2 unread")
+    alerts.click()
+    expect(page).to_have_url(f"{daphne_server}/alerts/")
+    page.locator("header nav a", has_text="Play").click()
+    expect(page).to_have_url(f"{daphne_server}/play/")
+    Notification.objects.filter(user=owner).update(read_at=run.created_at)
+    page.reload()
+    expect(page.locator("header nav a", has_text="Alerts").locator(".badge")).to_have_count(0)
