@@ -147,3 +147,43 @@ def test_a_resume_cut_trims_the_block_it_falls_in_and_later_points_append(owner)
     )
     assert [len(block.steps) for block in _blocks(run, key)] == [size, size, size]
     _assert_well_formed(run, key)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0008_moves_every_point_into_full_blocks_and_back(owner):
+    """Back to 0007 (a row per point: the view's points become rows again), rows added there
+    as the old writer would, then forward: every point is in a block, blocks are full."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    def migrate(target: tuple[str, str] | None) -> None:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate([target] if target else executor.loader.graph.leaf_nodes())
+
+    run = _run(owner)
+    metrics_record(run_id=run.pk, points=_points("a", range(0, 3000, 3)))
+    metrics_record(run_id=run.pk, points=_points(LONG_KEY, range(-50, 200)))
+    expected = set(MetricPoint.objects.filter(run=run).values_list("key", "step", "value"))
+    try:
+        migrate(("monitoring", "0007_event_alert"))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT key, step, value FROM monitoring_metricpoint WHERE run_id = %s", [run.pk]
+            )
+            assert set(cursor.fetchall()) == expected
+            # Steps out of order and between the stored ones, as rows of the old table.
+            cursor.execute(
+                "INSERT INTO monitoring_metricpoint (run_id, key, step, value, wall_time) "
+                "SELECT %s, 'a', s, -s, %s FROM generate_series(2999, 1, -3) AS s",
+                [run.pk, T0],
+            )
+        migrate(None)
+    finally:
+        migrate(None)
+    expected |= {("a", step, float(-step)) for step in range(2, 3000, 3)}
+    assert set(MetricPoint.objects.filter(run=run).values_list("key", "step", "value")) == expected
+    for key, count in (("a", 2000), (LONG_KEY, 250)):
+        _assert_well_formed(run, key)
+        size = block_points(key)
+        sizes = [len(block.steps) for block in _blocks(run, key)]
+        assert sizes == [size] * (count // size) + ([count % size] if count % size else [])
