@@ -117,7 +117,8 @@ def play_game_create(
         start_sfen=START,
     )
     if side == Side.WHITE:
-        turn = opponent_use(checkpoint=found, work=lambda o: _turn(o, game, None))
+        names = _names(game)
+        turn = opponent_use(checkpoint=found, work=lambda o: _turn(o, game, None, names))
         _apply(game, turn)
     else:
         game.state = opponent_use(checkpoint=found, work=lambda o: o.game_state(START, []))
@@ -125,8 +126,11 @@ def play_game_create(
     return game
 
 
-def _turn(opponent: GameOpponent, game: PlayGame, move: str | None) -> dict[str, Any]:
-    """One turn by the engine, with the record if it ended the game (same pool slot)."""
+def _turn(
+    opponent: GameOpponent, game: PlayGame, move: str | None, names: tuple[str, str]
+) -> dict[str, Any]:
+    """One turn by the engine, with the record if it ended the game (same pool slot). Runs
+    on an analysis thread: everything it needs from the database is read before."""
     turn = opponent.play_turn(
         game.start_sfen,
         list(game.moves),
@@ -136,7 +140,7 @@ def _turn(opponent: GameOpponent, game: PlayGame, move: str | None) -> dict[str,
         top_k=TOP_K,
     )
     if turn["state"]["over"]:
-        turn["record"] = opponent.game_record(game.start_sfen, turn["moves"], names=_names(game))
+        turn["record"] = opponent.game_record(game.start_sfen, turn["moves"], names=names)
     return turn
 
 
@@ -165,8 +169,11 @@ def play_game_move(*, game: PlayGame, move: Any, ply: Any) -> dict[str, Any]:
     if errors:
         raise PlayRejected(errors)
     _ensure_current(game, ply)
+    names = _names(game)
     try:
-        turn = opponent_use(checkpoint=game.checkpoint, work=lambda o: _turn(o, game, move.strip()))
+        turn = opponent_use(
+            checkpoint=game.checkpoint, work=lambda o: _turn(o, game, move.strip(), names)
+        )
     except MoveRefused as exc:
         raise MoveIllegal({"move": [str(exc)]}) from exc
     seen = game.ply
@@ -208,10 +215,11 @@ def play_game_resign(*, game: PlayGame, ply: Any = None) -> PlayGame:
     if ply is not None and (isinstance(ply, bool) or not isinstance(ply, int)):
         raise PlayRejected({"ply": ["the ply count of the position (a whole number)"]})
     _ensure_current(game, ply)
+    names = _names(game)  # read here: the work runs on an analysis thread
     record = opponent_use(
         checkpoint=game.checkpoint,
         work=lambda o: o.game_record(
-            game.start_sfen, list(game.moves), names=_names(game), resigned=game.side
+            game.start_sfen, list(game.moves), names=names, resigned=game.side
         ),
     )
     with transaction.atomic():

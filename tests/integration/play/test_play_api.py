@@ -188,3 +188,29 @@ def test_a_viewer_of_a_shared_run_may_play_it(owner, client_for, tiny_files):
 
     RunShare.objects.filter(run=checkpoint.run).delete()
     assert client.get(f"{API}{game['id']}/").status_code == 404
+
+
+def test_two_moves_for_the_same_ply_store_one(owner, tiny_files):
+    """Two requests that both read the game at ply 0 (two tabs): the first stores its move
+    and the network's answer; the second passes the ply check it made on its own copy, but
+    the compare-and-swap refuses it, and the stored moves stand."""
+    from play.services import PlayConflict, play_game_create, play_game_move
+
+    checkpoint = checkpoint_of(owner, tiny_files[-1])
+    game = play_game_create(user=owner, checkpoint=checkpoint.pk)
+    first, second = PlayGame.objects.get(pk=game.pk), PlayGame.objects.get(pk=game.pk)
+    play_game_move(game=first, move="7g7f", ply=0)
+    with pytest.raises(PlayConflict) as refused:
+        play_game_move(game=second, move="2g2f", ply=0)
+    assert refused.value.status == 409 and "ply" in refused.value.fields
+    stored = PlayGame.objects.get(pk=game.pk)
+    assert stored.moves == first.moves and stored.moves[0] == "7g7f" and stored.ply == 2
+    # The same for a resignation racing a move: the move stands, no record is stored.
+    from play.services import play_game_resign
+
+    stale = PlayGame.objects.get(pk=game.pk)
+    play_game_move(game=PlayGame.objects.get(pk=game.pk), move="2g2f", ply=2)
+    with pytest.raises(PlayConflict):
+        play_game_resign(game=stale)
+    assert PlayGame.objects.get(pk=game.pk).status == "active"
+    assert not GameRecord.objects.filter(run=checkpoint.run).exists()
