@@ -1,9 +1,10 @@
 """The rules of one run, watching its metric stream inside the worker's reporter.
 
 ``run_observer`` is the factory ``AlertsConfig.ready`` registers with
-``monitoring.reporter.observer_register``: the reporter feeds it every point as it is
-ingested (training thread) and ticks it about once a second (its clock thread), which is when
-settings changed on the page are picked up and "no progress" is judged.
+``monitoring.reporter.observer_register``: the reporter hands it every point as it is
+ingested and ticks it about once a second, both on the reporter's observers' thread (the
+training thread only hands the point over); a tick is when settings changed on the page are
+picked up and "no progress" is judged.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class RunAlerts:
         self.engine = RuleEngine.from_settings(
             rules_effective(trainer=self.trainer, layers=layers), now=now
         )
-        # observe (training thread) and tick (clock thread) share the engine.
+        # observe and tick come from one thread today; the lock keeps the engine safe if not.
         self.lock = threading.Lock()
         self.next_reload = now + RELOAD_SECONDS
 

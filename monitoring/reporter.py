@@ -20,8 +20,10 @@ import queue
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -62,9 +64,9 @@ class ObservedAlert:
 class MetricObserver(Protocol):
     """Watches one run's metric stream as it is ingested (the alerts app's rules).
 
-    ``observe`` runs on the training thread for every ``on_metrics`` call and must be cheap;
-    ``tick`` runs on the reporter's clock thread, about once a second, so an observer can
-    notice time passing when the trainer sends nothing."""
+    Both run on the reporter's observers' thread, never the training thread: ``observe`` for
+    every ``on_metrics`` call, in order, as soon as it is handed over; ``tick`` about once a
+    second, so an observer can notice time passing when the trainer sends nothing."""
 
     def observe(self, step: int, metrics: Mapping[str, float]) -> Sequence[ObservedAlert]: ...
 
@@ -78,6 +80,7 @@ class MetricObserver(Protocol):
 ObserverFactory = Callable[[int, int | None], MetricObserver | None]
 _observer_factories: list[ObserverFactory] = []
 OBSERVER_TICK_SECONDS = 1.0
+MAX_OBSERVED_BACKLOG = 10_000  # points waiting for the observers (they take microseconds)
 OBSERVER_RETRY_SECONDS = 5.0
 
 
@@ -85,6 +88,16 @@ def observer_register(factory: ObserverFactory) -> None:
     """Every reporter created after this asks ``factory`` for an observer of its run."""
     if factory not in _observer_factories:
         _observer_factories.append(factory)
+
+
+def _observe_one(
+    observer: MetricObserver, *, step: int, metrics: Mapping[str, float]
+) -> Sequence[ObservedAlert]:
+    return observer.observe(step, metrics)
+
+
+def _tick_one(observer: MetricObserver) -> Sequence[ObservedAlert]:
+    return observer.tick()
 
 
 class ReporterOverflow(Exception):
@@ -171,6 +184,11 @@ class Reporter:
         self._observers_retry = Throttle(OBSERVER_RETRY_SECONDS)
         self._clock: threading.Thread | None = None
         self._clock_stop = threading.Event()
+        # Points waiting for the observers' thread (appended here, taken there: a deque's
+        # append and popleft are atomic).
+        self._observed: deque[tuple[int, dict[str, float]]] = deque()
+        self._observed_wake = threading.Event()
+        self.observed_dropped = 0
         # Alerts the clock thread could not write (PostgreSQL away): the training thread
         # queues them with the timeline at its next report.
         self._clock_alerts: queue.SimpleQueue[ObservedAlert] = queue.SimpleQueue()
@@ -296,17 +314,17 @@ class Reporter:
             self._clock.start()
 
     def _observe(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Hand the point to the observers' thread: the training thread pays a copy and a
+        wake-up, never the rules themselves (nor their alerts' database writes)."""
         self._start_observers()
         while not self._clock_alerts.empty():
             self._queue_alert(self._clock_alerts.get_nowait())
-        for observer in self._observers or ():
-            try:
-                alerts = observer.observe(step, metrics)
-            except Exception:  # a rule's bug must not end the training it watches
-                log.exception("run %s: a metric observer failed", self.run_id)
-                continue
-            for alert in alerts:
-                self._queue_alert(alert)
+        if self._observers:
+            if len(self._observed) >= MAX_OBSERVED_BACKLOG:
+                self._observed.popleft()  # the rules fell far behind: the oldest point goes
+                self.observed_dropped += 1
+            self._observed.append((step, dict(metrics)))
+            self._observed_wake.set()
 
     def _queue_alert(self, alert: ObservedAlert) -> None:
         self.queue_event(EventType.ALERT, alert.message, alert.data, record=alert.record)
@@ -314,22 +332,36 @@ class Reporter:
             self.queue_action(alert.after)
 
     def _clock_main(self) -> None:
-        """Tick the observers until the reporter closes; write what they raise from here,
-        since the training thread may be the one that is silent."""
+        """The observers' thread: each point as soon as it is handed over, and a tick about
+        once a second (so an observer notices time passing when the trainer is silent).
+        It writes what they raise itself."""
         from django.db import connection
 
+        next_tick = time.monotonic() + OBSERVER_TICK_SECONDS
         try:
-            while not self._clock_stop.wait(OBSERVER_TICK_SECONDS):
-                for observer in list(self._observers or ()):
-                    try:
-                        alerts = observer.tick()
-                    except Exception:
-                        log.exception("run %s: a metric observer's tick failed", self.run_id)
-                        continue
-                    for alert in alerts:
-                        self._clock_write(alert)
+            while True:
+                self._observed_wake.wait(max(0.0, next_tick - time.monotonic()))
+                self._observed_wake.clear()
+                while self._observed:
+                    step, metrics = self._observed.popleft()
+                    self._run_observers(partial(_observe_one, step=step, metrics=metrics))
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + OBSERVER_TICK_SECONDS
+                    self._run_observers(_tick_one)
+                if self._clock_stop.is_set() and not self._observed:
+                    return
         finally:
             connection.close()  # this thread's own connection
+
+    def _run_observers(self, call: Callable[[MetricObserver], Sequence[ObservedAlert]]) -> None:
+        for observer in list(self._observers or ()):
+            try:
+                alerts = call(observer)
+            except Exception:  # a rule's bug must not end the training it watches
+                log.exception("run %s: a metric observer failed", self.run_id)
+                continue
+            for alert in alerts:
+                self._clock_write(alert)
 
     def _clock_write(self, alert: ObservedAlert) -> None:
         stored: Mapping[str, Any] = {}
@@ -366,6 +398,7 @@ class Reporter:
 
     def _stop_observers(self) -> None:
         self._clock_stop.set()
+        self._observed_wake.set()
         if self._clock is not None and self._clock is not threading.current_thread():
             self._clock.join(timeout=10)
         for observer in self._observers or ():

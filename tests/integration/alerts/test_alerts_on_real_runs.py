@@ -4,6 +4,7 @@ notification; one rule also pauses the run, through the same command a person se
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from alerts.models import Alert, Notification
 from monitoring.models import EventType, MetricPoint
 from runs import services
 from runs.models import Command, Run, RunStatus
+from tests.support.sockets import connect, receive_type, token_for
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -171,3 +173,33 @@ def test_an_alert_can_pause_the_run_as_its_owner_would(celery_worker, owner):
     # The pause came after the alert in the timeline.
     command_seq = run.events.filter(type=EventType.COMMAND, data__kind="pause").first().seq
     assert command_seq > event.seq
+
+
+def test_a_watcher_sees_the_alert_live_on_the_runs_socket(daphne_server, celery_worker, owner):
+    """Over a real Daphne: the alert is pushed live to a subscribed socket, with the fields the
+    chart markers are drawn from, after the socket joined (not replayed)."""
+    config = {**SMALL, "inject_pathology": "entropy_collapse", "inject_at_update": 10}
+    token = token_for(owner)
+    run = queue(owner, config)
+
+    async def watch() -> tuple[int, dict]:
+        async with connect(daphne_server, f"/ws/runs/{run.pk}/?after_seq=0", token) as ws:
+            connected = await receive_type(ws, "connected", timeout=60)
+            alert = await receive_type(ws, "alert", timeout=180)
+            return connected["data"]["last_seq"], alert
+
+    try:
+        joined_at_seq, alert = asyncio.run(watch())
+    finally:
+        stop_and_wait(run, owner)
+    assert alert["seq"] > joined_at_seq  # live, not a replay of what was stored before
+    data = alert["data"]
+    assert (data["rule"], data["key"], data["paused"]) == (
+        "entropy_collapse",
+        "losses/entropy",
+        False,
+    )
+    assert data["step"] >= 10 * BATCH and data["value"] < data["threshold"]
+    assert set(data["evidence"]) >= {"reference", "reference_step", "fraction"}
+    event = check_alert(run, "entropy_collapse", 10)
+    assert event.seq == alert["seq"] and event.data["evidence"] == data["evidence"]
