@@ -47,6 +47,7 @@ def test_a_game_is_played_by_clicks_to_its_end(page, daphne_server, owner, tiny_
     log_in(page, daphne_server, "olivia")
     page.goto(f"{daphne_server}/play/?checkpoint={checkpoint.pk}")
     expect(page.locator("#id_checkpoint")).to_have_value(str(checkpoint.pk))
+    assert not audit(page)
     page.get_by_role("button", name="Start the game").click()
     expect(page).to_have_url(re.compile(r"/play/\d+/$"))
     wait_for_js(page, "() => document.body.dataset.playReady === 'true'")
@@ -88,3 +89,33 @@ def test_a_game_is_played_by_clicks_to_its_end(page, daphne_server, owner, tiny_
     assert download.status == 200 and "投了" in download.text()
     page.locator("#play-record-links").get_by_role("link", name="the game page").click()
     expect(page.locator("#game-summary")).to_contain_text("6 plies")
+
+
+def test_a_refused_start_names_the_field_and_no_game_is_made(
+    page, daphne_server, owner, tiny_files
+):
+    checkpoint = checkpoint_of(owner, tiny_files[-1], "refused start")
+    log_in(page, daphne_server, "olivia")
+    page.goto(f"{daphne_server}/play/?checkpoint={checkpoint.pk}")
+    page.check("input[name=mode][value=sampled]")
+    page.fill("#id_temperature", "9")
+    page.get_by_role("button", name="Start the game").click()
+    expect(page.locator("#play-errors")).to_contain_text("temperature")
+    expect(page.locator("#err_temperature")).to_have_text("a number from 0.05 to 5")
+    assert not PlayGame.objects.exists()
+
+
+def test_no_sideways_scroll_on_a_phone(browser, daphne_server, owner, tiny_files):
+    checkpoint = checkpoint_of(owner, tiny_files[-1], "a run with a rather long name for a phone")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        log_in(page, daphne_server, "olivia")
+        page.goto(f"{daphne_server}/play/?checkpoint={checkpoint.pk}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.get_by_role("button", name="Start the game").click()
+        wait_for_js(page, "() => document.body.dataset.playReady === 'true'")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the game page is {width} px wide"
+    finally:
+        context.close()
