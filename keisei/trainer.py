@@ -15,7 +15,7 @@ import abc
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -119,9 +119,12 @@ class Trainer(abc.ABC, Generic[ConfigT]):
         temperature: float = 1.0,
         names: tuple[str, str] = ("agent", "opponent"),
         device: str | None = None,
+        watch: Callable[[dict[str, Any]], None] | None = None,
     ) -> MatchOutcome:
         """A match of the checkpoint ``agent`` against ``opponent`` (another checkpoint file,
         or one of ``builtin_opponents`` by name), for trainers that can ``PLAYS_GAMES``.
+        ``watch``, if given, is called after each ply with a live board of the game being
+        played (the shape ``Callbacks.on_board`` takes); the caller throttles.
 
         ``CheckpointError`` for an unusable file (either side), ``ValueError`` for an unknown
         built-in name or ``games`` < 1. ``max_plies`` None is the agent's own training cap.

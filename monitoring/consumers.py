@@ -303,6 +303,39 @@ class DashboardConsumer(LiveConsumer):
         return answer[0]
 
 
+class ArenaConsumer(DashboardConsumer):
+    """``/ws/arena/``: the boards of every live game (self-play, evaluation, league) of the
+    runs the user may see, each at most once a second (its producer throttles), after a
+    ``connected`` snapshot of the self-play boards of their running runs. Evaluation and
+    league games join with their next board."""
+
+    async def connect(self) -> None:
+        await LiveConsumer.connect(self)
+        user = self.scope.get("user")
+        if not is_signed_in(user):
+            await self.close()  # before accept: the handshake is answered 403
+            return
+        if not await self.admit():
+            return
+        self.user_id, self.sees_all = user.pk, bool(user.is_staff)
+        self.run_answers = {}
+        await self.join([live.ARENA_GROUP])
+        runs = await database_sync_to_async(access.visible_active_runs)(user)
+        games = []
+        for run in runs:
+            board = await cache.aget(live.arena_board_key(live.arena_selfplay_game(run["id"])))
+            if board and run.get("status") == "running":
+                games.append({**board, "run": run["id"]})
+        await self.send_json(live.message("connected", None, {"games": games}))
+
+    async def live_message(self, event: dict[str, Any]) -> None:
+        kind, _, text = live.relayed(event)
+        if kind != "arena" or "arena" not in self.subscribed:
+            return
+        if await self.may_see(*live.relayed_run(event)):
+            await self.send(text_data=text)
+
+
 class SystemConsumer(LiveConsumer):
     """``/ws/system/``: every worker's statistics, for any signed-in user. A worker's current
     run is named only to people who may see that run (asked once per run per connection)."""

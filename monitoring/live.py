@@ -33,6 +33,7 @@ MAX_BACKLOG = 2000
 DURABLE_TYPES = frozenset(EventType.values)
 TRANSIENT_TYPES = frozenset(
     {"connected", "metrics", "progress", "game_state", "clients", "system", "error", "pong"}
+    | {"arena"}
 )
 ALL_TYPES = DURABLE_TYPES | TRANSIENT_TYPES
 BOARD_CACHE_SECONDS = 3600
@@ -46,6 +47,9 @@ def run_group(run_id: int) -> str:
 # user may see (their own runs, those shared with them, public ones; staff: all).
 RUNS_GROUP = "runs.all"
 SYSTEM_GROUP = "system"
+# Every live game's board (self-play, evaluation, league), at most one a second per game: each
+# arena connection keeps those of the runs its user may see (``/ws/arena/``).
+ARENA_GROUP = "arena"
 
 
 def board_cache_key(run_id: int) -> str:
@@ -254,6 +258,28 @@ def publish_board(run_id: int, snapshot: Mapping[str, Any]) -> None:
         msg,
         coalesce_key=(run_id, "game_state"),
         remember_as=board_cache_key(run_id),
+    )
+
+
+def arena_board_key(game: str) -> str:
+    return f"live:arena:{game}"
+
+
+def arena_selfplay_game(run_id: int) -> str:
+    """The arena's name of a run's live self-play game (its connected snapshot looks it up)."""
+    return f"selfplay:{run_id}"
+
+
+def publish_arena(run_id: int, *, owner_id: int, game: str, data: Mapping[str, Any]) -> None:
+    """A live game's board to the arena (the caller throttles to one a second per ``game``;
+    here, per game, only the latest waiting is sent), remembered for the arena's snapshot."""
+    msg = message("arena", run_id, {**data, "game": game})
+    publisher().publish(
+        [ARENA_GROUP],
+        msg,
+        coalesce_key=("arena", game),
+        remember_as=arena_board_key(game),
+        owner_id=owner_id,
     )
 
 

@@ -39,6 +39,8 @@ from runs import placement, selectors, services
 from runs.command_wakeups import CommandListener
 from runs.leases import Heartbeat, LeaseLost, worker_id
 from runs.models import Checkpoint, Command, GameSource, Run, RunStatus
+from runs.selectors.arena import run_rating
+from runs.services.arena import ArenaFeed
 from runs.services.checkpoints import CheckpointNotStored
 from runs.services.matches import CHECKPOINT_PREFIX
 from runs.watchdog import Liveness, Watchdog
@@ -46,6 +48,7 @@ from runs.watchdog import Liveness, Watchdog
 log = logging.getLogger(__name__)
 
 SHUTDOWN_COMMAND_ID = "worker-shutdown"
+ARENA_RATING_SECONDS = 300.0
 SELF_PLAY_EVENT = "selfplay"  # a sampled self-play game (shogi-ppo's record_selfplay_every)
 # Set when this worker process is asked to stop (SIGTERM): the run checkpoints and goes back
 # to the queue, to resume on any worker, instead of holding the shutdown up for hours.
@@ -85,6 +88,11 @@ class RunCallbacks(Reporter):
         # The event of the last sample, evaluation or checkpoint: a command that asked for it
         # is finished after it is written, with the ids of its rows.
         self.last_pending: PendingEvent | None = None
+        # The arena's feed of the self-play board (made with the first board).
+        self._arena: ArenaFeed | None = None
+        self._arena_rated = 0.0
+        self._owner_id = run.owner_id
+        self._run_name = run.display_name
 
     def on_status(self, status: str, message: str = "") -> None:
         self.liveness.mark()
@@ -137,6 +145,35 @@ class RunCallbacks(Reporter):
     def on_board(self, snapshot: Mapping[str, Any]) -> None:
         self.liveness.mark()
         super().on_board(snapshot)
+        self.arena_feed()(snapshot)
+
+    def arena_feed(self) -> ArenaFeed:
+        """The arena's feed of this run's self-play (one a second), its rating read again
+        every ``ARENA_RATING_SECONDS`` (a league round may have moved it)."""
+        now = time.monotonic()
+        feed = self._arena
+        if feed is None or now - self._arena_rated > ARENA_RATING_SECONDS:
+            rating = feed.ratings[0] if feed is not None else None
+            try:
+                rating = run_rating(run_id=self.run_id)
+            except Exception as exc:  # PostgreSQL away: the last rating known; training goes on
+                if not database_unavailable(exc):
+                    raise
+                connection.close()
+            name = f"self-play of {self._run_name}"
+            if feed is None:
+                feed = self._arena = ArenaFeed(
+                    run_id=self.run_id,
+                    owner_id=self._owner_id,
+                    game=live.arena_selfplay_game(self.run_id),
+                    source=GameSource.SELF_PLAY,
+                    title=self._run_name,
+                    players=(name, name),
+                    ratings=(rating, rating),
+                )
+            feed.ratings = (rating, rating)
+            self._arena_rated = now
+        return feed
 
     def on_live(self, kind: str, data: Mapping[str, Any]) -> None:
         self.liveness.mark()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from monitoring.errors import NotFound
@@ -31,3 +31,10 @@ def game_record_nearest_page(request: HttpRequest, run_id: int) -> HttpResponse:
             f"run {run.pk} has no stored {source + ' ' if source else ''}game to show yet"
         )
     return redirect(reverse("runs:game", args=[run.pk, record.pk]))
+
+
+@login_required
+def arena(request: HttpRequest) -> HttpResponse:
+    """Every live game the user may see, as a grid of small boards over ``/ws/arena/``
+    (static/js/arena_page.js); a click opens one large with its moves and the analysis."""
+    return render(request, "runs/arena.html")

@@ -32,6 +32,7 @@ urlpatterns = [
         views.checkpoint_download,
         name="checkpoint-download",
     ),
+    path("arena/", game_pages.arena, name="arena"),
     path("league/", views.league, name="league"),
     path("league/showcase/", views.league_showcase, name="showcase-new"),
     path("<int:run_id>/showcase/<int:evaluation_id>/", views.showcase_page, name="showcase"),

@@ -163,8 +163,14 @@ class PlayedMatch:
         return records
 
 
+# What a watcher of a match is given after each ply: a snapshot of the watched game.
+Watcher = Callable[[dict[str, Any]], None]
+
+
 @overload
-def play_match(agent: Player, opponent: Player, games: int, max_plies: int) -> PlayedMatch: ...
+def play_match(
+    agent: Player, opponent: Player, games: int, max_plies: int, *, watch: Watcher | None = None
+) -> PlayedMatch: ...
 
 
 @overload
@@ -174,6 +180,8 @@ def play_match(
     games: int,
     max_plies: int,
     between_plies: Callable[[], bool],
+    *,
+    watch: Watcher | None = None,
 ) -> PlayedMatch | None: ...
 
 
@@ -183,11 +191,16 @@ def play_match(
     games: int,
     max_plies: int,
     between_plies: Callable[[], bool] | None = None,
+    *,
+    watch: Watcher | None = None,
 ) -> PlayedMatch | None:
     """``games`` games in lockstep, colours alternating (agent Black in game 0).
 
     ``between_plies`` runs before each ply (the trainer answers commands there during its
     periodic evaluations); when it returns False the match is abandoned and None returned.
+    ``watch`` is given a snapshot (``watched_game``) of one game after each ply: the first
+    game still being played, so a watcher follows the match game after game (whoever watches
+    throttles; a snapshot costs microseconds against a ply's milliseconds).
     """
     matches = [ShogiGame(max_plies) for _ in range(games)]
     agent_colors = [BLACK if i % 2 == 0 else WHITE for i in range(games)]
@@ -201,8 +214,31 @@ def play_match(
             if idx:
                 for i, move in zip(idx, player.choose([matches[i] for i in idx]), strict=True):
                     matches[i].push(move)
+        if watch is not None:
+            shown = active[0]
+            watch(
+                watched_game(matches[shown], index=shown, agent_black=agent_colors[shown] == BLACK)
+            )
         active = [i for i in active if not matches[i].result.is_over]
     return PlayedMatch(matches, agent_colors, score_matches(matches, agent_colors))
+
+
+def watched_game(game: ShogiGame, *, index: int, agent_black: bool) -> dict[str, Any]:
+    """A game of a match as a live board: the shape of ``ShogiEnvs.board_snapshot``, with
+    the game's number in the match, which side the agent plays and whether it is over."""
+    board = game.board
+    usi = game.usi_moves()
+    return {
+        "sfen": board.sfen(),
+        "last_move": usi[-1] if usi else None,
+        "moves": usi,
+        "ply": game.plies,
+        "side_to_move": "black" if board.turn == BLACK else "white",
+        "in_check": bool(board.is_check()),
+        "game": index,
+        "agent_black": agent_black,
+        "over": game.result.is_over,
+    }
 
 
 def score_matches(matches: list[ShogiGame], agent_colors: list[int]) -> MatchResult:

@@ -15,7 +15,7 @@ import copy
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +262,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         temperature: float = 1.0,
         names: tuple[str, str] = ("agent", "opponent"),
         device: str | None = None,
+        watch: Callable[[dict[str, Any]], None] | None = None,
     ) -> MatchOutcome:
         # Both sides are loaded before a move is played: a bad opponent fails the match at once.
         if games < 1:
@@ -274,7 +275,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
                 opponent, temperature=temperature, seed=seed + 1, device=device
             )
         )
-        match = play_match(player, rival, games, max_plies or cfg.max_plies)
+        match = play_match(player, rival, games, max_plies or cfg.max_plies, watch=watch)
         return MatchOutcome(match.result.as_dict(), match.records(record_games, names))
 
     @classmethod

@@ -32,6 +32,8 @@ from runs.leases import (
     worker_id,
 )
 from runs.models import EVALUATION_LEASE, Checkpoint, Evaluation, EvaluationState, GameSource
+from runs.selectors.arena import anchor_rating, checkpoint_rating
+from runs.services.arena import ArenaFeed
 from runs.services.errors import CheckpointUnusable, EvaluationRejected
 from runs.services.matches import (
     MatchUnplayable,
@@ -162,16 +164,37 @@ def _play(evaluation: Evaluation) -> MatchOutcome:
     if not builtin and evaluation.opponent_checkpoint is None:
         raise CheckpointUnusable("the opponent checkpoint was deleted before the match")
     opponent = Opponent(name=name, checkpoint=None if builtin else evaluation.opponent_checkpoint)
-    return match_play(
-        agent=evaluation.checkpoint,
-        opponent=opponent,
-        games=evaluation.games,
-        max_plies=evaluation.data.get("max_plies"),
-        seed=evaluation.pk,
-        record_games=RECORDED_GAMES,
-        temperature=float(evaluation.data.get("temperature", 1.0)),
-        names=(checkpoint_label(evaluation.checkpoint), evaluation.opponent),
+    names = (checkpoint_label(evaluation.checkpoint), evaluation.opponent)
+    trainer = evaluation.checkpoint.run.trainer
+    # The arena shows the match live (its runs' viewers), one board a second.
+    feed = ArenaFeed(
+        run_id=evaluation.run_id,
+        owner_id=evaluation.checkpoint.run.owner_id,
+        game=f"evaluation:{evaluation.pk}",
+        source=GameSource.EVALUATION,
+        title=evaluation.checkpoint.run.display_name,
+        players=names,
+        ratings=(
+            checkpoint_rating(checkpoint_id=evaluation.checkpoint_id),
+            anchor_rating(trainer=trainer, name=name)
+            if builtin
+            else checkpoint_rating(checkpoint_id=evaluation.opponent_checkpoint_id),
+        ),
     )
+    try:
+        return match_play(
+            agent=evaluation.checkpoint,
+            opponent=opponent,
+            games=evaluation.games,
+            max_plies=evaluation.data.get("max_plies"),
+            seed=evaluation.pk,
+            record_games=RECORDED_GAMES,
+            temperature=float(evaluation.data.get("temperature", 1.0)),
+            names=names,
+            watch=feed,
+        )
+    finally:
+        feed.finish()
 
 
 def _store_result(

@@ -30,6 +30,7 @@ from django.db.models import F
 from keisei.registry import available_trainers, get_trainer
 from runs.locks import AdvisoryLock, advisory_lock_try
 from runs.models import Checkpoint, CheckpointKind, GameSource, LeagueEntry, LeagueMatch
+from runs.services.arena import ArenaFeed
 from runs.services.matches import MatchUnplayable, Opponent, match_play, trainer_plays_games
 from runs.services.records import game_record_store
 
@@ -241,18 +242,33 @@ def _league_play(*, first_id: int, second_id: int, games: int) -> LeagueMatch | 
         if second.checkpoint is None
         else Opponent.of_checkpoint(second.checkpoint)
     )
+    seed = first_id * 7919 + second_id + (first.games + second.games)
+    names = (league_player_name(first), league_player_name(second))
+    # The arena shows the match live to the viewers of the first player's run.
+    feed = ArenaFeed(
+        run_id=first.checkpoint.run_id,
+        owner_id=first.checkpoint.run.owner_id,
+        game=f"league:{first_id}:{second_id}:{seed}",
+        source=GameSource.LEAGUE,
+        title=f"league: {names[0]} vs {names[1]}",
+        players=names,
+        ratings=(round(first.rating, 1), round(second.rating, 1)),
+    )
     try:
         outcome = match_play(
             agent=first.checkpoint,
             opponent=rival,
             games=games,
-            seed=first_id * 7919 + second_id + (first.games + second.games),
+            seed=seed,
             record_games=LEAGUE_RECORDED_GAMES,
-            names=(league_player_name(first), league_player_name(second)),
+            names=names,
+            watch=feed,
         )
     except MatchUnplayable as exc:
         _league_retire(first if exc.checkpoint.pk == first.checkpoint_id else second, str(exc))
         return None
+    finally:
+        feed.finish()
     result = outcome.result
     with transaction.atomic():  # the match and its records, or neither
         match = league_record_match(

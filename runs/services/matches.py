@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,12 +115,14 @@ def match_play(
     temperature: float = 1.0,
     max_plies: int | None = None,
     names: tuple[str, str],
+    watch: Callable[[dict[str, Any]], None] | None = None,
 ) -> MatchOutcome:
     """``agent`` plays ``games`` games against ``opponent`` (a built-in player or a
     checkpoint); the agent's W/D/L and the records of the first ``record_games`` games.
 
-    ``MatchUnplayable`` names the checkpoint whose file cannot be played. Imports torch: call
-    it on a worker, never in a web process.
+    ``MatchUnplayable`` names the checkpoint whose file cannot be played. ``watch`` is given
+    the live board after each ply (the arena's feed). Imports torch: call it on a worker,
+    never in a web process.
     """
     import torch
 
@@ -142,6 +145,7 @@ def match_play(
                 record_games=record_games,
                 temperature=temperature,
                 names=names,
+                watch=watch,
             )
         except CheckpointError as exc:
             # The engine names the file; the file says which side it is.
