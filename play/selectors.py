@@ -31,15 +31,18 @@ def play_game_for_user(*, user: Any, game_id: int) -> PlayGame:
     return game
 
 
-def play_checkpoint_choices(*, user: Any) -> list[dict[str, Any]]:
+def play_checkpoint_choices(*, user: Any, chosen: Any = None) -> list[dict[str, Any]]:
     """The newest checkpoints ``user`` may play: of runs they may see (their own, shared with
-    them, public) whose trainer plays a person."""
+    them, public) whose trainer plays a person; and ``chosen`` (an id from a checkpoint's
+    link), if it is such a checkpoint older than those."""
     playing = [t for t in sorted(available_trainers()) if trainer_plays_people(t)]
-    checkpoints = (
-        Checkpoint.objects.filter(run__in=access.runs_visible(user=user), run__trainer__in=playing)
-        .select_related("run")
-        .order_by("-created_at", "-id")[:CHOICES]
-    )
+    offered = Checkpoint.objects.filter(
+        run__in=access.runs_visible(user=user), run__trainer__in=playing
+    ).select_related("run")
+    checkpoints = list(offered.order_by("-created_at", "-id")[:CHOICES])
+    raw = str(chosen or "").strip()
+    if raw.isdigit() and all(c.pk != int(raw) for c in checkpoints):
+        checkpoints = [*offered.filter(pk=int(raw)), *checkpoints]
     return [
         {"id": c.pk, "label": f"{c.run.display_name} @ step {c.step} ({c.kind})"}
         for c in checkpoints

@@ -37,7 +37,9 @@ def play_index(request: HttpRequest) -> HttpResponse:
         request,
         "play/index.html",
         {
-            "choices": selectors.play_checkpoint_choices(user=request.user),
+            "choices": selectors.play_checkpoint_choices(
+                user=request.user, chosen=values["checkpoint"]
+            ),
             "games": selectors.play_games_recent(user=request.user),
             "values": values,
             "errors": errors,
