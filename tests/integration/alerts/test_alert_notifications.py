@@ -188,3 +188,38 @@ def test_rules_are_tuned_per_run_and_bad_settings_are_refused_by_field(owner, ou
     effective = good.json()["effective"]["kl_spike"]
     assert (effective["target"], effective["pause"], effective["updates"]) == (0.02, True, 3)
     assert api_client(outsider).put(url, {"rules": {}}, format="json").status_code == 404
+
+
+def test_a_run_following_a_preset_takes_its_rules_under_its_own(owner, outsider, api_client):
+    from runs.models import Preset
+
+    preset = Preset.objects.create(owner=owner, name="watched", trainer="shogi-ppo", config={})
+    others = Preset.objects.create(owner=outsider, name="theirs", trainer="shogi-ppo", config={})
+    preset_url = f"/api/v1/presets/{preset.pk}/alert-rules/"
+    answer = api_client(owner).put(
+        preset_url, {"rules": {"clip_stuck": {"bound": 0.5, "updates": 20}}}, format="json"
+    )
+    assert answer.status_code == 200, answer.content
+    assert api_client(outsider).get(preset_url).status_code == 404
+    run = a_run(owner)
+    url = f"/api/v1/runs/{run.pk}/alert-rules/"
+    refused = api_client(owner).put(url, {"rules": {}, "follows_preset": others.pk}, format="json")
+    assert refused.status_code == 400 and "follows_preset" in refused.json()["error"]["fields"]
+    answer = api_client(owner).put(
+        url,
+        {"rules": {"clip_stuck": {"updates": 5}}, "follows_preset": preset.pk},
+        format="json",
+    )
+    clip = answer.json()["effective"]["clip_stuck"]
+    assert (clip["bound"], clip["updates"]) == (0.5, 5)  # the preset's, then the run's own
+    assert answer.json()["effective"]["kl_spike"]["target"] == 0.05  # the trainer's default
+
+
+def test_the_header_count_is_the_unread_alerts_of_whoever_asks(owner, outsider, rf):
+    from alerts.context_processors import unread
+
+    services.alert_record(run_id=a_run(owner).pk, message="m", data=ALERT)
+    for user, count in ((owner, 1), (outsider, 0)):
+        request = rf.get("/")
+        request.user = user
+        assert unread(request)["alerts_unread"]() == count
