@@ -36,22 +36,20 @@ def points_sql(
     *,
     run: str = "%(run)s",
     key: str = "%(key)s",
-    after: bool = False,
 ) -> str:
-    """A query of one series' points with ``lo <= step <= hi`` (``lo < step`` if ``after``),
-    in step order: columns ``step``, ``value``, ``wall_time``. Arguments are SQL expressions.
+    """A query of one series' points with ``lo <= step <= hi``, in step order: columns
+    ``step``, ``value``, ``wall_time``. Arguments are SQL expressions.
 
     Blocks come in key order from the primary key and each block's points in array order,
     so PostgreSQL only sorts within a block (an incremental sort): a LIMIT reads the blocks
     it needs and stops."""
-    low = ">" if after else ">="
     return f"""
     SELECT p.step, p.value, p.wall_time
     FROM {BLOCK_TABLE} b
     CROSS JOIN LATERAL unnest(b.steps, b.vals, b.wall_times) AS p(step, value, wall_time)
     WHERE b.run_id = {run} AND b.key = {key}
       AND b.first_step >= {block_from(run, key, lo)} AND b.first_step <= {hi}
-      AND p.step {low} {lo} AND p.step <= {hi}
+      AND p.step >= {lo} AND p.step <= {hi}
     ORDER BY b.first_step, p.step"""
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from monitoring import history
-from monitoring.models import MetricPoint
+from monitoring.models import MetricPoint, block_points
 from monitoring.services import metrics_record
 from runs.models import Run
 from tests.support.refusals import fields
@@ -281,12 +281,16 @@ def _copy_csv(run: Run, where: str = "") -> bytes:
         return b"".join(bytes(block) for block in copy)
 
 
-@pytest.mark.parametrize("chunk_rows", [7, 10, 4096])
-def test_csv_export_is_byte_for_byte_what_copy_csv_writes(owner, monkeypatch, chunk_rows):
+@pytest.mark.parametrize("chunk_blocks", [1, 2, 64])
+def test_csv_export_is_byte_for_byte_what_copy_csv_writes(owner, monkeypatch, chunk_blocks):
     """Keys that need quoting, NaN and infinities, sparse and negative steps, series that end
-    exactly on a chunk boundary (10 and 20 points with chunks of 10) and ones that do not."""
-    monkeypatch.setattr(history, "CSV_CHUNK_ROWS", chunk_rows)
+    exactly on a chunk boundary (2 full blocks with chunks of 1 and 2) and ones that do not
+    (3 blocks and some), a range that starts and ends inside blocks."""
+    monkeypatch.setattr(history, "CSV_CHUNK_BLOCKS", chunk_blocks)
     run = _run(owner)
+    full = block_points("many")
+    _record(run, "many", {step: step * 0.5 for step in range(-3, 2 * full - 3)})
+    _record(run, "more", {step: -step for step in range(3 * full + 5)})
     _record(run, "plain", {step: step / 3.0 for step in range(-5, 15)})
     _record(run, 'say "hi", twice', {1: math.nan, 2: math.inf, 3: -math.inf, 4: -0.0})
     _record(run, "two\nlines", {step: 1e-300 * step for step in range(0, 10_000, 1000)})
@@ -297,13 +301,15 @@ def test_csv_export_is_byte_for_byte_what_copy_csv_writes(owner, monkeypatch, ch
 
     whole = b"".join(history.metric_csv_chunks(run_id=run.pk))
     some = b"".join(
-        history.metric_csv_chunks(run_id=run.pk, keys=["z/last", "plain", "none"], start=0, end=20)
+        history.metric_csv_chunks(
+            run_id=run.pk, keys=["z/last", "plain", "many", "none"], start=0, end=full + 20
+        )
     )
 
     header = b"key,step,value,wall_time\n"
     assert whole == header + _copy_csv(run)
     assert some == header + _copy_csv(
-        run, "AND key IN ('plain', 'z/last') AND step BETWEEN 0 AND 20"
+        run, f"AND key IN ('plain', 'z/last', 'many') AND step BETWEEN 0 AND {full + 20}"
     )
 
 
