@@ -214,3 +214,30 @@ def test_two_moves_for_the_same_ply_store_one(owner, tiny_files):
         play_game_resign(game=stale)
     assert PlayGame.objects.get(pk=game.pk).status == "active"
     assert not GameRecord.objects.filter(run=checkpoint.run).exists()
+
+
+def test_a_game_ended_by_the_rules_is_stored_once_with_its_ending(owner, tiny_files):
+    """The tiny run's ply cap (24): moves until the game ends by the engine's rules (the cap,
+    or a mate before it); the record is stored by the move that ended it, with its reason in
+    KIF and CSA, and the finished game takes no more moves."""
+    from play.services import PlayConflict, play_game_create, play_game_move
+
+    checkpoint = checkpoint_of(owner, tiny_files[-1])
+    game = play_game_create(user=owner, checkpoint=checkpoint.pk)
+    while game.status == "active":
+        play_game_move(game=game, move=sorted(game.state["legal_moves"])[0], ply=game.ply)
+    stored = PlayGame.objects.get(pk=game.pk)
+    assert stored.status == "finished" and stored.reason in ("max_plies", "checkmate")
+    assert stored.ply <= TINY_SHOGI["max_plies"] and stored.state["legal_moves"] == []
+    record = GameRecord.objects.get(run=checkpoint.run)
+    assert stored.record_id == record.pk and record.source == "human"
+    assert (record.result, record.reason, record.plies) == (
+        stored.result,
+        stored.reason,
+        stored.ply,
+    )
+    ending = {"max_plies": ("持将棋", "%JISHOGI"), "checkmate": ("投了", "%TORYO")}[stored.reason]
+    assert ending[0] in record.kif and record.csa.rstrip().endswith(ending[1])
+    with pytest.raises(PlayConflict):
+        play_game_move(game=stored, move="7g7f", ply=stored.ply)
+    assert GameRecord.objects.filter(run=checkpoint.run).count() == 1
