@@ -81,7 +81,7 @@ class PositionAnalyser(Protocol):
 
 
 @runtime_checkable
-class GameOpponent(Protocol):
+class GameOpponent(PositionAnalyser, Protocol):
     """A position analyser that can also play a person (the portal's play page): the
     engine's rules judge the person's moves and the game's end, the network answers. Ask
     ``isinstance(analyser, GameOpponent)``. A game travels as its start and USI moves; nothing

@@ -121,9 +121,16 @@ def play_game_create(
         turn = opponent_use(checkpoint=found, work=lambda o: _turn(o, game, None, names))
         _apply(game, turn)
     else:
-        game.state = opponent_use(checkpoint=found, work=lambda o: o.game_state(START, []))
+        game.state, game.analysis = opponent_use(checkpoint=found, work=_opening)
     game.save()
     return game
+
+
+def _opening(opponent: GameOpponent) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The start position's state, and its analysis for the person who has the first move."""
+    state = opponent.game_state(START, [])
+    answer = opponent.analyse([state["sfen"]], top_k=TOP_K)[0]
+    return state, {key: answer[key] for key in ("value", "win_probability", "top_moves")}
 
 
 def _turn(

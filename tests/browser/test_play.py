@@ -52,6 +52,7 @@ def test_a_game_is_played_by_clicks_to_its_end(page, daphne_server, owner, tiny_
     expect(page).to_have_url(re.compile(r"/play/\d+/$"))
     wait_for_js(page, "() => document.body.dataset.playReady === 'true'")
     expect(page.locator("#play-status")).to_have_text("Your move.")
+    expect(page.locator("#play-top-moves li")).to_have_count(5)  # the start, analysed
     assert not audit(page)
 
     for turn in range(3):

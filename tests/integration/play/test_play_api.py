@@ -65,6 +65,7 @@ def test_an_illegal_move_is_refused_with_the_reason_and_a_legal_one_answered(
     game = start(client, checkpoint.pk)
     assert game["side"] == "black" and game["ply"] == 0 and game["status"] == "active"
     assert len(game["state"]["legal_moves"]) == 30 and game["model_move"] is None
+    assert len(game["analysis"]["top_moves"]) == 5  # of the start: the person moves first
 
     refused = client.post(f"{API}{game['id']}/move/", json={"move": "7g7e", "ply": 0})
     assert refused.status_code == 400, refused.text
