@@ -223,3 +223,26 @@ def test_the_header_count_is_the_unread_alerts_of_whoever_asks(owner, outsider, 
         request = rf.get("/")
         request.user = user
         assert unread(request)["alerts_unread"]() == count
+
+
+def test_the_pages_list_alerts_mark_them_read_and_tune_rules(owner, client):
+    run = a_run(owner)
+    services.alert_record(run_id=run.pk, message="kl_spike: approximate KL high", data=ALERT)
+    client.force_login(owner)
+    page = client.get("/alerts/").content.decode()
+    assert "approximate KL high" in page and "(1 unread)" in page
+    assert client.post("/alerts/read/").status_code == 302
+    assert "(0 unread)" in client.get("/alerts/").content.decode()
+
+    rules_url = f"/alerts/runs/{run.pk}/rules/"
+    bad = client.post(rules_url, {"rules": '{"kl_spike": {"updates": 0}}'})
+    assert bad.status_code == 400
+    assert "rules.kl_spike.updates: must be at least 1" in bad.content.decode()
+    not_json = client.post(rules_url, {"rules": "{kl"})
+    assert not_json.status_code == 400 and "not JSON" in not_json.content.decode()
+    saved = client.post(rules_url, {"rules": '{"kl_spike": {"updates": 7}}'})
+    assert saved.status_code == 302
+    assert 'data-rule="kl_spike"' in client.get(rules_url).content.decode()
+    from alerts.selectors import rules_for_run
+
+    assert rules_for_run(run=run)["effective"]["kl_spike"]["updates"] == 7
