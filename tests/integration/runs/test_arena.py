@@ -108,6 +108,40 @@ def test_an_evaluation_is_live_in_its_viewers_arena_one_board_a_second(
     assert done.games == GAMES
 
 
+def test_a_league_match_is_live_in_the_arena_of_its_first_players_viewers(
+    daphne_server, owner, outsider, tiny_files
+):
+    from runs.models import LeagueEntry
+    from runs.services.league import league_enter, league_round
+
+    entry = league_enter(checkpoint=final_checkpoint(owner, tiny_files))
+    # Seated just under the greedy anchor: its match is against that anchor.
+    LeagueEntry.objects.filter(pk=entry.pk).update(rating=1990.0)
+    tokens = token_for(owner), token_for(outsider)
+
+    async def watch():
+        async with (
+            connect(daphne_server, "/ws/arena/", tokens[0]) as mine,
+            connect(daphne_server, "/ws/arena/", tokens[1]) as theirs,
+        ):
+            assert (await receive(mine))["type"] == "connected"
+            assert (await receive(theirs))["type"] == "connected"
+            played = await in_thread(lambda: league_round(matches=1, games=4))
+            while True:
+                msg = await receive_type(mine, "arena", timeout=60)
+                if msg["data"]["game"].startswith("league:") and msg["data"]["finished"]:
+                    break
+            return played, msg, await nothing_but_pong(theirs)
+
+    played, last, outsiders = asyncio.run(watch())
+    assert len(played) == 1 and outsiders["type"] == "pong"
+    data = last["data"]
+    assert last["run"] == entry.checkpoint.run_id and data["source"] == "league"
+    sides = {data["black"]: data["black_rating"], data["white"]: data["white_rating"]}
+    assert sides == {f"league entry {entry.pk}": 1990.0, "anchor greedy": 2000.0}
+    assert data["sfen"] and data["ply"] == len(data["moves"]) >= 1
+
+
 def test_a_runs_self_play_is_in_the_arena_and_in_a_new_arenas_snapshot(
     daphne_server, owner, outsider
 ):
