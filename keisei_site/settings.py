@@ -88,7 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "keisei_site.context_processors.header",  # the unread alerts' badge
+                "alerts.context_processors.unread",  # the header's badge of unread alerts
             ],
         },
     },

@@ -56,16 +56,26 @@ def test_a_finished_run_is_tagged_found_by_tag_refused_a_requeue_and_deleted(
 
 
 def test_a_queued_run_is_submitted_with_tags_reprioritised_and_cancelled(
-    daphne_server, owner, tmp_path
+    daphne_server, celery_worker, owner, tmp_path
 ):
     token = api_token(owner)
 
     def cli(*args: str):
         return keisei(*args, home=tmp_path, url=daphne_server, token=token)
 
-    # No worker in this test: the run stays queued.
+    # It stays queued though a worker is up (as a session worker of an earlier test may be):
+    # it asks for a GPU, and the worker is a CPU worker (runs/placement.py).
     submitted = cli(
-        "submit", "--trainer", "digits", "--tag", "sweep-4", "--notes", "first try", "--json"
+        "submit",
+        "--trainer",
+        "digits",
+        "--set",
+        "device=cuda",
+        "--tag",
+        "sweep-4",
+        "--notes",
+        "first try",
+        "--json",
     )
     assert submitted.returncode == Exit.OK, submitted.stderr
     run = json.loads(submitted.stdout)
