@@ -45,3 +45,22 @@ def test_the_game_page_is_its_players_alone(owner, outsider, tiny_files, client)
     assert client.get(f"/play/{game.pk}/").status_code == 404
     client.force_login(owner)
     assert client.get(f"/play/{game.pk}/").status_code == 200
+
+
+def test_a_shogi_runs_checkpoints_link_to_the_play_page_and_a_digits_runs_do_not(
+    owner, tiny_files, client
+):
+    from django.core.files.base import ContentFile
+
+    from runs.models import Checkpoint, Run, RunStatus
+
+    checkpoint = checkpoint_of(owner, tiny_files[-1])
+    digits = Run.objects.create(
+        owner=owner, trainer="digits", config={}, status=RunStatus.COMPLETED
+    )
+    numbers = Checkpoint(run=digits, step=8, kind="final", size=1, sha256="0" * 64)
+    numbers.file.save("digits.pt", ContentFile(b"x"))
+    client.force_login(owner)
+    shogi_page = client.get(f"/runs/{checkpoint.run_id}/").content.decode()
+    assert f'class="play-link" href="/play/?checkpoint={checkpoint.pk}"' in shogi_page
+    assert 'class="play-link"' not in client.get(f"/runs/{digits.pk}/").content.decode()
