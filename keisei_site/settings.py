@@ -365,6 +365,27 @@ KEISEI_REAPER_SECONDS = env.integer("KEISEI_REAPER_SECONDS", 15, minimum=1, maxi
 # fails its run with that reason and ends its own process. Generous: one shogi update on two
 # slow cores takes about a minute, an evaluation match several (docs/operations.md).
 KEISEI_HANG_SECONDS = env.integer("KEISEI_HANG_SECONDS", 900, minimum=3, maximum=7 * 86400)
+# E-mail (alert notifications, docs/alerts.md): Django's SMTP backend unless told otherwise;
+# the embedded mode and tests write messages to files under the var folder instead.
+EMAIL_BACKEND = env.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.filebased.EmailBackend"
+    if EMBEDDED
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_FILE_PATH = env.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
+EMAIL_HOST = env.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env.boolean("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL: set one of them, not both")
+EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10, minimum=1, maximum=600)
+DEFAULT_FROM_EMAIL = env.get("DEFAULT_FROM_EMAIL", "keisei@localhost")
 # The nice value of a process once it trains (runs/priority.py): Daphne, PostgreSQL and
 # Redis on the same host answer first. 0 leaves training at the web tier's priority.
 KEISEI_TRAINING_NICE = env.integer("KEISEI_TRAINING_NICE", 10, minimum=0, maximum=19)
