@@ -42,11 +42,15 @@ def points_sql(
 
     Blocks come in key order from the primary key and each block's points in array order,
     so PostgreSQL only sorts within a block (an incremental sort): a LIMIT reads the blocks
-    it needs and stops."""
+    it needs and stops. The arrays are unnested in a select list, which streams; in FROM,
+    ``unnest`` would first copy each block's points into a tuple store."""
     return f"""
     SELECT p.step, p.value, p.wall_time
     FROM {BLOCK_TABLE} b
-    CROSS JOIN LATERAL unnest(b.steps, b.vals, b.wall_times) AS p(step, value, wall_time)
+    CROSS JOIN LATERAL (
+        SELECT unnest(b.steps) AS step, unnest(b.vals) AS value,
+               unnest(b.wall_times) AS wall_time
+    ) AS p
     WHERE b.run_id = {run} AND b.key = {key}
       AND b.first_step >= {block_from(run, key, lo)} AND b.first_step <= {hi}
       AND p.step >= {lo} AND p.step <= {hi}

@@ -72,13 +72,21 @@ SELECT (SELECT step FROM ({points_sql()} LIMIT 1) AS first), {_LAST_STEP_SQL}
 """
 
 # Buckets of the raw points (short ranges: a bucket under 64 steps, so at most 63 points per
-# bucket and at most 63 * max_points in all): one pass over the range's blocks. Buckets are
+# bucket and at most 63 * max_points in all): one pass over the range's blocks, sorted once by
+# (bucket, step), which both ordered aggregates share. Buckets are
 # [first + b * width, first + (b + 1) * width) within [start, end], ``first`` a multiple of
 # ``width``; empty ones do not appear.
 _BUCKETS_SQL = f"""
 SELECT min(step), (array_agg(value ORDER BY step))[1], max(step),
-       (array_agg(value ORDER BY step DESC))[1], min(value), max(value), count(*)
-FROM ({points_sql()}) AS p
+       (array_agg(value ORDER BY step))[count(*)::int], min(value), max(value), count(*)
+FROM (
+    SELECT unnest(b.steps) AS step, unnest(b.vals) AS value
+    FROM {_BLOCKS} b
+    WHERE b.run_id = %(run)s AND b.key = %(key)s
+      AND b.first_step >= {blocks.block_from("%(run)s", "%(key)s", "%(start)s")}
+      AND b.first_step <= %(end)s
+) AS p
+WHERE step >= %(start)s AND step <= %(end)s
 GROUP BY (step - %(first)s) / %(width)s
 ORDER BY (step - %(first)s) / %(width)s
 """
