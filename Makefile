@@ -79,7 +79,7 @@ fmt: setup
 
 # Every benchmark, reduced (--quick); each starts and stops its own servers and prints its
 # figures as one JSON line (docs/benchmarks.md); its other output goes to var/bench-<name>.log.
-BENCHES := training learning ingest history fanout overhead commands recovery analysis api storage pages federated alerts play
+BENCHES := training learning ingest history fanout overhead commands recovery analysis api storage pages federated alerts play explain
 
 bench: setup
 	@mkdir -p var

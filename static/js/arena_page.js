@@ -81,7 +81,7 @@ function update(run, data) {
   el.querySelector("h3").textContent = `${SOURCES[data.source] || data.source} · ${data.title}`;
   el.querySelector(".arena-players").textContent = playersText(data);
   el.querySelector(".board-caption").textContent = caption(data);
-  el.setAttribute("aria-label", `${SOURCES[data.source] || data.source}: ${playersText(data)}, ply ${data.ply}; open it large`);
+  el.title = "open it large"; // its name is its visible text (heading, players, ply)
   game.board.show({ sfen: data.sfen, lastMove: data.last_move, inCheck: data.in_check });
   $("arena-empty").hidden = games.size > 0;
   if (opened === data.game) showLarge(game);

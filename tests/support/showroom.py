@@ -60,6 +60,13 @@ class Showroom:
             "showcase": f"/runs/{self.finished.pk}/showcase/{self.showcase.pk}/",
             "account": "/account/",
             "system": "/system/",
+            "arena": "/runs/arena/",
+            "play": f"/play/?checkpoint={self.finished.checkpoints.order_by('-step').first().pk}"
+            if self.finished.checkpoints.exists()
+            else "/play/",
+            "alerts": "/alerts/",
+            "webhooks": "/alerts/webhooks/",
+            "run-rules": f"/alerts/runs/{self.finished.pk}/rules/",
         }
 
 
