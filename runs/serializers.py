@@ -284,6 +284,7 @@ class GameRecordSerializer(serializers.ModelSerializer):
             "id",
             "source",
             "step",
+            "checkpoint",  # the id of the checkpoint that played it; null when unknown
             "black",
             "white",
             "result",

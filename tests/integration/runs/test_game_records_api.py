@@ -30,15 +30,21 @@ def game(black: str, plies: int) -> dict:
 
 @pytest.fixture
 def run_with_games(owner):
+    from runs.models import Checkpoint
+
     run = Run.objects.create(
         owner=owner, trainer="shogi-ppo", config={}, status=RunStatus.COMPLETED
     )
+    played = Checkpoint.objects.create(run=run, step=64, kind="final", size=1, sha256="0" * 64)
     records = [
         services.game_record_store(
             run_id=run.pk, record=game("sampled", 2), source=GameSource.SAMPLE
         ),
         services.game_record_store(
-            run_id=run.pk, record=game("league entry 3", 4), source=GameSource.LEAGUE
+            run_id=run.pk,
+            record=game("league entry 3", 4),
+            source=GameSource.LEAGUE,
+            checkpoint_id=played.pk,
         ),
     ]
     return run, records
@@ -54,6 +60,8 @@ def test_owner_lists_the_games_newest_first_and_filters_by_source(
     assert listed.status_code == 200
     assert [g["id"] for g in listed.data] == [league.pk, sample.pk]
     assert listed.data[0]["source"] == "league" and listed.data[0]["plies"] == 4
+    assert league.checkpoint_id is not None
+    assert listed.data[0]["checkpoint"] == league.checkpoint_id  # the checkpoint that played
     assert "kif" not in listed.data[0] and "moves" not in listed.data[0]
 
     only_league = client.get(f"/api/v1/runs/{run.pk}/games/", {"source": "league"})
