@@ -196,13 +196,7 @@ def checkpoint_steerable(*, user: Any, checkpoint_id: int) -> Checkpoint:
     """A checkpoint of a run ``user`` may steer (a job stored with its run, as a showcase's
     first player is); ``RunReadOnly`` for one of a run they may only see, ``NotFound``
     otherwise."""
-    checkpoint = (
-        Checkpoint.objects.select_related("run")
-        .filter(pk=checkpoint_id, run__in=runs_visible(user=user))
-        .first()
-    )
-    if checkpoint is None:
-        raise NotFound(f"no checkpoint {checkpoint_id} that you may use")
+    checkpoint = checkpoint_for_opponent(user=user, checkpoint_id=checkpoint_id)
     if not may_steer_run(user=user, run=checkpoint.run):
         raise RunReadOnly(checkpoint.run_id)
     return checkpoint
