@@ -12,7 +12,7 @@ from monitoring.errors import NotFound
 from play.models import PlayGame
 from runs import access
 from runs.models import Checkpoint
-from runs.services.analysis import trainer_plays_people
+from runs.trainers import trainer_plays_people
 
 CHOICES = 50  # checkpoints offered by the form, newest first
 RECENT = 10  # a person's games listed on the play page

@@ -10,7 +10,7 @@ from __future__ import annotations
 from keisei.interfaces import Capability
 from keisei.registry import UnknownTrainer, get_trainer
 
-__all__ = ["Capability", "trainer_can"]
+__all__ = ["Capability", "trainer_can", "trainer_plays_people"]
 
 
 def trainer_can(trainer: str, capability: Capability) -> bool:
@@ -20,3 +20,11 @@ def trainer_can(trainer: str, capability: Capability) -> bool:
         return get_trainer(trainer).can(capability)
     except UnknownTrainer:
         return False
+
+
+def trainer_plays_people(trainer: str) -> bool:
+    """Whether ``trainer``'s checkpoints can play a person (the play page): they analyse
+    positions and play games."""
+    return trainer_can(trainer, Capability.ANALYSES_POSITIONS) and trainer_can(
+        trainer, Capability.PLAYS_GAMES
+    )

@@ -19,7 +19,7 @@ from runs.models import (
     Run,
     RunStatus,
 )
-from runs.trainers import Capability, trainer_can
+from runs.trainers import trainer_plays_people
 
 # The order in which queued runs are claimed (runs.services.lifecycle.run_claim_next).
 CLAIM_ORDER = (F("priority").desc(), F("created_at").asc(), F("id").asc())
@@ -124,8 +124,7 @@ def run_artifacts(run: Run) -> dict[str, Any]:
     """The run page's checkpoints, evaluations and games (newest first, a screenful each), and
     whether its checkpoints can play a person (the play page's link on each)."""
     return {
-        "plays_people": trainer_can(run.trainer, Capability.ANALYSES_POSITIONS)
-        and trainer_can(run.trainer, Capability.PLAYS_GAMES),
+        "plays_people": trainer_plays_people(run.trainer),
         "checkpoints": run.checkpoints.all()[:50],
         "evaluations": run.evaluations.all()[:20],
         "game_records": run.game_records.defer("kif", "csa", "moves")[:20],

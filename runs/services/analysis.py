@@ -36,6 +36,7 @@ from runs.services.errors import (
     FieldsRefused,
     ServiceUnavailable,
 )
+from runs.trainers import trainer_plays_people
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -248,18 +249,6 @@ def analysis_of_game(*, record: GameRecord, checkpoint_id: int | None = None) ->
         "complete": len(plies) == len(record.moves) + 1,
         "plies": plies,
     }
-
-
-def trainer_plays_people(trainer: str) -> bool:
-    """Whether ``trainer``'s checkpoints can play a person (the play page): they analyse
-    positions and play games."""
-    try:
-        trainer_cls = get_trainer(trainer)
-    except UnknownTrainer:
-        return False
-    return trainer_cls.can(Capability.ANALYSES_POSITIONS) and trainer_cls.can(
-        Capability.PLAYS_GAMES
-    )
 
 
 def opponent_use(*, checkpoint: Checkpoint, work: Callable[[GameOpponent], T]) -> T:
