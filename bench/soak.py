@@ -19,7 +19,9 @@ API, and ``max_rss_growth``: every few seconds after a warm-up (the first minute
 ``--quick``) the resident memory of each process (each Daphne, each worker, its pool
 children, beat) is read from ``/proc``; the figure is the largest end/start ratio of any
 process that lived from the first sample to the last (goal <= 1.10). Also ``seconds``,
-``requests``, ``ws_clients``, ``ws_messages``, ``runs``, and per process its start and end RSS.
+``requests``, ``ws_clients``, ``ws_messages``, ``runs``, per process its start and end RSS,
+and ``cpu_cores``: the cores each process (this script's own load client among them) used on
+average over the same samples, the whole machine's, and the rest (PostgreSQL, Redis, ...).
 
 Everything started here is stopped here (by process group, each started in its own session).
 Logs go to stderr; the last line of stdout is one JSON object.
@@ -48,6 +50,7 @@ API_RUNS = 100
 RSS_EVERY_S = 5.0
 CONNECT_AT_ONCE = 10  # WebSocket handshakes in flight at a time
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
 # Small enough that several train side by side on two shared cores; trains far past the soak.
 LIVE_SHOGI = {
     "num_envs": 4,
@@ -133,6 +136,56 @@ class Memory:
         return [round(v[i] / 2**20, 1) for i in (0, len(v) // 2, -1)]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of ``pid`` from /proc (None once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core spent not idle since boot (/proc/stat), in seconds."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values[:8]) - idle) / TICK
+
+
+@dataclass
+class Cpu:
+    """Cores each named process used on average over the load: where two cores went."""
+
+    first: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    times: list[float] = field(default_factory=list)
+    machine: list[float] = field(default_factory=list)
+
+    def sample(self, roots: dict[str, int]) -> None:
+        self.times.append(time.monotonic())
+        self.machine.append(machine_busy_seconds())
+        for name, pid in roots.items():
+            self._note(name, cpu_seconds(pid))
+            for child in children_of(pid):
+                self._note(f"{name}/child-{child}", cpu_seconds(child))
+
+    def _note(self, name: str, seconds: float | None) -> None:
+        if seconds is not None:
+            self.first.setdefault(name, seconds)
+            self.last[name] = seconds
+
+    def cores(self) -> dict[str, float]:
+        if len(self.times) < 2:
+            return {}
+        span = self.times[-1] - self.times[0]
+        used = {n: round((self.last[n] - self.first[n]) / span, 2) for n in self.first}
+        used["machine"] = round((self.machine[-1] - self.machine[0]) / span, 2)
+        used["other (PostgreSQL, Redis, ...)"] = round(
+            used["machine"] - sum(v for n, v in used.items() if n != "machine"), 2
+        )
+        return used
+
+
 # ----- WebSocket clients ------------------------------------------------------------------------
 
 
@@ -198,7 +251,7 @@ async def load_everything(
     warmup: float,
     rate: float,
     clients: int,
-) -> tuple[list, float, Sockets, Memory]:
+) -> tuple[list, float, Sockets, Memory, Cpu]:
     """The WebSocket clients connected first, then API load, their reading and RSS samples
     at once, for ``seconds``."""
     sockets = Sockets()
@@ -216,13 +269,17 @@ async def load_everything(
     until = time.monotonic() + seconds
     watchers = [asyncio.create_task(read_until(ws, until, sockets)) for ws in opened if ws]
     memory = Memory()
+    cpu = Cpu()
+    measured = {**roots, "load client (this script)": os.getpid()}
 
     async def sample_memory() -> None:
         await asyncio.sleep(warmup)
         while time.monotonic() < until:
             memory.sample(roots)
+            cpu.sample(measured)
             await asyncio.sleep(min(RSS_EVERY_S, max(0.0, until - time.monotonic())))
         memory.sample(roots)
+        cpu.sample(measured)
 
     sampler = asyncio.create_task(sample_memory())
     load = Load(base, token, api_run_ids)
@@ -232,7 +289,7 @@ async def load_everything(
         load.close()
     await asyncio.gather(*watchers)
     await sampler
-    return answers, took, sockets, memory
+    return answers, took, sockets, memory, cpu
 
 
 def make_api_runs(owner) -> list[int]:
@@ -367,7 +424,7 @@ def main() -> None:
                 log(f"{len(training)} of {len(live_ids)} runs training; load for {seconds:.0f} s")
                 roots = {name: p.process.pid for name, p in started.items()}
                 roots.update(daphne_pids(base))
-                answers, took, sockets, memory = asyncio.run(
+                answers, took, sockets, memory, cpu = asyncio.run(
                     load_everything(
                         base,
                         token,
@@ -420,6 +477,7 @@ def main() -> None:
         "runs_not_training_at_end": {str(pk): statuses[pk] for pk in stopped_early},
         "rss_mb": {name: memory.mb(name) for name in growth},
         "rss_samples": memory.samples,
+        "cpu_cores": cpu.cores(),
         "warmup_seconds": warmup,
         "web_processes": args.web_processes,
         "quick": args.quick,

@@ -72,10 +72,10 @@ class Proxy:
             return
         upstream = socket.create_connection(self.target)
         upstream.sendall(head)
-        if is_upgrade:
-            self.upgrades_passed += 1
         with self._lock:
             self._open.update({client: is_upgrade, upstream: is_upgrade})
+        if is_upgrade:
+            self.upgrades_passed += 1  # counted once ``cut`` can find it
         threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
         _pipe(client, upstream)
 

@@ -83,6 +83,8 @@ def test_watch_falls_back_to_polling_and_resumes_by_seq(
         wait_for(
             lambda: watching.saw_status("running"), timeout=120, what="the watcher to see it run"
         )
+        # It may have read "running" from the run itself before its socket was open.
+        wait_for(lambda: proxy.upgrades_passed >= 1, timeout=30, what="the watcher's socket")
 
         # The network drops the socket and will not carry another: the watcher polls.
         proxy.refuse_websockets = True
