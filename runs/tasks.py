@@ -5,7 +5,7 @@ from django.conf import settings
 
 from runs import services
 from runs.execution import run_execute
-from runs.priority import process_priority_lower
+from runs.priority import autogroup_priority_lower, process_priority_lower
 from runs.worker_lost import TrainingTask
 
 
@@ -18,6 +18,7 @@ def train_next_run(woken_by: int) -> str:
     ``woken_by``, the run whose queueing (or end) sent this wake-up."""
     # Training yields the CPU to the web tier sharing the host (runs/priority.py).
     process_priority_lower(settings.KEISEI_TRAINING_NICE)
+    autogroup_priority_lower(settings.KEISEI_TRAINING_NICE)
     return run_execute(woken_by=woken_by)
 
 

@@ -78,7 +78,13 @@ def test_stop_command_ends_a_running_run_with_a_final_checkpoint(celery_worker, 
     )
     run.refresh_from_db()
     command = services.command_request(run=run, user=owner, kind="stop")
-    wait_for_status(run, RunStatus.STOPPED, RunStatus.COMPLETED, RunStatus.FAILED)
+    try:
+        wait_for_status(run, RunStatus.STOPPED, RunStatus.COMPLETED, RunStatus.FAILED)
+    except AssertionError as exc:  # what the worker and the command were doing, to tell why
+        command.refresh_from_db()
+        raise AssertionError(
+            f"{exc}; the command is {command.state}; worker-a said:\n{celery_worker.log_tail(80)}"
+        ) from None
     assert run.status == RunStatus.STOPPED  # a person's stop reads as stopped, not cancelled
     assert run.step < 500
     command.refresh_from_db()
