@@ -161,9 +161,13 @@ class Cpu:
     times: list[float] = field(default_factory=list)
     machine: list[float] = field(default_factory=list)
 
-    def sample(self, roots: dict[str, int]) -> None:
+    def sample(self, roots: dict[str, int], alone: dict[str, int]) -> None:
+        """``roots`` with their children, ``alone`` without (this script: its children are
+        the Daphnes, already in ``roots``)."""
         self.times.append(time.monotonic())
         self.machine.append(machine_busy_seconds())
+        for name, pid in alone.items():
+            self._note(name, cpu_seconds(pid))
         for name, pid in roots.items():
             self._note(name, cpu_seconds(pid))
             for child in children_of(pid):
@@ -270,16 +274,16 @@ async def load_everything(
     watchers = [asyncio.create_task(read_until(ws, until, sockets)) for ws in opened if ws]
     memory = Memory()
     cpu = Cpu()
-    measured = {**roots, "load client (this script)": os.getpid()}
+    client = {"load client (this script)": os.getpid()}
 
     async def sample_memory() -> None:
         await asyncio.sleep(warmup)
         while time.monotonic() < until:
             memory.sample(roots)
-            cpu.sample(measured)
+            cpu.sample(roots, client)
             await asyncio.sleep(min(RSS_EVERY_S, max(0.0, until - time.monotonic())))
         memory.sample(roots)
-        cpu.sample(measured)
+        cpu.sample(roots, client)
 
     sampler = asyncio.create_task(sample_memory())
     load = Load(base, token, api_run_ids)
