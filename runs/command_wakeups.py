@@ -5,7 +5,9 @@ the notification at commit, never for a command that was rolled back. On the wor
 ``CommandListener`` thread LISTENs on that channel and fetches the run's pending commands into
 a queue that the training thread drains between steps at the cost of a queue read. The thread
 also fetches every ``FALLBACK_SECONDS`` on its own: a notification sent while its connection
-was down (PostgreSQL restarting) is never lost for longer than that.
+was down (PostgreSQL restarting) is never lost for longer than that. Should the thread itself
+go quiet (blocked on its connection), the training thread fetches for it (``fetch_if_stale``):
+a stop is never lost with the thread.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 FALLBACK_SECONDS = 1.0
 RETRY_SECONDS = 1.0  # after the database went away
 WAIT_SECONDS = 0.25  # the longest the thread waits before it looks at its stop flag
+STALE_SECONDS = 10.0  # no fetch by the thread for this long: the training thread fetches
 
 
 def command_channel(run_id: int) -> str:
@@ -46,6 +49,8 @@ class CommandListener:
         self.run_id = run_id
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._handed: set[int] = set()
+        self._handing = threading.Lock()  # the thread and ``fetch_if_stale`` both hand out
+        self.fetched_at = time.monotonic()  # the last fetch that finished, by either thread
         # Set once the thread listens (and has fetched what was asked before).
         self.listening = threading.Event()
         self._stop = threading.Event()
@@ -95,8 +100,28 @@ class CommandListener:
                 fetched = time.monotonic()
 
     def _fetch(self) -> None:
-        for command in selectors.commands_pending(run_id=self.run_id):
-            # A command stays pending until the training thread acknowledges it: hand it once.
-            if command.pk not in self._handed:
-                self._handed.add(command.pk)
-                self.commands.put(command)
+        pending = selectors.commands_pending(run_id=self.run_id)
+        with self._handing:
+            for command in pending:
+                # A command stays pending until the training thread acknowledges it: hand it
+                # once.
+                if command.pk not in self._handed:
+                    self._handed.add(command.pk)
+                    self.commands.put(command)
+            self.fetched_at = time.monotonic()
+
+    def fetch_if_stale(self) -> bool:
+        """From the training thread: fetch here when the listener thread has fetched nothing
+        for ``STALE_SECONDS`` (it should every ``FALLBACK_SECONDS``). Returns whether it did."""
+        quiet = time.monotonic() - self.fetched_at
+        if quiet < STALE_SECONDS:
+            return False
+        log.warning(
+            "command listener of run %s silent for %.0f s (alive: %s); fetching from the "
+            "training thread",
+            self.run_id,
+            quiet,
+            self._thread.is_alive(),
+        )
+        self._fetch()
+        return True

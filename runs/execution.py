@@ -267,6 +267,7 @@ class CommandControl:
         if shutdown_requested.is_set() and not self._shutdown_sent:
             self._shutdown_sent = True
             return [CommandRequest(id=SHUTDOWN_COMMAND_ID, kind="stop")]
+        self.listener.fetch_if_stale()
         requests = []
         for command in _drain(self.listener.commands):
             try:

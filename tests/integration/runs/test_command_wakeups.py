@@ -43,3 +43,22 @@ def test_a_command_without_a_notification_is_fetched_anyway(owner, monkeypatch):
     with command_wakeups.CommandListener(run.pk) as listener:
         quiet = Command.objects.create(run=run, kind="save")  # no NOTIFY: written by hand
         assert next_command(listener, timeout=10).pk == quiet.pk
+
+
+def test_a_listener_thread_gone_quiet_is_stood_in_for_by_the_training_thread(owner, monkeypatch):
+    # The thread never fetches (blocked, as on a connection that hangs): the caller's
+    # fetch_if_stale, called between training steps, finds the command instead.
+    monkeypatch.setattr(command_wakeups.CommandListener, "_listen", lambda self: None)
+    monkeypatch.setattr(command_wakeups, "STALE_SECONDS", 0.5)
+    run = running_run(owner)
+    with command_wakeups.CommandListener(run.pk) as listener:
+        command = services.command_request(run=run, user=owner, kind="save")
+        deadline = time.monotonic() + 10
+        while listener.commands.empty() and time.monotonic() < deadline:
+            listener.fetch_if_stale()
+            time.sleep(0.05)
+        assert next_command(listener, timeout=0.1).pk == command.pk
+        time.sleep(0.6)
+        assert listener.fetch_if_stale()  # fetched again: handed once, though still pending
+        with pytest.raises(queue.Empty):
+            next_command(listener, timeout=0.1)
