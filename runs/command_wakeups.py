@@ -18,7 +18,7 @@ import threading
 import time
 from types import TracebackType
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from runs import selectors
 from runs.models import Command
@@ -51,6 +51,7 @@ class CommandListener:
         self._handed: set[int] = set()
         self._handing = threading.Lock()  # the thread and ``fetch_if_stale`` both hand out
         self.fetched_at = time.monotonic()  # the last fetch that finished, by either thread
+        self._stand_in_after = 0.0  # the training thread's next fetch, at the earliest
         # Set once the thread listens (and has fetched what was asked before).
         self.listening = threading.Event()
         self._stop = threading.Event()
@@ -112,10 +113,14 @@ class CommandListener:
 
     def fetch_if_stale(self) -> bool:
         """From the training thread: fetch here when the listener thread has fetched nothing
-        for ``STALE_SECONDS`` (it should every ``FALLBACK_SECONDS``). Returns whether it did."""
-        quiet = time.monotonic() - self.fetched_at
-        if quiet < STALE_SECONDS:
+        for ``STALE_SECONDS`` (it should every ``FALLBACK_SECONDS``), at most every
+        ``RETRY_SECONDS``. A failure (PostgreSQL away: the thread is quiet for that reason
+        too) is logged and never ends the training. Returns whether it fetched."""
+        now = time.monotonic()
+        quiet = now - self.fetched_at
+        if quiet < STALE_SECONDS or now < self._stand_in_after:
             return False
+        self._stand_in_after = now + RETRY_SECONDS
         log.warning(
             "command listener of run %s silent for %.0f s (alive: %s); fetching from the "
             "training thread",
@@ -123,5 +128,11 @@ class CommandListener:
             quiet,
             self._thread.is_alive(),
         )
-        self._fetch()
+        try:
+            self._fetch()
+        except Exception as exc:
+            log.warning("run %s: commands not fetched either: %s", self.run_id, exc)
+            if isinstance(exc, DatabaseError):
+                connection.close()  # this thread's, reopened at its next use
+            return False
         return True

@@ -9,6 +9,7 @@ import queue
 import time
 
 import pytest
+from django.db import OperationalError
 
 from runs import command_wakeups, services
 from runs.models import Command
@@ -50,6 +51,7 @@ def test_a_listener_thread_gone_quiet_is_stood_in_for_by_the_training_thread(own
     # fetch_if_stale, called between training steps, finds the command instead.
     monkeypatch.setattr(command_wakeups.CommandListener, "_listen", lambda self: None)
     monkeypatch.setattr(command_wakeups, "STALE_SECONDS", 0.5)
+    monkeypatch.setattr(command_wakeups, "RETRY_SECONDS", 0.2)
     run = running_run(owner)
     with command_wakeups.CommandListener(run.pk) as listener:
         command = services.command_request(run=run, user=owner, kind="save")
@@ -62,3 +64,20 @@ def test_a_listener_thread_gone_quiet_is_stood_in_for_by_the_training_thread(own
         assert listener.fetch_if_stale()  # fetched again: handed once, though still pending
         with pytest.raises(queue.Empty):
             next_command(listener, timeout=0.1)
+
+
+def test_a_stand_in_fetch_that_fails_leaves_the_training_alone(owner, monkeypatch):
+    # PostgreSQL away: the listener is quiet for that reason, and the training thread's fetch
+    # fails too; it says so and training goes on (the reporter buffers meanwhile).
+    monkeypatch.setattr(command_wakeups.CommandListener, "_listen", lambda self: None)
+    monkeypatch.setattr(command_wakeups, "STALE_SECONDS", 0.0)
+
+    def away(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(command_wakeups.selectors, "commands_pending", away)
+    run = running_run(owner)
+    with command_wakeups.CommandListener(run.pk) as listener:
+        assert listener.fetch_if_stale() is False
+        assert listener.fetch_if_stale() is False  # and not again before RETRY_SECONDS
+        assert listener.commands.empty()
