@@ -66,8 +66,8 @@ def autogroup_priority_lower(nice: int) -> bool:
     if current >= nice:
         return False
     members = _autogroup_members(group)
-    ours = {os.getpid(), os.getppid()} | _children_of(os.getppid()) | _children_of(os.getpid())
-    strangers = sorted(members - ours)
+    ours = {os.getpid(), os.getppid()}
+    strangers = sorted(p for p in members if p not in ours and _parent_of(p) not in ours)
     if strangers:
         log.warning(
             "training threads are nice, but their session is shared with other processes "
@@ -106,13 +106,10 @@ def _autogroup_members(group: str) -> set[int]:
     return members
 
 
-def _children_of(parent: int) -> set[int]:
-    children = set()
-    for pid in _processes():
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            children.add(pid)
-    return children
+def _parent_of(pid: int) -> int | None:
+    """The parent's pid from ``/proc/<pid>/stat`` (None once the process has gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
