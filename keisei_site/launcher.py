@@ -108,6 +108,12 @@ def base_env(var_dir: Path, services: EmbeddedServices, *, test: bool) -> dict[s
         # The tests' Daphne answers on 127.0.0.1 with the machine's own servers too (outside
         # the embedded mode the settings allow no host by default).
         env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+        if not services.redis:
+            # The machine's own Redis outlives a pass, as PostgreSQL does; Django tests in a
+            # database of their own (test_<name>), these in a key prefix of their own: run ids
+            # start at 1 again each pass, and a live board left by an earlier pass under the
+            # same id would be read as this one's.
+            env.setdefault("KEISEI_REDIS_PREFIX", f"keisei-test-{secrets.token_hex(6)}")
     if not env.get("SECRET_KEY") and (env.get("KEISEI_EMBEDDED") or test):
         env["SECRET_KEY"] = local_secret_key(var_dir)
     return env
@@ -393,6 +399,25 @@ def ensure_database() -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def forget_test_keys(env: dict[str, str]) -> None:
+    """Delete the keys a test pass left in the machine's own Redis under its own prefix
+    (``base_env``): cached boards, channel groups, counters. A prefix the user chose is theirs."""
+    import redis
+
+    prefix = env["KEISEI_REDIS_PREFIX"]
+    if not prefix.startswith("keisei-test-"):
+        return
+    try:
+        client = redis.Redis.from_url(env["REDIS_URL"], socket_timeout=10)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    except redis.RedisError as exc:  # the pass's result stands; the keys expire or stay
+        say("launcher", f"could not delete the test keys {prefix}* from Redis: {exc}")
+        return
+    say("launcher", f"deleted {len(keys)} test keys {prefix}* from Redis")
+
+
 def lock_var_dir(var_dir: Path) -> object | None:
     """One launcher per data folder: a second would stop the first one's servers."""
     handle = open(var_dir / "launcher.lock", "a+")  # noqa: SIM115 (held until we exit)
@@ -447,7 +472,11 @@ def main(argv: list[str] | None = None) -> int:
         if test:
             # Daphne serves static files in the end-to-end and browser tests, as in production.
             manage(env, "collectstatic", "--noinput", "-v", "0")
-            return run_tests(env, opts.args)
+            try:
+                return run_tests(env, opts.args)
+            finally:
+                if not services.redis:
+                    forget_test_keys(env)
         if opts.mode == "services":
             say("launcher", f"DATABASE_URL={env['DATABASE_URL']}")
             say("launcher", f"REDIS_URL={env['REDIS_URL']}")

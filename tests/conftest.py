@@ -55,6 +55,18 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.servers)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """A test that failed while PostgreSQL was away (an outage test) leaves this process's
+    connection dead; Django checks a connection's health once per request, never between
+    tests, so every later test would fail on it. Drop it: the next use opens a new one."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.connection.closed:
+            conn.close()
+
+
 class KindOrder:
     """Runs the kinds in that order, after every other plugin's reordering: browser tests
     last, as Playwright keeps an event loop running."""

@@ -43,6 +43,9 @@ def test_run_survives_a_database_outage_without_losing_a_point(celery_worker, ow
     connection.close()
     before_outage = max_step(run.pk)
     startup = postgres_startup(pgdata)
+    # Files from before the stop, taken now: a run quick enough to end before the worker
+    # noticed the outage still shows the checkpoints it wrote while the database was down.
+    already = checkpoint_files(run.pk)
     pg_ctl(pgdata, "stop", "-m", "fast")
     try:
         wait_for(
@@ -51,17 +54,21 @@ def test_run_survives_a_database_outage_without_losing_a_point(celery_worker, ow
             what="the worker's reporter to notice the outage",
         )
         # Down until the trainer has written a checkpoint file it cannot record yet.
-        already = checkpoint_files(run.pk)
         taken_while_down = wait_for(
             lambda: checkpoint_files(run.pk) - already,
             timeout=120,
             what="a checkpoint taken while PostgreSQL is down",
         )
+    except AssertionError as exc:  # what the worker was doing, to tell why
+        raise AssertionError(
+            f"{exc}; checkpoints before the stop: {sorted(already)}, now: "
+            f"{sorted(checkpoint_files(run.pk))}; the worker said:\n{celery_worker.log_tail(60)}"
+        ) from exc
     finally:
         postgres_start(pgdata, startup)
+        connection.close()  # the test's own connection died with the server
 
     def finished():
-        connection.close()  # the test's own connection died with the server
         return Run.objects.get(pk=run.pk).status in (RunStatus.COMPLETED, RunStatus.FAILED)
 
     wait_for(finished, timeout=240, what="the run to finish after the outage")
