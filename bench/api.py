@@ -72,7 +72,7 @@ class Connection:
 
 
 class Load:
-    """Sends requests on a schedule and records (kind, latency ms, status) of each."""
+    """Sends requests on a schedule and records (kind, latency ms, status, when due) of each."""
 
     def __init__(self, base: str, token: str, run_ids: list[int]) -> None:
         parts = urlsplit(base)
@@ -100,7 +100,7 @@ class Load:
     async def _one(self, kind: str, request: bytes, due: float, out: list) -> None:
         connection, reused = await self._connection()
         if connection is None:
-            out.append((kind, None, "no connection left"))
+            out.append((kind, None, "no connection left", due))
             return
         try:
             try:
@@ -116,9 +116,9 @@ class Load:
                 status = await connection.get(request)
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             self.opened -= 1
-            out.append((kind, None, type(exc).__name__))
+            out.append((kind, None, type(exc).__name__, due))
             return
-        out.append((kind, (time.perf_counter() - due) * 1000, status))
+        out.append((kind, (time.perf_counter() - due) * 1000, status, due))
         self.idle.append(connection)
 
     async def run(self, rate: float, seconds: float) -> tuple[list, float]:
@@ -149,8 +149,8 @@ class Load:
 
 
 def summary(answers: list) -> dict:
-    ok = [ms for _, ms, status in answers if status == 200]
-    failed = Counter(str(status) for _, ms, status in answers if status != 200)
+    ok = [ms for _, ms, status, _ in answers if status == 200]
+    failed = Counter(str(status) for _, ms, status, _ in answers if status != 200)
     return {
         "p50_ms": round(percentile(ok, 50), 1) if ok else None,
         "p95_ms": round(percentile(ok, 95), 1) if ok else None,

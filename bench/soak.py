@@ -68,7 +68,7 @@ LIVE_SHOGI = {
 
 
 def log(text: str) -> None:
-    print(f"soak | {text}", file=sys.stderr, flush=True)
+    print(f"soak | {time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
 
 
 # ----- memory ----------------------------------------------------------------------------------
@@ -450,7 +450,7 @@ def main() -> None:
                 stop_runs(owner, live_ids, timeout=90)
                 for process in started.values():
                     process.stop(30)
-    ok = [ms for _, ms, status in answers if _succeeded(status)]
+    ok = [ms for _, ms, status, _ in answers if _succeeded(status)]
     bad = len(answers) - len(ok)
     growth = memory.growth()
     second_half = memory.growth_second_half()
@@ -472,8 +472,9 @@ def main() -> None:
         "p99_ms": round(percentile(ok, 99), 1) if ok else None,
         "api_errors": bad,
         "api_failures": dict(
-            Counter(str(status) for _, _, status in answers if not _succeeded(status))
+            Counter(str(status) for _, _, status, _ in answers if not _succeeded(status))
         ),
+        "worst_windows": worst_windows(answers),
         "ws_failed": sockets.failed,
         "ws_dropped": sockets.dropped,
         "ws_messages": sockets.messages,
@@ -487,6 +488,31 @@ def main() -> None:
         "quick": args.quick,
     }
     print(json.dumps(figures))
+
+
+def worst_windows(answers: list, width: float = 10.0, count: int = 5) -> list[dict]:
+    """The ``count`` windows of ``width`` seconds (by when each request was due, from the
+    first) with the slowest answer or any error: where a stall is, to lay beside the logs."""
+    if not answers:
+        return []
+    first = min(due for *_, due in answers)
+    windows: dict[int, list] = {}
+    for _, ms, status, due in answers:
+        windows.setdefault(int((due - first) // width), []).append((ms, status))
+    rows = []
+    for index, window in windows.items():
+        ok = [ms for ms, status in window if _succeeded(status)]
+        rows.append(
+            {
+                "from_s": index * width,
+                "requests": len(window),
+                "errors": len(window) - len(ok),
+                "p50_ms": round(percentile(ok, 50), 1) if ok else None,
+                "max_ms": round(max(ok), 1) if ok else None,
+            }
+        )
+    rows.sort(key=lambda r: (r["errors"], r["max_ms"] or 0.0), reverse=True)
+    return sorted(rows[:count], key=lambda r: r["from_s"])
 
 
 def _succeeded(status: int | str) -> bool:

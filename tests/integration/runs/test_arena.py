@@ -22,7 +22,7 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Long enough for several boards: a few seconds on one core.
-GAMES, PLIES = 40, 300
+GAMES, PLIES = 400, 300
 
 
 @pytest.fixture(scope="module")
