@@ -21,7 +21,8 @@ children, beat) is read from ``/proc``; the figure is the largest end/start rati
 process that lived from the first sample to the last (goal <= 1.10). Also ``seconds``,
 ``requests``, ``ws_clients``, ``ws_messages``, ``runs``, per process its start and end RSS,
 and ``cpu_cores``: the cores each process (this script's own load client among them) used on
-average over the same samples, the whole machine's, and the rest (PostgreSQL, Redis, ...).
+average over the same samples, the whole machine's, its steal (the time a shared host gave our
+cores to its other tenants) and the rest (PostgreSQL, Redis, ...).
 
 Everything started here is stopped here (by process group, each started in its own session).
 Logs go to stderr; the last line of stdout is one JSON object.
@@ -145,11 +146,12 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
-def machine_busy_seconds() -> float:
-    """CPU time every core spent not idle since boot (/proc/stat), in seconds."""
+def machine_seconds() -> tuple[float, float]:
+    """CPU time every core spent not idle since boot, and of that the time the hypervisor
+    gave our cores to another machine (steal: a shared host's neighbours), in seconds."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]  # idle, iowait
-    return (sum(values[:8]) - idle) / TICK
+    return (sum(values[:8]) - idle) / TICK, values[7] / TICK
 
 
 @dataclass
@@ -160,12 +162,15 @@ class Cpu:
     last: dict[str, float] = field(default_factory=dict)
     times: list[float] = field(default_factory=list)
     machine: list[float] = field(default_factory=list)
+    steal: list[float] = field(default_factory=list)
 
     def sample(self, roots: dict[str, int], alone: dict[str, int]) -> None:
         """``roots`` with their children, ``alone`` without (this script: its children are
         the Daphnes, already in ``roots``)."""
         self.times.append(time.monotonic())
-        self.machine.append(machine_busy_seconds())
+        busy, steal = machine_seconds()
+        self.machine.append(busy)
+        self.steal.append(steal)
         for name, pid in alone.items():
             self._note(name, cpu_seconds(pid))
         for name, pid in roots.items():
@@ -184,9 +189,12 @@ class Cpu:
         span = self.times[-1] - self.times[0]
         used = {n: round((self.last[n] - self.first[n]) / span, 2) for n in self.first}
         used["machine"] = round((self.machine[-1] - self.machine[0]) / span, 2)
-        used["other (PostgreSQL, Redis, ...)"] = round(
-            used["machine"] - sum(v for n, v in used.items() if n != "machine"), 2
+        used["machine steal (the host's other tenants)"] = round(
+            (self.steal[-1] - self.steal[0]) / span, 2
         )
+        steal = used["machine steal (the host's other tenants)"]
+        ours = sum(v for n, v in used.items() if not n.startswith("machine"))
+        used["other (PostgreSQL, Redis, ...)"] = round(used["machine"] - steal - ours, 2)
         return used
 
 
