@@ -14,6 +14,7 @@ from django.db import OperationalError
 from runs import command_wakeups, services
 from runs.models import Command
 from tests.support.runs import running_run
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,13 +56,10 @@ def test_a_listener_thread_gone_quiet_is_stood_in_for_by_the_training_thread(own
     run = running_run(owner)
     with command_wakeups.CommandListener(run.pk) as listener:
         command = services.command_request(run=run, user=owner, kind="save")
-        deadline = time.monotonic() + 10
-        while listener.commands.empty() and time.monotonic() < deadline:
-            listener.fetch_if_stale()
-            time.sleep(0.05)
+        wait_for(listener.fetch_if_stale, timeout=10, what="the training thread's fetch")
         assert next_command(listener, timeout=0.1).pk == command.pk
-        time.sleep(0.6)
-        assert listener.fetch_if_stale()  # fetched again: handed once, though still pending
+        # Stale again STALE_SECONDS later: fetched again, and handed once, though still pending.
+        wait_for(listener.fetch_if_stale, timeout=10, what="a second stand-in fetch")
         with pytest.raises(queue.Empty):
             next_command(listener, timeout=0.1)
 
