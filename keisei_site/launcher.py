@@ -401,12 +401,13 @@ def ensure_database() -> None:
 
 def forget_test_keys(env: dict[str, str]) -> None:
     """Delete the keys a test pass left in the machine's own Redis under its own prefix
-    (``base_env``): cached boards, channel groups, counters. A prefix the user chose is theirs."""
-    import redis
-
-    prefix = env["KEISEI_REDIS_PREFIX"]
+    (``base_env``): cached boards, channel groups, counters. A prefix the user chose is theirs,
+    and a pass on the embedded Redis has none of its own (that server goes with the pass)."""
+    prefix = env.get("KEISEI_REDIS_PREFIX", "")
     if not prefix.startswith("keisei-test-"):
         return
+    import redis
+
     try:
         client = redis.Redis.from_url(env["REDIS_URL"], socket_timeout=10)
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
@@ -475,8 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return run_tests(env, opts.args)
             finally:
-                if not services.redis:
-                    forget_test_keys(env)
+                forget_test_keys(env)
         if opts.mode == "services":
             say("launcher", f"DATABASE_URL={env['DATABASE_URL']}")
             say("launcher", f"REDIS_URL={env['REDIS_URL']}")

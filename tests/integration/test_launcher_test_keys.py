@@ -38,5 +38,7 @@ def test_the_pass_deletes_its_keys_and_only_its_keys():
         # A prefix the user chose is never emptied.
         forget_test_keys({"REDIS_URL": settings.REDIS_URL, "KEISEI_REDIS_PREFIX": "mine"})
         assert client.exists("mine:1:board:1")
+        forget_test_keys({"REDIS_URL": settings.REDIS_URL})  # the embedded pass: no prefix
+        assert client.exists("mine:1:board:1") and client.exists(f"{other}:1:board:1")
     finally:
         client.delete(f"{other}:1:board:1", "mine:1:board:1")

@@ -46,13 +46,11 @@ def test_shogi_run_samples_evaluates_and_shows_its_board(celery_worker, owner, o
     run = services.run_queue(owner=owner, trainer="shogi-ppo", config=SMALL)
 
     def running_with_a_board():
-        # Running first: against the machine's own Redis (make test-external) a board left
-        # under the same run id by an earlier session may still be in the cache.
+        # Training, not only a board in the cache: the sample below is asked of a running run.
         run.refresh_from_db()
         return run.status == "running" and cache.get(live.board_cache_key(run.pk))
 
-    wait_for(running_with_a_board, timeout=120, what="the run training, with a live board")
-    board = cache.get(live.board_cache_key(run.pk))
+    board = wait_for(running_with_a_board, timeout=120, what="the run training, with a live board")
     assert cshogi.Board(board["sfen"]).is_ok()
     assert board["side_to_move"] in ("black", "white")
 
