@@ -1,10 +1,10 @@
 """The rules of one run, watching its metric stream inside the worker's reporter.
 
 ``run_observer`` is the factory ``AlertsConfig.ready`` registers with
-``monitoring.reporter.observer_register``: the reporter hands it every point as it is
-ingested and ticks it about once a second, both on the reporter's observers' thread (the
-training thread only hands the point over); a tick is when settings changed on the page are
-picked up and "no progress" is judged.
+``monitoring.reporter.observer_register``: the reporter hands it the points as they are
+ingested (those that arrived since it last looked, in order) and ticks it about once a second,
+both on the reporter's observers' thread (the training thread only hands the points over); a
+tick is when settings changed on the page are picked up and "no progress" is judged.
 """
 
 from __future__ import annotations
@@ -40,9 +40,11 @@ class RunAlerts:
         self.lock = threading.Lock()
         self.next_reload = now + RELOAD_SECONDS
 
-    def observe(self, step: int, metrics: Mapping[str, float]) -> Sequence[ObservedAlert]:
+    def observe_many(
+        self, points: Sequence[tuple[int, Mapping[str, float]]]
+    ) -> Sequence[ObservedAlert]:
         with self.lock:
-            firings = self.engine.observe(step, metrics, time.monotonic())
+            firings = self.engine.observe_many(points, time.monotonic())
         return [self._alert(f) for f in firings]
 
     def tick(self) -> Sequence[ObservedAlert]:

@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from math import isfinite
 from typing import Any
 
+import numpy as np
+
 from alerts.rules.base import Firing, Param, Rule, RunningMedian
+from alerts.rules.batch import PointBatch
 
 
 class EntropyCollapse(Rule):
@@ -50,6 +53,23 @@ class EntropyCollapse(Rule):
                 )
         history.append((step, value))
         return found
+
+    def screen_values(self, steps: np.ndarray, values: np.ndarray) -> bool:
+        if not np.isfinite(values).all():
+            return False
+        # Point j's reference is the oldest value its history held: the one ``updates``
+        # places before it in the old history followed by the batch (the first, while
+        # fewer have come).
+        held = len(self.history)
+        size = self.history.maxlen or 1
+        combined = np.concatenate([np.array([v for _, v in self.history]), values])
+        at = np.arange(held, held + len(values))
+        reference = combined[np.maximum(at - size, 0)]
+        fires = (at > 0) & (reference > 0) & (values < self.fraction * reference)
+        if fires.any():
+            return False
+        self.history.extend(zip(steps[-size:].tolist(), values[-size:].tolist(), strict=True))
+        return True
 
 
 class _AgainstMedian(Rule):
@@ -94,6 +114,27 @@ class _AgainstMedian(Rule):
                 )
         window.add(value)
         return found
+
+    def screen_values(self, steps: np.ndarray, values: np.ndarray) -> bool:
+        # Every median the batch's points are judged against lies between the least and the
+        # greatest value of the window and the batch; a point inside the threshold drawn
+        # from that bound is inside its own. (A window still short of ``min_points``, or a
+        # median <= 0, fires nothing: not relying on either only makes the proof stricter.)
+        if not np.isfinite(values).all():
+            return False
+        window = self.window
+        if self.above:
+            least = min(window.sorted[0], values.min()) if window.sorted else values.min()
+            if (values > self.multiple * least).any():
+                return False
+        else:
+            most = max(window.sorted[-1], values.max()) if window.sorted else values.max()
+            if (values < self.multiple * most).any():
+                return False
+        kept = [*window.ring, *values[-window.size :].tolist()][-window.size :]
+        window.ring = deque(kept)
+        window.sorted = sorted(kept)
+        return True
 
 
 _WINDOW = Param(50, "Values in the running median", 3, 1000, True)
@@ -163,6 +204,12 @@ class _Sustained(Rule):
             {"updates": self.run_length, "since_step": self.first_step},
         )
 
+    def screen_values(self, steps: np.ndarray, values: np.ndarray) -> bool:
+        if (values > self.bound).any():  # NaN compares False, as in ``check``
+            return False
+        self.run_length, self.first_step = 0, None
+        return True
+
 
 class KLSpike(_Sustained):
     name = "kl_spike"
@@ -197,14 +244,25 @@ class NonFiniteLoss(Rule):
         self._names: tuple[str, ...] = ()
         self._checked: list[str] = []
 
-    def observe(self, step: int, metrics: Mapping[str, float], now: float) -> Firing | None:
-        # The keys under the prefix, found once per set of keys (a trainer sends the same
-        # set every update); then one sum: NaN and infinity survive addition.
-        names = tuple(metrics)
+    def _under_prefix(self, names: tuple[str, ...]) -> list[str]:
+        # Found once per set of keys: a trainer sends the same set every update.
         if names != self._names:
             self._names = names
             self._checked = [k for k in names if k.startswith(self.prefix)]
-        checked = self._checked
+        return self._checked
+
+    def screen(self, batch: PointBatch, now: float) -> bool:
+        checked = self._under_prefix(batch.keys)
+        if not checked:
+            return True
+        if not all(np.isfinite(batch.columns[k]).all() for k in checked):
+            return False
+        self.latched = False
+        return True
+
+    def observe(self, step: int, metrics: Mapping[str, float], now: float) -> Firing | None:
+        # One sum over the keys under the prefix: NaN and infinity survive addition.
+        checked = self._under_prefix(tuple(metrics))
         if not checked:
             return None  # no loss in this point: nothing to say either way
         total = 0.0
@@ -252,6 +310,13 @@ class NoProgress(Rule):
             self.last_step, self.since = step, now
             self.latched = False
         return None
+
+    def screen(self, batch: PointBatch, now: float) -> bool:
+        latest = int(batch.steps.max())
+        if latest > self.last_step:
+            self.last_step, self.since = latest, now
+            self.latched = False
+        return True
 
     def hold(self, now: float) -> None:
         """The clock restarts (the run is paused on purpose, or has just resumed)."""
@@ -310,3 +375,19 @@ class WinRateDrop(Rule):
         if value >= self.high and (self.peak is None or value >= self.peak[1]):
             self.peak = (step, value)
         return found
+
+    def screen_values(self, steps: np.ndarray, values: np.ndarray) -> bool:
+        if not np.isfinite(values).all():
+            return False
+        high = values >= self.high
+        # Point j is judged against a peak if one was held before the batch or an earlier
+        # point of it reached ``high``.
+        peaked = np.logical_or.accumulate(np.concatenate([[self.peak is not None], high[:-1]]))
+        if (peaked & (values < self.low)).any():
+            return False
+        if high.any():
+            best = values[high].max()
+            if self.peak is None or best >= self.peak[1]:
+                last = int(np.flatnonzero(values == best)[-1])  # ties: the later point
+                self.peak = (int(steps[last]), float(values[last]))
+        return True

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from alerts.rules.base import Firing, Rule
+from alerts.rules.batch import point_batches
 from alerts.rules.kinds import (
     ClipStuck,
     EntropyCollapse,
@@ -154,6 +155,9 @@ class RuleEngine:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
+        # Points a rule had to be fed one by one (its batch screen could not clear them):
+        # how often the fast path is missed, for the bench and the tests.
+        self.points_fed_singly = 0
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Mapping[str, Any]], *, now: float) -> RuleEngine:
@@ -168,6 +172,26 @@ class RuleEngine:
             if firing is not None:
                 found.append(firing)
         return found
+
+    def observe_many(
+        self, points: Sequence[tuple[int, Mapping[str, float]]], now: float
+    ) -> list[Firing]:
+        """What ``observe`` fires for each point in turn, in the same order, but each rule
+        screens runs of points at once and is fed them singly only when its screen cannot
+        prove they are all healthy. Rules keep no shared state, so each may take its own
+        path."""
+        found: list[tuple[int, int, Firing]] = []
+        for batch in point_batches(points):
+            for index, rule in enumerate(self.rules):
+                if batch.numeric and rule.screen(batch, now):
+                    continue
+                self.points_fed_singly += len(batch.points)
+                for offset, (step, metrics) in enumerate(batch.points):
+                    firing = rule.observe(step, metrics, now)
+                    if firing is not None:
+                        found.append((batch.start + offset, index, firing))
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [firing for _, _, firing in found]
 
     def tick(self, now: float) -> list[Firing]:
         return [f for rule in self.rules if (f := rule.tick(now)) is not None]
