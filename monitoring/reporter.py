@@ -89,6 +89,7 @@ OBSERVER_TICK_SECONDS = 1.0
 # batch more than per point); otherwise a point is seen as soon as it is handed over.
 OBSERVER_BATCH_SECONDS = 0.02
 OBSERVER_STREAMING_POINTS = 32
+OBSERVER_FULL_BATCH = 2_000  # the wait for a batch ends early here: the backlog stays bounded
 MAX_OBSERVED_BACKLOG = 10_000  # points waiting for the observers (a batch takes milliseconds)
 OBSERVER_RETRY_SECONDS = 5.0
 
@@ -197,6 +198,7 @@ class Reporter:
         # append and popleft are atomic).
         self._observed: deque[tuple[int, dict[str, float]]] = deque()
         self._observed_wake = threading.Event()
+        self._observed_full = threading.Event()
         self.observed_dropped = 0
         # Alerts the clock thread could not write (PostgreSQL away): the training thread
         # queues them with the timeline at its next report.
@@ -335,6 +337,8 @@ class Reporter:
             self._observed.append((step, dict(metrics)))
             if not self._observed_wake.is_set():  # a set Event's set() still takes its lock
                 self._observed_wake.set()
+            if len(self._observed) >= OBSERVER_FULL_BATCH and not self._observed_full.is_set():
+                self._observed_full.set()
 
     def _queue_alert(self, alert: ObservedAlert) -> None:
         self.queue_event(EventType.ALERT, alert.message, alert.data, record=alert.record)
@@ -354,8 +358,10 @@ class Reporter:
                 self._observed_wake.wait(max(0.0, next_tick - time.monotonic()))
                 pause = next_batch - time.monotonic()
                 if pause > 0 and not self._clock_stop.is_set():
-                    time.sleep(pause)  # let the batch fill: the rules cost per batch
+                    # Let the batch fill (the rules cost per batch), until it is full.
+                    self._observed_full.wait(pause)
                 self._observed_wake.clear()
+                self._observed_full.clear()
                 streaming = len(self._observed) >= OBSERVER_STREAMING_POINTS
                 next_batch = time.monotonic() + OBSERVER_BATCH_SECONDS if streaming else 0.0
                 while taken := self._take_observed():
@@ -423,6 +429,7 @@ class Reporter:
     def _stop_observers(self) -> None:
         self._clock_stop.set()
         self._observed_wake.set()
+        self._observed_full.set()
         if self._clock is not None and self._clock is not threading.current_thread():
             self._clock.join(timeout=10)
         for observer in self._observers or ():

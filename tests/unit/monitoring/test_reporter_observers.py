@@ -1,0 +1,72 @@
+"""The reporter hands its observers every point in order, on their own thread: in batches
+while points stream in, at once when one comes after a quiet spell. The database writers are
+replaced by no-ops (the rules on real runs are tested in tests/integration/alerts)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from monitoring import reporter as reporter_module
+from monitoring.reporter import OBSERVER_STREAMING_POINTS, Reporter
+
+
+class Recorder:
+    """An observer that keeps the batches it was handed."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.seen = threading.Event()
+
+    def observe_many(self, points):
+        self.batches.append([step for step, _ in points])
+        self.seen.set()
+        return []
+
+    def tick(self):
+        return []
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    made = Recorder()
+    monkeypatch.setattr(reporter_module, "event_record", lambda **_: None)
+    monkeypatch.setattr(reporter_module, "metrics_record", lambda **_: None)
+    monkeypatch.setattr(reporter_module, "_observer_factories", [lambda run, owner: made])
+    monkeypatch.setattr("django.db.connection.close", lambda: None)
+    return made
+
+
+def test_a_stream_reaches_the_observers_whole_and_in_order_in_batches(recorder, monkeypatch):
+    # A batch interval long enough to hold far more than the backlog's bound at this rate
+    # (faster than any trainer: no database writes): a full batch must end the wait.
+    monkeypatch.setattr(reporter_module, "OBSERVER_BATCH_SECONDS", 2.0)
+    rep = Reporter(run_id=1, owner_id=None, actor="worker:test")
+    for step in range(1, 20_001):
+        rep.on_metrics(step, {"losses/value_loss": 0.5, "losses/entropy": 3.0})
+    rep.close()
+    flat = [s for batch in recorder.batches for s in batch]
+    assert flat == list(range(1, 20_001)) and rep.observed_dropped == 0
+    assert max(len(batch) for batch in recorder.batches) >= OBSERVER_STREAMING_POINTS
+
+
+def test_a_point_after_a_quiet_spell_is_observed_at_once_on_its_own(recorder):
+    rep = Reporter(run_id=1, owner_id=None, actor="worker:test")
+    try:
+        rep.on_metrics(1, {"losses/value_loss": 0.5})
+        assert recorder.seen.wait(5)
+        recorder.seen.clear()
+        time.sleep(0.1)  # the quiet spell this test is about
+        started = time.monotonic()
+        rep.on_metrics(2, {"losses/value_loss": 0.5})
+        assert recorder.seen.wait(5)
+        assert recorder.batches == [[1], [2]]
+        # Seen without waiting out a batch interval (well inside the once-a-second tick).
+        assert time.monotonic() - started < 0.5
+    finally:
+        rep.close()
