@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alerts import selectors, services
-from alerts.rules import Firing, RuleEngine, rules_effective
+from alerts.rules import Firing, RuleEngine, columns_batch, rules_effective
+from monitoring.metric_batches import MetricBatch
 from monitoring.reporter import ObservedAlert
 from runs.models import Run, RunStatus
 
@@ -40,11 +41,10 @@ class RunAlerts:
         self.lock = threading.Lock()
         self.next_reload = now + RELOAD_SECONDS
 
-    def observe_many(
-        self, points: Sequence[tuple[int, Mapping[str, float]]]
-    ) -> Sequence[ObservedAlert]:
+    def observe_many(self, batches: Sequence[MetricBatch]) -> Sequence[ObservedAlert]:
+        read = [columns_batch(b.keys, b.steps, b.values) for b in batches]
         with self.lock:
-            firings = self.engine.observe_many(points, time.monotonic())
+            firings = self.engine.observe_batches(read, time.monotonic())
         return [self._alert(f) for f in firings]
 
     def tick(self) -> Sequence[ObservedAlert]:

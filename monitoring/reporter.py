@@ -20,7 +20,6 @@ import queue
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,6 +29,7 @@ from django.conf import settings
 
 from keisei.interfaces import CheckpointInfo
 from monitoring import live
+from monitoring.metric_batches import MetricBatch, MetricQueue
 from monitoring.models import EventType
 from monitoring.services import MetricRow, event_record, metrics_record
 
@@ -65,14 +65,12 @@ class MetricObserver(Protocol):
     """Watches one run's metric stream as it is ingested (the alerts app's rules).
 
     Both run on the reporter's observers' thread, never the training thread: ``observe_many``
-    with the ``on_metrics`` calls (step, metrics) handed over since it last looked, in order
-    (one when the trainer is slow; hundreds when it streams, at most every
-    ``OBSERVER_BATCH_SECONDS``); ``tick`` about once a second, so an observer can notice time
-    passing when the trainer sends nothing."""
+    with the ``on_metrics`` calls handed over since it last looked, in order, as column
+    batches (``monitoring.metric_batches``: one point when the trainer is slow; hundreds when
+    it streams, at most every ``OBSERVER_BATCH_SECONDS``); ``tick`` about once a second, so an
+    observer can notice time passing when the trainer sends nothing."""
 
-    def observe_many(
-        self, points: Sequence[tuple[int, Mapping[str, float]]]
-    ) -> Sequence[ObservedAlert]: ...
+    def observe_many(self, batches: Sequence[MetricBatch]) -> Sequence[ObservedAlert]: ...
 
     def tick(self) -> Sequence[ObservedAlert]: ...
 
@@ -87,7 +85,7 @@ OBSERVER_TICK_SECONDS = 1.0
 # While points stream in (a batch of at least OBSERVER_STREAMING_POINTS), the observers look
 # at most every OBSERVER_BATCH_SECONDS, so they take them in large batches (their cost is per
 # batch more than per point); otherwise a point is seen as soon as it is handed over.
-OBSERVER_BATCH_SECONDS = 0.02
+OBSERVER_BATCH_SECONDS = 0.05
 OBSERVER_STREAMING_POINTS = 32
 OBSERVER_FULL_BATCH = 2_000  # the wait for a batch ends early here: the backlog stays bounded
 MAX_OBSERVED_BACKLOG = 10_000  # points waiting for the observers (a batch takes milliseconds)
@@ -101,9 +99,9 @@ def observer_register(factory: ObserverFactory) -> None:
 
 
 def _observe_many(
-    observer: MetricObserver, *, points: Sequence[tuple[int, Mapping[str, float]]]
+    observer: MetricObserver, *, batches: Sequence[MetricBatch]
 ) -> Sequence[ObservedAlert]:
-    return observer.observe_many(points)
+    return observer.observe_many(batches)
 
 
 def _tick_one(observer: MetricObserver) -> Sequence[ObservedAlert]:
@@ -194,12 +192,10 @@ class Reporter:
         self._observers_retry = Throttle(OBSERVER_RETRY_SECONDS)
         self._clock: threading.Thread | None = None
         self._clock_stop = threading.Event()
-        # Points waiting for the observers' thread (appended here, taken there: a deque's
-        # append and popleft are atomic).
-        self._observed: deque[tuple[int, dict[str, float]]] = deque()
+        # Points waiting for the observers' thread (put here, taken there).
+        self._observed = MetricQueue(MAX_OBSERVED_BACKLOG)
         self._observed_wake = threading.Event()
         self._observed_full = threading.Event()
-        self.observed_dropped = 0
         # Alerts the clock thread could not write (PostgreSQL away): the training thread
         # queues them with the timeline at its next report.
         self._clock_alerts: queue.SimpleQueue[ObservedAlert] = queue.SimpleQueue()
@@ -324,20 +320,23 @@ class Reporter:
             )
             self._clock.start()
 
+    @property
+    def observed_dropped(self) -> int:
+        """Points the observers never saw: they fell ``MAX_OBSERVED_BACKLOG`` behind."""
+        return self._observed.dropped
+
     def _observe(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Hand the point to the observers' thread: the training thread pays a copy and a
-        wake-up, never the rules themselves (nor their alerts' database writes)."""
+        """Hand the point to the observers' thread: the training thread pays its values' copy
+        into a buffer and a wake-up, never the rules themselves (nor their alerts' database
+        writes)."""
         self._start_observers()
         while not self._clock_alerts.empty():
             self._queue_alert(self._clock_alerts.get_nowait())
         if self._observers:
-            if len(self._observed) >= MAX_OBSERVED_BACKLOG:
-                self._observed.popleft()  # the rules fell far behind: the oldest point goes
-                self.observed_dropped += 1
-            self._observed.append((step, dict(metrics)))
+            waiting = self._observed.put(step, metrics)
             if not self._observed_wake.is_set():  # a set Event's set() still takes its lock
                 self._observed_wake.set()
-            if len(self._observed) >= OBSERVER_FULL_BATCH and not self._observed_full.is_set():
+            if waiting >= OBSERVER_FULL_BATCH and not self._observed_full.is_set():
                 self._observed_full.set()
 
     def _queue_alert(self, alert: ObservedAlert) -> None:
@@ -364,8 +363,8 @@ class Reporter:
                 self._observed_full.clear()
                 streaming = len(self._observed) >= OBSERVER_STREAMING_POINTS
                 next_batch = time.monotonic() + OBSERVER_BATCH_SECONDS if streaming else 0.0
-                while taken := self._take_observed():
-                    self._run_observers(partial(_observe_many, points=taken))
+                while taken := self._observed.take():
+                    self._run_observers(partial(_observe_many, batches=taken))
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + OBSERVER_TICK_SECONDS
                     self._run_observers(_tick_one)
@@ -373,15 +372,6 @@ class Reporter:
                     return
         finally:
             connection.close()  # this thread's own connection
-
-    def _take_observed(self) -> list[tuple[int, dict[str, float]]]:
-        taken = []
-        try:
-            for _ in range(len(self._observed)):
-                taken.append(self._observed.popleft())
-        except IndexError:
-            pass  # the training thread dropped the oldest meanwhile (a backlog at its bound)
-        return taken
 
     def _run_observers(self, call: Callable[[MetricObserver], Sequence[ObservedAlert]]) -> None:
         for observer in list(self._observers or ()):

@@ -6,6 +6,7 @@ Connected by ``keisei_site/celery.py`` when the Celery app is built; see ``worke
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import threading
@@ -65,6 +66,10 @@ def _import_engine() -> None:
             get_trainer(name)
     except Exception:  # a broken trainer fails its own runs with its own error
         log.warning("warming up the training engine failed", exc_info=True)
+    # What is loaded now (Django, torch, the trainers) lives as long as the process. Frozen,
+    # the cyclic collector no longer scans it, so a full collection (every thread of a running
+    # trainer stands still through it) scans only what came after, as in the web process.
+    gc.freeze()
 
 
 def register_worker(consumer: Any) -> None:

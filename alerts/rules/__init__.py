@@ -16,7 +16,7 @@ merges the defaults, the trainer's defaults and the overrides (preset, then run)
 """
 
 from alerts.rules.base import Firing, Param, Rule, RunningMedian
-from alerts.rules.batch import PointBatch, point_batches
+from alerts.rules.batch import PointBatch, columns_batch, point_batches
 from alerts.rules.kinds import (
     ClipStuck,
     EntropyCollapse,
@@ -58,6 +58,7 @@ __all__ = [
     "ThroughputDrop",
     "ValueLossBlowup",
     "WinRateDrop",
+    "columns_batch",
     "point_batches",
     "rule_build",
     "rule_defaults",

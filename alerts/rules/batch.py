@@ -10,53 +10,114 @@ per-point path fires.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
+Point = tuple[int, Mapping[str, float]]
 
-@dataclass(frozen=True)
+
 class PointBatch:
-    """Consecutive points that carry the same keys, in order. ``start`` is the first point's
-    index in what was handed over; ``columns`` are float64, one value a point, and ``numeric``
-    says whether every value could be read as one (if not, no rule may screen the batch)."""
+    """Consecutive points that carry the same keys, in order: ``steps`` and ``columns``
+    (float64, one value a point). ``numeric`` says whether every value could be read as a
+    number (if not, no rule may screen the batch); ``points()`` gives them one by one."""
 
-    start: int
-    keys: tuple[str, ...]
-    steps: np.ndarray
-    columns: Mapping[str, np.ndarray]
-    numeric: bool
-    points: Sequence[tuple[int, Mapping[str, float]]]
+    __slots__ = ("columns", "keys", "numeric", "steps", "_points")
+
+    def __init__(
+        self,
+        keys: tuple[str, ...],
+        steps: np.ndarray,
+        columns: Mapping[str, np.ndarray],
+        numeric: bool,
+        points: Callable[[], Sequence[Point]],
+    ) -> None:
+        self.keys, self.steps, self.columns, self.numeric = keys, steps, columns, numeric
+        self._points = points
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def points(self) -> Sequence[Point]:
+        return self._points()
 
 
-def point_batches(points: Sequence[tuple[int, Mapping[str, float]]]) -> Iterator[PointBatch]:
-    """Split ``points`` into runs of points with the same keys in the same order (a trainer
-    sends the same set every update, so usually one run). A run whose values are not all
-    numbers still comes out, not ``numeric``: the rules then take it point by point."""
-    keys = [tuple(metrics) for _, metrics in points]
-    if keys and keys.count(keys[0]) == len(keys):  # one run: no loop over the points here
-        yield _batch(0, keys[0], points)
+def columns_batch(keys: tuple[str, ...], steps: Any, values: Any) -> PointBatch:
+    """A batch over two flat buffers (``monitoring.metric_batches.MetricBatch``): the steps
+    and the values row by row, read in place."""
+    steps_array = np.frombuffer(steps, dtype=np.int64)
+    matrix = np.frombuffer(values, dtype=np.float64).reshape(len(steps_array), len(keys))
+    columns = {key: matrix[:, i] for i, key in enumerate(keys)}
+
+    def points() -> list[Point]:
+        rows = matrix.tolist()
+        return [
+            (step, dict(zip(keys, row, strict=True)))
+            for step, row in zip(steps_array.tolist(), rows, strict=True)
+        ]
+
+    return PointBatch(keys, steps_array, columns, True, points)
+
+
+def point_batches(points: Sequence[Point]) -> Iterator[PointBatch]:
+    """Split points given as (step, metrics) into runs with the same keys (a trainer sends the
+    same set every update, so usually one run). A run whose values are not all numbers still
+    comes out, not ``numeric``: the rules then take it point by point."""
+    whole = _one_batch(points)
+    if whole is not None:
+        yield whole
         return
+    keys = [tuple(metrics) for _, metrics in points]
     start = 0
     while start < len(points):
         end = start + 1
         while end < len(points) and keys[end] == keys[start]:
             end += 1
-        yield _batch(start, keys[start], points[start:end])
+        run = points[start:end]
+        try:
+            values = chain.from_iterable([metrics.values() for _, metrics in run])
+            batch = _batch(keys[start], run, values)
+        except (TypeError, ValueError, OverflowError):
+            batch = PointBatch(keys[start], _no_steps(len(run)), {}, False, _given(run))
+        yield batch
         start = end
 
 
-def _batch(
-    start: int, keys: tuple[str, ...], run: Sequence[tuple[int, Mapping[str, float]]]
-) -> PointBatch:
+def _one_batch(points: Sequence[Point]) -> PointBatch | None:
+    """The common case without a Python loop over the points: every point has as many keys
+    as the first and each of the first's keys (so the same set), read in the first's order.
+    None when that is not so, or the values are not all numbers."""
+    if not points:
+        return None
+    keys = tuple(points[0][1])
+    if len(keys) < 2:  # itemgetter of one key gives the value, not a tuple
+        return None
+    dicts = list(map(_second, points))
+    if min(map(len, dicts)) != len(keys) or max(map(len, dicts)) != len(keys):
+        return None
     try:
-        values = chain.from_iterable([metrics.values() for _, metrics in run])
-        matrix = np.fromiter(values, dtype=np.float64, count=len(run) * len(keys))
-        steps = np.fromiter([step for step, _ in run], dtype=np.int64, count=len(run))
-    except (TypeError, ValueError, OverflowError):
-        return PointBatch(start, keys, np.zeros(0, dtype=np.int64), {}, False, run)
+        return _batch(keys, points, chain.from_iterable(map(itemgetter(*keys), dicts)))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+
+
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+def _given(run: Sequence[Point]) -> Callable[[], Sequence[Point]]:
+    return lambda: run
+
+
+def _no_steps(count: int) -> np.ndarray:
+    return np.zeros(count, dtype=np.int64)
+
+
+def _batch(keys: tuple[str, ...], run: Sequence[Point], values: Iterable[float]) -> PointBatch:
+    matrix = np.fromiter(values, dtype=np.float64, count=len(run) * len(keys))
+    steps = np.fromiter(map(_first, run), dtype=np.int64, count=len(run))
     matrix = matrix.reshape(len(run), len(keys))
     columns = {key: matrix[:, i] for i, key in enumerate(keys)}
-    return PointBatch(start, keys, steps, columns, True, run)
+    return PointBatch(keys, steps, columns, True, _given(run))

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from alerts.rules.base import Firing, Rule
-from alerts.rules.batch import point_batches
+from alerts.rules.batch import PointBatch, point_batches
 from alerts.rules.kinds import (
     ClipStuck,
     EntropyCollapse,
@@ -176,20 +176,26 @@ class RuleEngine:
     def observe_many(
         self, points: Sequence[tuple[int, Mapping[str, float]]], now: float
     ) -> list[Firing]:
+        """``observe_batches`` over points given as (step, metrics)."""
+        return self.observe_batches(point_batches(points), now)
+
+    def observe_batches(self, batches: Iterable[PointBatch], now: float) -> list[Firing]:
         """What ``observe`` fires for each point in turn, in the same order, but each rule
-        screens runs of points at once and is fed them singly only when its screen cannot
+        screens a batch at once and is fed its points singly only when its screen cannot
         prove they are all healthy. Rules keep no shared state, so each may take its own
         path."""
         found: list[tuple[int, int, Firing]] = []
-        for batch in point_batches(points):
+        start = 0
+        for batch in batches:
             for index, rule in enumerate(self.rules):
                 if batch.numeric and rule.screen(batch, now):
                     continue
-                self.points_fed_singly += len(batch.points)
-                for offset, (step, metrics) in enumerate(batch.points):
+                self.points_fed_singly += len(batch)
+                for offset, (step, metrics) in enumerate(batch.points()):
                     firing = rule.observe(step, metrics, now)
                     if firing is not None:
-                        found.append((batch.start + offset, index, firing))
+                        found.append((start + offset, index, firing))
+            start += len(batch)
         found.sort(key=lambda item: (item[0], item[1]))
         return [firing for _, _, firing in found]
 

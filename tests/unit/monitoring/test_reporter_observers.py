@@ -4,12 +4,14 @@ replaced by no-ops (the rules on real runs are tested in tests/integration/alert
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 import pytest
 
 from monitoring import reporter as reporter_module
+from monitoring.metric_batches import MetricQueue
 from monitoring.reporter import OBSERVER_STREAMING_POINTS, Reporter
 
 
@@ -20,8 +22,8 @@ class Recorder:
         self.batches: list[list[int]] = []
         self.seen = threading.Event()
 
-    def observe_many(self, points):
-        self.batches.append([step for step, _ in points])
+    def observe_many(self, batches):
+        self.batches.append([step for batch in batches for step, _ in batch.rows()])
         self.seen.set()
         return []
 
@@ -70,3 +72,23 @@ def test_a_point_after_a_quiet_spell_is_observed_at_once_on_its_own(recorder):
         assert time.monotonic() - started < 0.5
     finally:
         rep.close()
+
+
+def test_the_queue_keeps_runs_of_keys_apart_and_drops_the_oldest_past_its_bound():
+    waiting = MetricQueue(bound=4)
+    waiting.put(1, {"a": 1.0, "b": 2})
+    waiting.put(2, {"a": 3.0, "b": 4.0})
+    waiting.put(3, {"b": 5.0, "a": 6.0})  # the same keys in another order: a run of its own
+    waiting.put(4, {"a": "7.5", "b": math.nan})  # what float() reads, array("d") does not
+    assert waiting.put(5, {"a": 9.0, "b": 10.0}) == 4 and waiting.dropped == 1
+    taken = waiting.take()
+    assert [b.keys for b in taken] == [("a", "b"), ("b", "a"), ("a", "b")]
+    rows = [row for batch in taken for row in batch.rows()]
+    assert [step for step, _ in rows] == [2, 3, 4, 5]
+    assert rows[0][1] == {"a": 3.0, "b": 4.0} and rows[1][1] == {"b": 5.0, "a": 6.0}
+    assert rows[2][1]["a"] == 7.5 and math.isnan(rows[2][1]["b"])
+    assert len(waiting) == 0 and waiting.take() == []
+    with pytest.raises(ValueError):
+        waiting.put(6, {"a": 1.0, "b": "not a number"})
+    waiting.put(7, {"a": 1.0, "b": 2.0})
+    assert [row for batch in waiting.take() for row in batch.rows()] == [(7, {"a": 1.0, "b": 2.0})]
