@@ -85,9 +85,9 @@ OBSERVER_TICK_SECONDS = 1.0
 # While points stream in (a batch of at least OBSERVER_STREAMING_POINTS), the observers look
 # at most every OBSERVER_BATCH_SECONDS, so they take them in large batches (their cost is per
 # batch more than per point); otherwise a point is seen as soon as it is handed over.
-OBSERVER_BATCH_SECONDS = 0.05
+OBSERVER_BATCH_SECONDS = 0.1
 OBSERVER_STREAMING_POINTS = 32
-OBSERVER_FULL_BATCH = 2_000  # the wait for a batch ends early here: the backlog stays bounded
+OBSERVER_FULL_BATCH = 4_000  # the wait for a batch ends early here: the backlog stays bounded
 MAX_OBSERVED_BACKLOG = 10_000  # points waiting for the observers (a batch takes milliseconds)
 OBSERVER_RETRY_SECONDS = 5.0
 

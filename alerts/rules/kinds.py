@@ -120,16 +120,17 @@ class _AgainstMedian(Rule):
         # greatest value of the window and the batch; a point inside the threshold drawn
         # from that bound is inside its own. (A window still short of ``min_points``, or a
         # median <= 0, fires nothing: not relying on either only makes the proof stricter.)
-        if not np.isfinite(values).all():
+        lowest, highest = float(values.min()), float(values.max())
+        if not (isfinite(lowest) and isfinite(highest)):  # NaN spreads to both
             return False
         window = self.window
         if self.above:
-            least = min(window.sorted[0], values.min()) if window.sorted else values.min()
-            if (values > self.multiple * least).any():
+            least = min(window.sorted[0], lowest) if window.sorted else lowest
+            if highest > self.multiple * least:
                 return False
         else:
-            most = max(window.sorted[-1], values.max()) if window.sorted else values.max()
-            if (values < self.multiple * most).any():
+            most = max(window.sorted[-1], highest) if window.sorted else highest
+            if lowest < self.multiple * most:
                 return False
         kept = [*window.ring, *values[-window.size :].tolist()][-window.size :]
         window.ring = deque(kept)
