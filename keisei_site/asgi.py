@@ -3,14 +3,15 @@
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+from keisei_site.request_threads import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "keisei_site.settings")
 # The web process borrows database connections from a pool (settings.DATABASE_POOL_SIZE),
 # and names its sessions so pg_stat_activity tells them from the workers'.
 os.environ.setdefault("DATABASE_POOL_SIZE", "20")
 os.environ.setdefault("PGAPPNAME", "keisei-web")
-# Django first: it sets up the app registry the consumers' imports need.
+# Django first: it sets up the app registry the consumers' imports need. Its handler, with
+# request threads taken from a pool rather than started per request (request_threads.py).
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -17,11 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 from django.db import connection
 
+from keisei_site.request_threads import RequestThreads
 from tests.support.outages import (
     embedded_pgdata,
     postgres_restart,
     redis_client,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,6 +71,23 @@ def test_requests_reuse_the_web_processs_pooled_sessions(daphne_server):
 
     opened = {pid: started for pid, started in after.items() if pid not in before}
     assert not opened, f"{len(opened)} new sessions for {REQUESTS} requests: no pool"
+
+
+def test_an_idle_request_thread_holds_no_database_connection():
+    """A request's thread goes back to the pool (keisei_site/request_threads.py) without the
+    connection its request used: with the pool off (DATABASE_POOL_SIZE=0), idle threads would
+    each keep one open. Seen to fail with the idle thread's close left out."""
+    threads = RequestThreads()
+    executor = threads.borrow()
+
+    def connect() -> bool:
+        connection.ensure_connection()
+        return connection.connection is not None
+
+    assert executor.submit(connect).result(timeout=10)
+    threads.give_back(executor)
+    wait_for(lambda: list(threads.idle) == [executor], timeout=10, what="the thread back")
+    assert executor.submit(lambda: connection.connection).result(timeout=10) is None
 
 
 def test_a_postgresql_restart_fails_no_request(daphne_server):
