@@ -113,11 +113,30 @@ def runs_steerable(*, user: Any) -> QuerySet[Run]:
 
 
 def run_for_viewer(*, user: Any, run_id: int) -> Run:
-    """The run if ``user`` may see it; ``NotFound`` otherwise."""
-    run = runs_visible(user=user).filter(pk=run_id).first()
-    if run is None:
+    """The run if ``user`` may see it; ``NotFound`` otherwise.
+
+    The run by its id, then ``runs_visible``'s rule asked of that one row: building and
+    compiling the visible set's query (its ``EXISTS`` over shares) cost twice the row's own
+    (1.1 ms against 0.5 ms of CPU, measured in process on bench/api.py's runs), and owners,
+    staff and public runs need no share read at all.
+    """
+    if not is_active_user(user):
+        raise NotFound("no such run")
+    run = Run.objects.select_related("owner").filter(pk=run_id).first()
+    if run is None or not _sees(user, run):
         raise NotFound("no such run")
     return run
+
+
+def _sees(user: Any, run: Run) -> bool:
+    """``runs_visible``'s rule for one run already read (an active user): staff, the owner, a
+    public run, else a share naming the user or one of their groups."""
+    return bool(
+        user.is_staff
+        or run.owner_id == user.pk
+        or run.public
+        or shares_reaching(user=user).filter(run=run).exists()
+    )
 
 
 def run_for_steerer(*, user: Any, run_id: int) -> Run:

@@ -3,7 +3,8 @@ requeued, cloned, forked; its commands."""
 
 from __future__ import annotations
 
-from django_filters.rest_framework import DjangoFilterBackend  # type: ignore[import-untyped]
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -14,7 +15,7 @@ from rest_framework.views import APIView
 
 from monitoring.schema import refusals
 from runs import access, selectors, services
-from runs.filters import RunFilter
+from runs.filters import RunFilter, RunFilterBackend
 from runs.models import Run
 from runs.pagination import RunCursorPagination
 from runs.serializers import (
@@ -52,19 +53,19 @@ class RunListCreateApi(ListAPIView):
 
     serializer_class = RunSerializer
     pagination_class = RunCursorPagination
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [RunFilterBackend]
     filterset_class = RunFilter
 
     def get_queryset(self):
         return access.runs_visible(user=self.request.user)
 
-    def get_serializer_context(self) -> dict:
-        # Every queued run's place in one query, not one count per listed run.
-        return {
-            **super().get_serializer_context(),
-            "queue_positions": selectors.queue_positions(),
-            "capacity": selectors.worker_capacity(),  # who is online, read once for the page
-        }
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        runs = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        assert runs is not None  # always paged (pagination_class)
+        # Every queued run's place in one query, not one count per listed run; who is online,
+        # read once for the page; neither when the page holds no queued run.
+        context = {**self.get_serializer_context(), **selectors.run_page_context(runs)}
+        return self.get_paginated_response(RunSerializer(runs, many=True, context=context).data)
 
     def post(self, request: Request) -> Response:
         incoming = RunCreateSerializer(data=request.data)
