@@ -17,7 +17,10 @@ no idle connection opens another (up to ``MAX_CONNECTIONS``).
 - ``max_rps``: the rates in ``RAMP`` are offered in turn; the highest at which p95 stays under
   100 ms, nothing fails and at least 95% of the offered rate is answered (goal: >= 500);
 - ``framework_max_rps``: the same ramp of ``GET /healthz``, a view that touches no server:
-  what Daphne and Django's request path alone sustain here, the ceiling of any endpoint.
+  what Daphne and Django's request path alone sustain here, the ceiling of any endpoint;
+- ``web_cpu_ms_per_request_at_100rps`` and ``web_cpu_ms_per_healthz``: the web processes' CPU
+  time (user and system, all of them) over the steady phase, and over the ``/healthz`` ramp,
+  per request answered: what one request costs them, whatever else shares the cores.
 
 The load generator shares the two cores with the server (a lean asyncio client, well under
 a tenth of a core at 100 requests/s). Per-user throttling is on, with its rate raised
@@ -44,6 +47,7 @@ from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import psutil
 from _stack import bench_user, django_stack, percentile
 
 RUNS = 100
@@ -148,6 +152,17 @@ class Load:
             connection.writer.close()
 
 
+def web_cpu_s() -> float:
+    """CPU seconds (user and system) the Daphnes this script started have used so far."""
+    total = 0.0
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "daphne" in child.cmdline():
+                times = child.cpu_times()
+                total += times.user + times.system
+    return total
+
+
 def summary(answers: list) -> dict:
     ok = [ms for _, ms, status, _ in answers if status == 200]
     failed = Counter(str(status) for _, ms, status, _ in answers if status != 200)
@@ -210,14 +225,18 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
         # its pool's new connections (here p95 about 100 ms in the first 5 s, 17 ms after).
         await load.run(100, 5)
         steady_s = 5 if quick else 20
+        cpu_s = web_cpu_s()
         answers, _ = await load.run(100, steady_s)
         steady = summary(answers)
+        steady_cpu_s = web_cpu_s() - cpu_s
         per_kind = {
             kind: summary([a for a in answers if a[0] == kind]) for kind in ("detail", "list")
         }
         ramp, max_rps = await ramp_up(load, quick)
         load.healthz_only = True
+        cpu_s = web_cpu_s()
         framework_ramp, framework_max_rps = await ramp_up(load, quick)
+        healthz_cpu_s = web_cpu_s() - cpu_s
     finally:
         load.close()
     return {
@@ -230,6 +249,12 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
         "p95_ms_list_at_100rps": per_kind["list"]["p95_ms"],
         "max_rps": max_rps,
         "framework_max_rps": framework_max_rps,
+        "web_cpu_ms_per_request_at_100rps": round(
+            steady_cpu_s * 1000 / max(1, steady["answered"]), 2
+        ),
+        "web_cpu_ms_per_healthz": round(
+            healthz_cpu_s * 1000 / max(1, sum(f["answered"] for f in framework_ramp.values())), 2
+        ),
         "ramp": ramp,
         "framework_ramp": framework_ramp,
         "connections": load.opened,
