@@ -46,7 +46,9 @@ class ResidualBlock(nn.Module):
         y = self.conv2(F.relu(self.conv1(x)))
         if self.se is not None:
             y = self.se(y)
-        return F.relu(x + self.gate * y)
+        # The gate in the branch's dtype: a one-element fp32 tensor would promote the whole
+        # bf16 branch (and the sum, and the next block's input) to fp32 under autocast.
+        return F.relu(x + self.gate.to(y.dtype) * y)
 
 
 class PolicyValueNet(nn.Module):
