@@ -17,8 +17,8 @@ On embedded PostgreSQL and Redis with a real Daphne (a subprocess, as in product
 
 Prints one JSON object as its last line.
 
-    .venv/bin/python bench/alerts.py            # about 2 minutes when idle
-    .venv/bin/python bench/alerts.py --quick    # under a minute
+    .venv/bin/python bench/alerts.py            # under a minute when idle
+    .venv/bin/python bench/alerts.py --quick    # about 15 seconds
 """
 
 from __future__ import annotations
