@@ -14,6 +14,8 @@ update is there to be had, or whether the arithmetic itself is the wall:
   convolution alone, forward, at the minibatch's size; ``peak_gflops_bf16`` / ``_fp32``: the
   faster of those, the most this CPU was seen to compute in that precision;
 - ``update_share_of_peak_bf16`` / ``_fp32``: the update's rate over that peak;
+- with ``--profile``, ``profile_bf16``: the share of the bf16 training pass's CPU time taken
+  by each of its costliest operators (torch's profiler, self time, 8 passes);
 - ``max_positions_per_s_4pass_bf16`` / ``_fp32``: positions per second if 4 training passes
   and the rollout's inference all ran at that peak and nothing else took any time: a trainer
   of this network at these settings would have to out-compute the CPU's best kernel to beat
@@ -22,6 +24,7 @@ update is there to be had, or whether the arithmetic itself is the wall:
 Prints one JSON object as its last line.
 
     .venv/bin/python bench/roofline.py            # about a minute
+    .venv/bin/python bench/roofline.py --profile  # and where the bf16 pass's time goes
 """
 
 from __future__ import annotations
@@ -70,6 +73,19 @@ def gemm_gflops(dtype: torch.dtype, seconds: float) -> float:
     return best
 
 
+def operator_shares(train_pass: Callable[[], None], passes: int = 8) -> dict[str, float]:
+    """Each costly operator's share of the passes' CPU time (self time, torch's profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(passes):
+            train_pass()
+    rows = [(e.key, e.self_cpu_time_total) for e in prof.key_averages()]
+    total = sum(t for _, t in rows)
+    ranked = sorted(rows, key=lambda row: -row[1])[:8]
+    return {key: round(t / total, 3) for key, t in ranked}
+
+
 def precision_figures(
     name: str,
     dtype: torch.dtype,
@@ -77,7 +93,8 @@ def precision_figures(
     batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     train_flop: float,
     seconds: float,
-) -> dict[str, float]:
+    profile: bool = False,
+) -> dict[str, Any]:
     """The update's rate and the kernels' in one precision."""
     x, mask, actions = batch
     mb = x.shape[0]
@@ -101,6 +118,7 @@ def precision_figures(
         optimizer.step()
 
     pass_s = seconds_per_call(train_pass, seconds) / mb
+    shares = operator_shares(train_pass) if profile else {}
     conv = torch.nn.Conv2d(config.channels, config.channels, 3, padding=1).to(dtype)
     block_in = torch.randn(mb, config.channels, 9, 9).to(dtype)
     if name == "bf16":
@@ -116,6 +134,7 @@ def precision_figures(
     conv_rate = conv_flop / seconds_per_call(conv_forward, seconds / 2) / 1e9
     peak = max(gemm, conv_rate)
     return {
+        **({f"profile_{name}": shares} if shares else {}),
         f"update_positions_per_s_{name}": round(1 / (pass_s * PASSES), 1),
         f"update_gflops_{name}": round(train_flop / pass_s / 1e9, 1),
         f"gemm_gflops_{name}": round(gemm, 1),
@@ -129,6 +148,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
+    parser.add_argument(
+        "--profile", action="store_true", help="where the bf16 training pass's time goes"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = ShogiPPOTrainer.parse_config(
@@ -168,7 +190,15 @@ def main() -> None:
 
     for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
         figures.update(
-            precision_figures(name, dtype, config, (x, mask, actions), train_flop, args.seconds)
+            precision_figures(
+                name,
+                dtype,
+                config,
+                (x, mask, actions),
+                train_flop,
+                args.seconds,
+                profile=args.profile and name == "bf16",
+            )
         )
         figures[f"max_positions_per_s_4pass_{name}"] = round(
             figures[f"peak_gflops_{name}"] * 1e9 / (PASSES * train_flop + infer_flop), 1
