@@ -203,7 +203,7 @@ def ingest_once(owner: Any, calls: int, *, rules: bool) -> tuple[float, float, i
 def ingest_ratio(owner: Any, pairs: int, calls: int) -> dict[str, Any]:
     ingest_once(owner, min(calls, 500), rules=True)  # warm up (imports, connections)
     # As a worker does once its engine is imported (monitoring/worker_signals.py): without it,
-    # a full collection of this process's heap (about 140 ms) lands in some runs and not others.
+    # a full collection of this process's whole heap lands in some runs and not others.
     gc.freeze()
     ratios, cpu_ratios, with_rules, without, fired = [], [], [], [], 0
     for pair in range(pairs):

@@ -73,6 +73,12 @@ class RunningMedian:
         self.ring.append(value)
         bisect.insort(self.sorted, value)
 
+    def extend(self, values: list[float]) -> None:
+        """``add`` each of ``values`` in turn, in one step: only the last ``size`` stay."""
+        kept = [*self.ring, *values[-self.size :]][-self.size :]
+        self.ring = deque(kept)
+        self.sorted = sorted(kept)
+
     def __len__(self) -> int:
         return len(self.sorted)
 

@@ -66,10 +66,6 @@ def point_batches(points: Sequence[Point]) -> Iterator[PointBatch]:
     """Split points given as (step, metrics) into runs with the same keys (a trainer sends the
     same set every update, so usually one run). A run whose values are not all numbers still
     comes out, not ``numeric``: the rules then take it point by point."""
-    whole = _one_batch(points)
-    if whole is not None:
-        yield whole
-        return
     keys = [tuple(metrics) for _, metrics in points]
     start = 0
     while start < len(points):
@@ -86,25 +82,7 @@ def point_batches(points: Sequence[Point]) -> Iterator[PointBatch]:
         start = end
 
 
-def _one_batch(points: Sequence[Point]) -> PointBatch | None:
-    """The common case without a Python loop over the points: every point has as many keys
-    as the first and each of the first's keys (so the same set), read in the first's order.
-    None when that is not so, or the values are not all numbers."""
-    if not points:
-        return None
-    keys = tuple(points[0][1])
-    if len(keys) < 2:  # itemgetter of one key gives the value, not a tuple
-        return None
-    dicts = list(map(_second, points))
-    if min(map(len, dicts)) != len(keys) or max(map(len, dicts)) != len(keys):
-        return None
-    try:
-        return _batch(keys, points, chain.from_iterable(map(itemgetter(*keys), dicts)))
-    except (KeyError, TypeError, ValueError, OverflowError):
-        return None
-
-
-_first, _second = itemgetter(0), itemgetter(1)
+_first = itemgetter(0)
 
 
 def _given(run: Sequence[Point]) -> Callable[[], Sequence[Point]]:

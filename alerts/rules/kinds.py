@@ -132,9 +132,7 @@ class _AgainstMedian(Rule):
             most = max(window.sorted[-1], highest) if window.sorted else highest
             if lowest < self.multiple * most:
                 return False
-        kept = [*window.ring, *values[-window.size :].tolist()][-window.size :]
-        window.ring = deque(kept)
-        window.sorted = sorted(kept)
+        window.extend(values.tolist())
         return True
 
 
