@@ -47,9 +47,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from keisei.shogi.features import NUM_ACTIONS, NUM_FEATURES  # noqa: E402
+from training import synthetic_minibatch, training_pass  # noqa: E402
+
 from keisei.shogi.network import Precision, build_network  # noqa: E402
-from keisei.shogi.ppo import log_prob_and_entropy  # noqa: E402
 from keisei.shogi.trainer import ShogiPPOTrainer  # noqa: E402
 
 PASSES = 4
@@ -96,26 +96,14 @@ def precision_figures(
     profile: bool = False,
 ) -> dict[str, Any]:
     """The update's rate and the kernels' in one precision."""
-    x, mask, actions = batch
-    mb = x.shape[0]
+    mb = batch[0].shape[0]
     precision = Precision(name, "cpu")
     model = precision.prepare_model(
         build_network(
             config.blocks, config.channels, config.squeeze_excitation, config.value_hidden
         )
     )
-    x_train = precision.prepare_input(x)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def train_pass() -> None:
-        model.train()
-        with precision.autocast():
-            logits, value = model(x_train)
-        logprob, entropy = log_prob_and_entropy(logits, mask, actions)
-        loss = -logprob.mean() + value.pow(2).mean() - 0.01 * entropy.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    train_pass = training_pass(model, precision, batch)
 
     pass_s = seconds_per_call(train_pass, seconds) / mb
     shares = operator_shares(train_pass) if profile else {}
@@ -169,18 +157,14 @@ def main() -> None:
         "passes": PASSES,
         "threads": torch.get_num_threads(),
     }
-    x = torch.randint(0, 2, (mb, NUM_FEATURES, 9, 9)).float()
-    mask = torch.rand(mb, NUM_ACTIONS) < 0.04
-    mask[:, 0] = True
-    actions = (mask.float() * torch.rand(mb, NUM_ACTIONS)).argmax(1)
-
+    batch = synthetic_minibatch(mb)
+    x = batch[0]
     net = build_network(
         config.blocks, config.channels, config.squeeze_excitation, config.value_hidden
     )
+    counted_pass = training_pass(net, Precision("fp32", "cpu"), batch)
     with FlopCounterMode(display=False) as counted:
-        logits, value = net(x)
-        logprob, entropy = log_prob_and_entropy(logits, mask, actions)
-        (-logprob.mean() + value.pow(2).mean() - 0.01 * entropy.mean()).backward()
+        counted_pass()
     train_flop = counted.get_total_flops() / mb
     with torch.no_grad(), FlopCounterMode(display=False) as counted:
         net(x)
@@ -194,7 +178,7 @@ def main() -> None:
                 name,
                 dtype,
                 config,
-                (x, mask, actions),
+                batch,
                 train_flop,
                 args.seconds,
                 profile=args.profile and name == "bf16",

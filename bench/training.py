@@ -36,7 +36,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from keisei.interfaces import NullCallbacks, NullControl  # noqa: E402
 from keisei.shogi.env import SelfPlayEnvs  # noqa: E402
 from keisei.shogi.features import NUM_ACTIONS, NUM_FEATURES, LegalMoves, fill_observations  # noqa: E402
-from keisei.shogi.network import build_network  # noqa: E402
+from keisei.shogi.network import Precision, build_network  # noqa: E402
 from keisei.shogi.ppo import log_prob_and_entropy  # noqa: E402
 from keisei.shogi.trainer import ShogiPPOTrainer  # noqa: E402
 
@@ -151,10 +151,42 @@ def random_env_rate(num_envs: int, max_plies: int, plies: int) -> float:
     return num_envs * plies / (time.perf_counter() - started)
 
 
+def synthetic_minibatch(size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random feature planes, legal-move masks (about 4% of the labels legal) and a legal
+    action a row: a minibatch shaped like the update's."""
+    x = torch.randint(0, 2, (size, NUM_FEATURES, 9, 9)).float()
+    mask = torch.rand(size, NUM_ACTIONS) < 0.04
+    mask[:, 0] = True
+    actions = (mask.float() * torch.rand(size, NUM_ACTIONS)).argmax(1)
+    return x, mask, actions
+
+
+def training_pass(
+    model: torch.nn.Module,
+    precision: Precision,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+) -> Callable[[], None]:
+    """One of the update's passes over ``batch``: forward, a PPO-shaped loss (the actions'
+    log-probability, the value, the entropy), backward and an Adam step."""
+    x, mask, actions = batch
+    x_train = precision.prepare_input(x)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def train_pass() -> None:
+        model.train()
+        with precision.autocast():
+            logits, value = model(x_train)
+        logprob, entropy = log_prob_and_entropy(logits, mask, actions)
+        loss = -logprob.mean() + value.pow(2).mean() - 0.01 * entropy.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return train_pass
+
+
 def limit_rate(config, trainer_precision: str, seconds: float) -> dict[str, float]:
     """Seconds per position of each unavoidable part, measured on its own."""
-    from keisei.shogi.network import Precision
-
     precision = Precision(trainer_precision, "cpu")
     # Positions from the middle of random games, so features and move counts are typical.
     envs = SelfPlayEnvs(config.num_envs, 10_000)
@@ -192,21 +224,7 @@ def limit_rate(config, trainer_precision: str, seconds: float) -> dict[str, floa
             model(x_infer)
 
     mb = config.minibatch_size
-    x_train = precision.prepare_input(torch.randint(0, 2, (mb, NUM_FEATURES, 9, 9)).float())
-    mask = torch.rand(mb, NUM_ACTIONS) < 0.04
-    mask[:, 0] = True
-    actions = (mask.float() * torch.rand(mb, NUM_ACTIONS)).argmax(1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def train_pass() -> None:
-        model.train()
-        with precision.autocast():
-            logits, value = model(x_train)
-        logprob, entropy = log_prob_and_entropy(logits, mask, actions)
-        loss = -logprob.mean() + value.pow(2).mean() - 0.01 * entropy.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    train_pass = training_pass(model, precision, synthetic_minibatch(mb))
 
     env_s = timed(cshogi_part, len(boards))
     infer_s = timed(inference, len(boards))
