@@ -49,6 +49,9 @@ LAYOUT = form_layout(
                 "max_plies": "Ply cap per game",
                 "shaping_coef": "Reward shaping weight",
                 "shaping_anneal_steps": "Shaping anneal (positions)",
+                "train_vs_random": "Games against the random mover (share)",
+                "train_vs_greedy": "Games against the greedy player (share)",
+                "train_vs_two_ply": "Games against the 2-ply searcher (share)",
             },
         ),
         (
@@ -98,6 +101,7 @@ LAYOUT = form_layout(
         "threads",
         "precision",
         "shaping_anneal_steps",
+        "train_vs_random",
         "squeeze_excitation",
         "value_hidden",
         "lr_schedule",
@@ -176,6 +180,28 @@ class ShogiPPOConfig(BaseModel):
         description="Positions over which shaping_coef falls linearly to zero (0: never anneal)",
     )
 
+    train_vs_random: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the parallel games the learner plays against the random mover "
+        "instead of itself (it takes Black and White in turn; only its own moves are learned)",
+    )
+    train_vs_greedy: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the parallel games played against the 1-ply material-greedy "
+        "player instead of self-play",
+    )
+    train_vs_two_ply: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the parallel games played against the 2-ply material searcher "
+        "instead of self-play (about 1 ms of search a reply)",
+    )
+
     # ----- network -------------------------------------------------------------------------
     blocks: int = Field(4, ge=1, le=40, description="Residual blocks in the network trunk")
     channels: int = Field(64, ge=8, le=512, description="Convolution channels in the trunk")
@@ -244,6 +270,33 @@ class ShogiPPOConfig(BaseModel):
                 f"num_envs x num_steps ({batch})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _opponent_shares_fit(self) -> ShogiPPOConfig:
+        total = self.train_vs_random + self.train_vs_greedy + self.train_vs_two_ply
+        if total > 1.0 + 1e-9:
+            raise ValueError(
+                f"train_vs_random + train_vs_greedy + train_vs_two_ply ({total:g}) exceeds 1: "
+                "they are shares of the parallel games"
+            )
+        return self
+
+    def training_opponents(self) -> list[str | None]:
+        """The fixed player of each parallel game (None: self-play), the opponents' games
+        last so that game 0, the live board, stays self-play while any is."""
+        names: list[str | None] = [None] * self.num_envs
+        shares = (
+            ("random", self.train_vs_random),
+            ("greedy", self.train_vs_greedy),
+            ("two_ply", self.train_vs_two_ply),
+        )
+        start = self.num_envs
+        cumulative = 0.0
+        for name, share in reversed(shares):
+            cumulative += share
+            end, start = start, self.num_envs - round(cumulative * self.num_envs)
+            names[start:end] = [name] * (end - start)
+        return names
 
     @property
     def batch_size(self) -> int:

@@ -19,9 +19,11 @@ After every move the position is judged, from the new side to move's point of vi
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import cshogi
 import numpy as np
@@ -147,7 +149,11 @@ class ShogiGame:
 
 @dataclass(frozen=True, slots=True)
 class FinishedGame:
-    """A self-play game that ended during a step (``game`` holds its moves, for a record)."""
+    """A game that ended during a step (``game`` holds its moves, for a record).
+
+    ``opponent`` names the fixed player the learner met in it (None: self-play), and
+    ``learner`` is then the learner's colour.
+    """
 
     env: int
     plies: int
@@ -155,6 +161,30 @@ class FinishedGame:
     winner: int | None
     game_id: int = -1
     game: ShogiGame | None = field(default=None, compare=False, repr=False)
+    opponent: str | None = None
+    learner: int | None = None
+
+
+class ScriptedPlayer(Protocol):
+    """A fixed player the learner can train against (``keisei.shogi.players``' built-ins):
+    one legal move per game, drawn from its own generator (saved in checkpoints)."""
+
+    rng: np.random.Generator
+
+    def choose(self, games: list[ShogiGame]) -> list[int]: ...
+
+
+class Step(NamedTuple):
+    """What ``SelfPlayEnvs.step`` did, per game (env order)."""
+
+    rewards: np.ndarray  # to the player who chose the label
+    terminated: np.ndarray
+    truncated: np.ndarray
+    finished: list[FinishedGame]
+    final_obs: np.ndarray  # the last position of each truncated game, for the value bootstrap
+    # +1 where that position's side to move is the one who chose the label (an opponent's
+    # reply came last), -1 where it is the other side (the value enters negated).
+    final_signs: np.ndarray
 
 
 class SelfPlayEnvs:
@@ -162,17 +192,75 @@ class SelfPlayEnvs:
 
     The caller reads ``obs`` and ``legal.mask`` (the position of each game, side to move's
     view), chooses one label per game and calls ``step``.
+
+    Games named in ``opponents`` (a name per game, None for self-play) are played against that
+    fixed player from ``players``: the learner's colour alternates from one game to the next
+    in each slot (Black first in even slots, White in odd ones), and the opponent's replies
+    happen inside ``step``, so every position the caller sees is the learner's to move.
+    ``next_signs`` says how the next position's value enters the learner's TD error: negated
+    in self-play (the other side moves next), as is against a fixed player (the learner moves
+    next).
     """
 
-    def __init__(self, num_envs: int, max_plies: int) -> None:
+    def __init__(
+        self,
+        num_envs: int,
+        max_plies: int,
+        opponents: Sequence[str | None] = (),
+        players: Mapping[str, ScriptedPlayer] | None = None,
+    ) -> None:
         self.num_envs = num_envs
         self.max_plies = max_plies
+        self._set_opponents(opponents, players)
         self.games = [ShogiGame(max_plies) for _ in range(num_envs)]
         self.game_ids = list(range(num_envs))  # a running number per game, for the live board
         self.next_game_id = num_envs
         self.obs = np.zeros((num_envs, 119, 9, 9), dtype=np.float32)  # [N, 119, 9, 9]
         self.legal = LegalMoves(num_envs)
+        self._opponents_open(range(num_envs))
         self.refresh()
+
+    def _set_opponents(
+        self, opponents: Sequence[str | None], players: Mapping[str, ScriptedPlayer] | None
+    ) -> None:
+        names = list(opponents) or [None] * self.num_envs
+        if len(names) != self.num_envs:
+            raise ValueError(f"{len(names)} opponents named for {self.num_envs} games")
+        self.players = dict(players or {})
+        missing = {n for n in names if n is not None} - set(self.players)
+        if missing:
+            raise ValueError(f"no player for opponents {sorted(missing)}")
+        self.opponents: list[str | None] = names
+        self.learner_colours: list[int | None] = [
+            None if name is None else int(BLACK if i % 2 == 0 else WHITE)
+            for i, name in enumerate(names)
+        ]
+        self.next_signs = np.array([-1.0 if n is None else 1.0 for n in names], np.float32)
+
+    def learner_colour(self, env: int) -> int | None:
+        """The learner's colour in game ``env`` (None: self-play, it plays both)."""
+        return self.learner_colours[env]
+
+    def _opponents_reply(self, envs: Sequence[int]) -> list[tuple[int, int, MoveResult]]:
+        """The fixed players move in those of ``envs`` where it is their turn, one batch per
+        player: (env, move, result) in env order."""
+        turns: dict[str, list[int]] = {}
+        for i in envs:
+            name = self.opponents[i]
+            game = self.games[i]
+            if name is not None and not game.result.is_over:
+                if game.board.turn != self.learner_colour(i):
+                    turns.setdefault(name, []).append(i)
+        replies = []
+        for name, indices in turns.items():
+            moves = self.players[name].choose([self.games[i] for i in indices])
+            replies += [(i, m, self.games[i].push(m)) for i, m in zip(indices, moves, strict=True)]
+        return sorted(replies, key=lambda r: r[0])
+
+    def _opponents_open(self, envs: Sequence[int]) -> None:
+        """New games where the learner has White: the opponent's first move (it cannot end a
+        game: ``max_plies`` is at least 2)."""
+        self._opponents_reply(envs)
 
     def refresh(self) -> None:
         """Recompute the observations and legal moves of every game."""
@@ -180,20 +268,19 @@ class SelfPlayEnvs:
         fill_observations(boards, self.obs)
         self.legal.fill(boards)
 
-    def step(
-        self, labels: np.ndarray, shaping_coef: float = 0.0
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[FinishedGame], np.ndarray]:
-        """Play one label per game.
+    def step(self, labels: np.ndarray, shaping_coef: float = 0.0) -> Step:
+        """Play one label per game, then the fixed players' replies (``Step`` says what came
+        of it). Finished games restart; ``obs`` and ``legal`` then describe the new games.
 
-        Returns ``rewards`` (to each mover), ``terminated``, ``truncated``, the finished games,
-        and ``final_obs`` (the last position of each truncated game, in env order, for the value
-        bootstrap). Finished games restart; ``obs`` and ``legal`` then describe the new games.
+        Against a fixed player, the learner's reward for its move includes the reply: the
+        material it won minus what the reply won back, and -1 if the reply won the game.
         """
         n = self.num_envs
         rewards = np.zeros(n, dtype=np.float32)
         terminated = np.zeros(n, dtype=np.bool_)
         truncated = np.zeros(n, dtype=np.bool_)
-        finished: list[FinishedGame] = []
+        signs = np.full(n, -1.0, dtype=np.float32)
+        ended: list[int] = []
         for i in range(n):
             game = self.games[i]
             move = self.legal.move(i, int(labels[i]))
@@ -203,13 +290,31 @@ class SelfPlayEnvs:
                 reward += shaping_coef * material_gain(move)
             rewards[i] = reward
             if result.is_over:
-                terminated[i] = result.is_terminated
-                truncated[i] = result.is_truncated
-                finished.append(
-                    FinishedGame(
-                        i, game.plies, result.reason, result.winner, self.game_ids[i], game
-                    )
+                ended.append(i)
+        for i, move, result in self._opponents_reply(range(n)):
+            rewards[i] -= result.mover_reward
+            if shaping_coef:
+                rewards[i] -= shaping_coef * material_gain(move)
+            signs[i] = 1.0
+            ended.append(i)
+        finished: list[FinishedGame] = []
+        for i in sorted(e for e in ended if self.games[e].result.is_over):
+            game = self.games[i]
+            result = game.result
+            terminated[i] = result.is_terminated
+            truncated[i] = result.is_truncated
+            finished.append(
+                FinishedGame(
+                    i,
+                    game.plies,
+                    result.reason,
+                    result.winner,
+                    self.game_ids[i],
+                    game,
+                    self.opponents[i],
+                    self.learner_colour(i),
                 )
+            )
         trunc_idx = np.flatnonzero(truncated)
         final_obs = np.zeros((len(trunc_idx), 119, 9, 9), dtype=np.float32)
         if len(trunc_idx):
@@ -218,17 +323,26 @@ class SelfPlayEnvs:
             self.games[f.env] = ShogiGame(self.max_plies)
             self.game_ids[f.env] = self.next_game_id
             self.next_game_id += 1
+            if f.learner is not None:
+                self.learner_colours[f.env] = int(WHITE if f.learner == BLACK else BLACK)
+        self._opponents_open([f.env for f in finished])
         self.refresh()
-        return rewards, terminated, truncated, finished, final_obs
+        return Step(rewards, terminated, truncated, finished, final_obs, signs[trunc_idx])
 
     # ----- state for checkpoints -----------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """The games as start SFEN + move ints (cheap; turned into USI when written)."""
+        """The games as start SFEN + move ints (cheap; turned into USI when written), and the
+        fixed players' generators."""
         return {
             "games": [(g.start_sfen, list(g.moves)) for g in self.games],
             "game_ids": list(self.game_ids),
             "next_game_id": self.next_game_id,
+            "opponents": list(self.opponents),
+            "learner_colours": list(self.learner_colours),
+            "players": {
+                name: copy.deepcopy(p.rng.bit_generator.state) for name, p in self.players.items()
+            },
         }
 
     @staticmethod
@@ -241,17 +355,39 @@ class SelfPlayEnvs:
             ],
             "game_ids": list(snapshot["game_ids"]),
             "next_game_id": int(snapshot["next_game_id"]),
+            "opponents": list(snapshot["opponents"]),
+            "learner_colours": list(snapshot["learner_colours"]),
+            "players": copy.deepcopy(snapshot["players"]),
         }
 
     @classmethod
-    def from_portable(cls, state: dict[str, Any], num_envs: int, max_plies: int) -> SelfPlayEnvs:
-        """Games rebuilt from a checkpoint's portable snapshot (ValueError if inconsistent)."""
+    def from_portable(
+        cls,
+        state: dict[str, Any],
+        num_envs: int,
+        max_plies: int,
+        opponents: Sequence[str | None] = (),
+        players: Mapping[str, ScriptedPlayer] | None = None,
+    ) -> SelfPlayEnvs:
+        """Games rebuilt from a checkpoint's portable snapshot, the fixed players' generators
+        restored into ``players`` (ValueError if inconsistent)."""
         games = state["games"]
         if len(games) != num_envs or len(state["game_ids"]) != num_envs:
             raise ValueError(f"the checkpoint holds {len(games)} games, the config {num_envs}")
         envs = cls.__new__(cls)
         envs.num_envs = num_envs
         envs.max_plies = max_plies
+        envs._set_opponents(opponents, players)
+        # Checkpoints from before training opponents existed hold only self-play games.
+        saved = state.get("opponents") or [None] * num_envs
+        if list(saved) != envs.opponents:
+            raise ValueError("the checkpoint's games were played against other opponents")
+        colours = state.get("learner_colours") or [None] * num_envs
+        if [c is None for c in colours] != [n is None for n in envs.opponents]:
+            raise ValueError("the checkpoint's learner colours do not fit its opponents")
+        envs.learner_colours = [None if c is None else int(c) for c in colours]
+        for name, rng_state in state.get("players", {}).items():
+            envs.players[name].rng.bit_generator.state = rng_state
         envs.games = [ShogiGame.replay(max_plies, g["sfen"], list(g["moves"])) for g in games]
         if any(g.result.is_over for g in envs.games):
             raise ValueError("the checkpoint holds a game that has already ended")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from keisei.shogi.checkpoint import read_network
 from keisei.shogi.config import ShogiPPOConfig
+from keisei.shogi.env import ScriptedPlayer
 from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer
 from keisei.shogi.material import GreedyPlayer, TwoPlyPlayer
 from keisei.shogi.network import Precision
@@ -72,3 +73,17 @@ def builtin_player(name: str, seed: int) -> Player:
         known = ", ".join(sorted(BUILTIN_OPPONENTS))
         raise ValueError(f"unknown built-in opponent '{name}' (known: {known})")
     return _BUILTIN[name](seed)
+
+
+def training_players(
+    cfg: ShogiPPOConfig,
+) -> tuple[list[str | None], dict[str, ScriptedPlayer]]:
+    """The fixed player of each parallel game (``cfg.training_opponents``) and one player per
+    name met, each with its own seed drawn from the run's."""
+    names = cfg.training_opponents()
+    players: dict[str, ScriptedPlayer] = {
+        name: _BUILTIN[name](cfg.seed + 7919 * (1 + index))
+        for index, name in enumerate(sorted(BUILTIN_OPPONENTS))
+        if name in names
+    }
+    return names, players

@@ -33,21 +33,25 @@ def compute_gae(
     next_value: np.ndarray,
     gamma: float,
     gae_lambda: float,
+    next_signs: np.ndarray | float = -1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Negamax GAE over a rollout: arrays [T, N]; ``next_value`` [N] is V after the last step.
 
     ``dones[t]`` marks that the game ended with the move at ``t`` (a truncated game's bootstrap
-    is already folded into ``rewards[t]``). Returns ``advantages`` and ``returns`` [T, N].
+    is already folded into ``rewards[t]``). ``next_signs`` ([N] or a scalar) is -1 where the
+    next position is the opponent's (self-play) and +1 where the same player moves again (a
+    fixed opponent replied inside the step). Returns ``advantages`` and ``returns`` [T, N].
     """
     num_steps = rewards.shape[0]
     advantages = np.zeros_like(rewards, dtype=np.float32)
     last_gae = np.zeros(rewards.shape[1], dtype=np.float32)
     for t in reversed(range(num_steps)):
         next_values = next_value if t == num_steps - 1 else values[t + 1]
-        next_nonterminal = 1.0 - dones[t]
-        # The next position belongs to the opponent: its value and advantage change sign.
-        delta = rewards[t] - gamma * next_values * next_nonterminal - values[t]
-        last_gae = delta - gamma * gae_lambda * next_nonterminal * last_gae
+        # In self-play the next position belongs to the opponent: its value and advantage
+        # change sign.
+        carry = next_signs * (1.0 - dones[t])
+        delta = rewards[t] + gamma * next_values * carry - values[t]
+        last_gae = delta + gamma * gae_lambda * carry * last_gae
         advantages[t] = last_gae
     returns = advantages + values
     return advantages, returns

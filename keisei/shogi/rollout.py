@@ -32,16 +32,22 @@ class RolloutHooks:
 
 @dataclass
 class RolloutStats:
-    """How the self-play games that ended during one rollout ended."""
+    """How the games that ended during one rollout ended: self-play games by colour, games
+    against fixed players by the learner's score."""
 
     lengths: list[int] = field(default_factory=list)
     black_wins: int = 0
     white_wins: int = 0
     draws: int = 0
     truncations: int = 0
+    against: dict[str, list[int]] = field(default_factory=dict)  # opponent -> [wins, games]
 
     def record(self, finished: list[FinishedGame]) -> None:
         for game in finished:
+            if game.opponent is not None:
+                score = self.against.setdefault(game.opponent, [0, 0])
+                score[0] += int(game.winner == game.learner)
+                score[1] += 1
             self.lengths.append(game.plies)
             if game.winner == BLACK:
                 self.black_wins += 1
@@ -65,6 +71,8 @@ class RolloutStats:
                 "charts/draw_rate": self.draws / n,
                 "charts/truncation_rate": self.truncations / n,
             }
+        for name, (wins, games) in self.against.items():
+            out[f"charts/training_win_rate_vs_{name}"] = wins / games
         return out
 
     def add_to(self, counters: dict[str, int]) -> None:
@@ -111,21 +119,22 @@ def collect_rollout(
         logprobs[step] = logprob.numpy()
         values[step] = value.numpy()
         coef = shaping_coef(first_step + step * num_envs)
-        reward, terminated, truncated, finished, final_obs = envs.step(actions[step], coef)
-        if len(final_obs):
-            # Truncation is not an outcome: bootstrap with the (opponent's, so negated) value of
-            # the position the game was cut at.
-            _, final_value = policy(final_obs)
-            reward[truncated] -= cfg.gamma * final_value.numpy()
+        played = envs.step(actions[step], coef)
+        reward = played.rewards
+        if len(played.final_obs):
+            # Truncation is not an outcome: bootstrap with the value of the position the game
+            # was cut at (negated when it is the other side's to move).
+            _, final_value = policy(played.final_obs)
+            reward[played.truncated] += cfg.gamma * played.final_signs * final_value.numpy()
         rewards[step] = reward
-        dones[step] = terminated | truncated
-        stats.record(finished)
-        hooks.on_finished(finished)
+        dones[step] = played.terminated | played.truncated
+        stats.record(played.finished)
+        hooks.on_finished(played.finished)
         hooks.after_ply()
 
     _, next_value = policy(envs.obs)
     advantages, returns = compute_gae(
-        rewards, values, dones, next_value.numpy(), cfg.gamma, cfg.gae_lambda
+        rewards, values, dones, next_value.numpy(), cfg.gamma, cfg.gae_lambda, envs.next_signs
     )
     batch = RolloutBatch(
         obs=torch.from_numpy(obs.reshape(-1, NUM_FEATURES, 9, 9)),

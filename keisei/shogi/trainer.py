@@ -34,7 +34,7 @@ from keisei.shogi.analysis import Analyser, analyse_position, game_positions
 from keisei.shogi.checkpoint import read_checkpoint, write_checkpoint
 from keisei.shogi.commands import EvaluateParams, SampleParams, parse_params
 from keisei.shogi.config import PRESETS, ShogiPPOConfig
-from keisei.shogi.env import FinishedGame, SelfPlayEnvs
+from keisei.shogi.env import WHITE, FinishedGame, SelfPlayEnvs
 from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer, play_game, play_match
 from keisei.shogi.network import Precision, build_network
 from keisei.shogi.pathology import PathologyInjector
@@ -44,6 +44,7 @@ from keisei.shogi.players import (
     builtin_player,
     load_player,
     player_from_checkpoint,
+    training_players,
 )
 from keisei.shogi.ppo import ppo_update
 from keisei.shogi.records import game_record
@@ -81,7 +82,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         # cannot change the course of training.
         self.action_generator = torch.Generator().manual_seed(cfg.seed)
         self.shuffle_rng = np.random.default_rng(cfg.seed)
-        self.envs = SelfPlayEnvs(cfg.num_envs, cfg.max_plies)
+        self.envs = SelfPlayEnvs(cfg.num_envs, cfg.max_plies, *training_players(cfg))
         self.global_step = 0
         self.update = 0
         self.counters = {"games_finished": 0, "black_wins": 0, "white_wins": 0, "draws": 0}
@@ -204,12 +205,18 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         return not self.stop_requested
 
     def record_selfplay(self, finished: list[FinishedGame]) -> None:
-        """Report a sampled share of finished self-play games (by game id: resume-safe)."""
+        """Report a sampled share of the finished training games (by game id: resume-safe);
+        a game against a fixed player names it."""
         every = self.config.record_selfplay_every
         for done in finished:
             if every and done.game is not None and done.game_id % every == 0:
+                players = ("self-play", "self-play")
+                if done.opponent is not None:
+                    players = ("learner", done.opponent)
+                    if done.learner == WHITE:
+                        players = (done.opponent, "learner")
                 record = {
-                    **game_record(done.game, ("self-play", "self-play")),
+                    **game_record(done.game, players),
                     "step": self.global_step,
                     "game": done.game_id,
                 }
@@ -399,7 +406,9 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
             raise CheckpointError(f"{path} does not fit this config's network: {exc}") from exc
         try:
             cfg = self.config
-            envs = SelfPlayEnvs.from_portable(state["envs"], cfg.num_envs, cfg.max_plies)
+            envs = SelfPlayEnvs.from_portable(
+                state["envs"], cfg.num_envs, cfg.max_plies, *training_players(cfg)
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path} holds unusable games: {exc}") from exc
         action_generator = torch.Generator()

@@ -44,3 +44,15 @@ def test_presets_validate_and_schema_describes_every_field():
     for name, prop in schema["properties"].items():
         assert prop.get("description"), name
     assert ShogiPPOTrainer.name == "shogi-ppo"
+
+
+def test_opponent_shares_place_the_fixed_players_last_and_may_not_exceed_one():
+    config = ShogiPPOConfig(
+        num_envs=8, minibatch_size=8, train_vs_greedy=0.25, train_vs_two_ply=0.5
+    )
+    assert config.training_opponents() == [None, None, "greedy", "greedy"] + ["two_ply"] * 4
+    assert ShogiPPOConfig(num_envs=3, minibatch_size=8).training_opponents() == [None] * 3
+    odd = ShogiPPOConfig(num_envs=3, minibatch_size=8, train_vs_random=0.5, train_vs_greedy=0.5)
+    assert len(odd.training_opponents()) == 3 and None not in odd.training_opponents()
+    with pytest.raises(ValidationError, match="train_vs_greedy.*exceeds 1"):
+        ShogiPPOConfig(train_vs_random=0.5, train_vs_greedy=0.4, train_vs_two_ply=0.2)

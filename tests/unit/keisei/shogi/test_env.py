@@ -2,6 +2,7 @@
 
 import cshogi
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,14 @@ from keisei.shogi.env import (
     ShogiGame,
     material_gain,
 )
-from keisei.shogi.features import NUM_ACTIONS, LegalMoves, fill_observations
+from keisei.shogi.evaluate import RandomPlayer
+from keisei.shogi.features import (
+    NUM_ACTIONS,
+    LegalMoves,
+    fill_observations,
+    legal_moves_and_labels,
+)
+from keisei.shogi.material import GreedyPlayer
 from keisei.shogi.ppo import sample_actions
 
 
@@ -141,7 +149,7 @@ def test_envs_restart_finished_games_and_report_them():
     finished_total = []
     for _ in range(4):
         labels = np.array([rng.choice(np.flatnonzero(row)) for row in envs.legal.mask])
-        rewards, terminated, truncated, finished, final_obs = envs.step(labels)
+        rewards, terminated, truncated, finished, final_obs, _ = envs.step(labels)
         finished_total += finished
         assert len(final_obs) == int(truncated.sum())
     # Every game hits the 2-ply cap twice in 4 plies and restarts from the start.
@@ -162,3 +170,83 @@ def test_env_snapshot_round_trip_rebuilds_the_same_positions():
     assert [g.board.sfen() for g in rebuilt.games] == [g.board.sfen() for g in envs.games]
     np.testing.assert_array_equal(rebuilt.obs, envs.obs)
     np.testing.assert_array_equal(rebuilt.legal.mask, envs.legal.mask)
+
+
+def random_labels(envs, rng):
+    return np.array([rng.choice(np.flatnonzero(row)) for row in envs.legal.mask])
+
+
+def test_against_fixed_players_every_position_is_the_learners_and_colours_alternate():
+    players = {"random": RandomPlayer(3), "greedy": GreedyPlayer(4)}
+    envs = SelfPlayEnvs(4, max_plies=9, opponents=[None, None, "random", "greedy"], players=players)
+    rng = np.random.default_rng(2)
+    colours = set()
+    finished_total = []
+    for _ in range(30):
+        for i in (2, 3):
+            assert envs.games[i].board.turn == envs.learner_colour(i)
+            colours.add(envs.learner_colour(i))
+        step = envs.step(random_labels(envs, rng))
+        finished_total += step.finished
+        # The 9th ply is Black's: the learner's own (its value then enters negated, as in
+        # self-play) when it has Black, the opponent's reply (the learner's to move) when not.
+        truncated = [f for f in step.finished if f.reason == MAX_PLIES]
+        expected = [1.0 if f.learner == WHITE else -1.0 for f in truncated]
+        assert step.final_signs.tolist() == expected
+    assert colours == {BLACK, WHITE}
+    against = [f for f in finished_total if f.opponent is not None]
+    assert {f.opponent for f in against} == {"random", "greedy"}
+    assert all(f.learner is not None for f in against)
+    assert all(f.opponent is None and f.learner is None for f in finished_total if f.env < 2)
+    np.testing.assert_array_equal(envs.next_signs, [-1.0, -1.0, 1.0, 1.0])
+
+
+def test_the_learners_reward_counts_what_the_reply_wins_back():
+    envs = SelfPlayEnvs(1, max_plies=100, opponents=["greedy"], players={"greedy": GreedyPlayer(0)})
+    # The learner (Black in game 0) opens the bishops' diagonal; then any quiet move leaves
+    # its bishop to the greedy reply 2b8h+ (8 on the board + 8 in hand + 2 for promoting).
+    envs.games[0] = ShogiGame.replay(100, cshogi.STARTING_SFEN, ["7g7f", "3c3d"])
+    envs.refresh()
+    moves, labels = legal_moves_and_labels(envs.games[0].board)
+    quiet = labels[moves.index(envs.games[0].board.move_from_usi("6i7h"))]
+    step = envs.step(np.array([quiet]), shaping_coef=0.01)
+    assert envs.games[0].usi_moves()[-1] == "2b8h+"
+    assert step.rewards[0] == pytest.approx(-0.18)
+    assert envs.games[0].board.turn == BLACK
+
+
+def test_a_fixed_players_winning_reply_is_the_learners_loss():
+    envs = SelfPlayEnvs(
+        8, max_plies=512, opponents=["greedy"] * 8, players={"greedy": GreedyPlayer(1)}
+    )
+    rng = np.random.default_rng(5)
+    for _ in range(2_000):  # a random mover is mated by the greedy player within this
+        step = envs.step(random_labels(envs, rng))
+        lost = [f for f in step.finished if f.winner is not None and f.winner != f.learner]
+        if lost:
+            assert step.rewards[lost[0].env] == -1.0
+            assert step.terminated[lost[0].env]
+            return
+    pytest.fail("the greedy player never won")
+
+
+def test_a_snapshot_restores_the_fixed_players_generators():
+    def build():
+        return SelfPlayEnvs(2, 60, [None, "random"], {"random": RandomPlayer(9)})
+
+    envs = build()
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        envs.step(random_labels(envs, rng))
+    portable = SelfPlayEnvs.snapshot_to_portable(envs.snapshot())
+    rebuilt = SelfPlayEnvs.from_portable(portable, 2, 60, *_opponents_of(build()))
+    labels = random_labels(envs, rng)
+    envs.step(labels)
+    rebuilt.step(labels)
+    assert rebuilt.games[1].usi_moves() == envs.games[1].usi_moves()
+    with pytest.raises(ValueError, match="other opponents"):
+        SelfPlayEnvs.from_portable(portable, 2, 60)
+
+
+def _opponents_of(envs):
+    return envs.opponents, envs.players

@@ -118,3 +118,17 @@ def test_a_minibatch_answers_commands_every_chunk_and_learns_the_same(tiny_confi
     for key, value in whole_losses.items():
         if key != "losses/explained_variance":
             assert chunked_losses[key] == pytest.approx(value, rel=1e-4, abs=1e-7), key
+
+
+def test_gae_against_a_fixed_opponent_keeps_the_learners_sign():
+    # Two columns: self-play (next sign -1) and the learner against a fixed player (+1), whose
+    # replies happen inside the step, so every row is the learner's own position.
+    rewards = np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float32)
+    values = np.array([[0.1, 0.1], [0.2, 0.2]], dtype=np.float32)
+    dones = np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float32)
+    signs = np.array([-1.0, 1.0], dtype=np.float32)
+    advantages, _ = compute_gae(rewards, values, dones, np.zeros(2, np.float32), 0.9, 1.0, signs)
+    # Column 1 is ordinary single-agent GAE: A_0 = 0 + 0.9 * 0.2 - 0.1 + 0.9 * (1 - 0.2).
+    np.testing.assert_allclose(advantages[:, 1], [0.08 + 0.72, 0.8], rtol=1e-6)
+    # Column 0 is the negamax one: A_0 = 0 - 0.9 * 0.2 - 0.1 - 0.9 * 0.8.
+    np.testing.assert_allclose(advantages[:, 0], [-0.28 - 0.72, 0.8], rtol=1e-6)

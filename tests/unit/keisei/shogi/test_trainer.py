@@ -289,3 +289,26 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_exactly(tmp_path, tiny_co
     # The killed process trained the same trajectory up to its checkpoint (another process).
     upto = [(s, m) for s, m in deterministic(unbroken.metrics) if s <= 2 * 32]
     assert deterministic(killed_metrics)[: len(upto)] == upto
+
+
+def test_a_run_against_fixed_players_reports_them_and_resumes_exactly(
+    tmp_path, tiny_config, run, make_control
+):
+    """Half the games against the random mover and the greedy player: their win rates are
+    charted, their games recorded under their names, and a stop and resume changes nothing
+    (their generators travel in the checkpoint)."""
+    config = tiny_config(
+        train_vs_random=0.25, train_vs_greedy=0.25, max_plies=12, record_selfplay_every=1
+    )
+    outcome, unbroken, _ = run(tmp_path / "a", config)
+    assert outcome == RunOutcome.COMPLETED
+    charted = {k for _, m in unbroken.metrics for k in m}
+    assert {"charts/training_win_rate_vs_random", "charts/training_win_rate_vs_greedy"} <= charted
+    names = {(d["black"], d["white"]) for kind, _, d in unbroken.events if kind == "selfplay"}
+    assert {("learner", "greedy"), ("greedy", "learner"), ("self-play", "self-play")} <= names
+
+    stop = make_control({20: [CommandRequest(id="s", kind="stop")]})
+    _, first, _ = run(tmp_path / "b", config, control=stop)
+    _, second, _ = run(tmp_path / "c", config, resume_from=first.checkpoints[-1].path)
+    resumed = deterministic(first.metrics) + deterministic(second.metrics)
+    assert resumed == deterministic(unbroken.metrics)
