@@ -386,11 +386,18 @@ class SelfPlayEnvs:
         if [c is None for c in colours] != [n is None for n in envs.opponents]:
             raise ValueError("the checkpoint's learner colours do not fit its opponents")
         envs.learner_colours = [None if c is None else int(c) for c in colours]
-        for name, rng_state in state.get("players", {}).items():
-            envs.players[name].rng.bit_generator.state = rng_state
         envs.games = [ShogiGame.replay(max_plies, g["sfen"], list(g["moves"])) for g in games]
         if any(g.result.is_over for g in envs.games):
             raise ValueError("the checkpoint holds a game that has already ended")
+        if any(
+            c is not None and g.board.turn != c
+            for g, c in zip(envs.games, envs.learner_colours, strict=True)
+        ):
+            raise ValueError("the checkpoint holds a game where a fixed player is to move")
+        for name, rng_state in state.get("players", {}).items():
+            if name not in envs.players:
+                raise ValueError(f"the checkpoint holds a generator for opponent '{name}'")
+            envs.players[name].rng.bit_generator.state = rng_state
         envs.game_ids = [int(x) for x in state["game_ids"]]
         envs.next_game_id = int(state["next_game_id"])
         envs.obs = np.zeros((num_envs, 119, 9, 9), dtype=np.float32)

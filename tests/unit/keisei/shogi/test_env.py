@@ -246,6 +246,9 @@ def test_a_snapshot_restores_the_fixed_players_generators():
     assert rebuilt.games[1].usi_moves() == envs.games[1].usi_moves()
     with pytest.raises(ValueError, match="other opponents"):
         SelfPlayEnvs.from_portable(portable, 2, 60)
+    flipped = {**portable, "learner_colours": [None, 1 - portable["learner_colours"][1]]}
+    with pytest.raises(ValueError, match="a fixed player is to move"):
+        SelfPlayEnvs.from_portable(flipped, 2, 60, *_opponents_of(build()))
 
 
 def _opponents_of(envs):
