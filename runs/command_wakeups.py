@@ -7,7 +7,9 @@ a queue that the training thread drains between steps at the cost of a queue rea
 also fetches every ``FALLBACK_SECONDS`` on its own: a notification sent while its connection
 was down (PostgreSQL restarting) is never lost for longer than that. Should the thread itself
 go quiet (blocked on its connection), the training thread fetches for it (``fetch_if_stale``):
-a stop is never lost with the thread.
+a stop is never lost with the thread. It does not while the thread is quiet because PostgreSQL
+is away (the thread is failing and retrying): a fetch would fail the same way, after blocking
+the training for the connection pool's timeout.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ FALLBACK_SECONDS = 1.0
 RETRY_SECONDS = 1.0  # after the database went away
 WAIT_SECONDS = 0.25  # the longest the thread waits before it looks at its stop flag
 STALE_SECONDS = 10.0  # no fetch by the thread for this long: the training thread fetches
+# The thread failed to reach PostgreSQL this recently: it is retrying, not hung. Above the pool's
+# connection timeout (10 s) plus RETRY_SECONDS, the longest between two of its failures.
+RETRYING_SECONDS = 30.0
+STAND_IN_BACKOFF_MAX = 60.0  # the longest wait between two failed tries of the training thread
 
 
 def command_channel(run_id: int) -> str:
@@ -51,7 +57,9 @@ class CommandListener:
         self._handed: set[int] = set()
         self._handing = threading.Lock()  # the thread and ``fetch_if_stale`` both hand out
         self.fetched_at = time.monotonic()  # the last fetch that finished, by either thread
+        self.failed_at = float("-inf")  # the thread's last failure to reach the database
         self._stand_in_after = 0.0  # the training thread's next fetch, at the earliest
+        self._stand_in_failures = 0  # its failed tries in a row
         # Set once the thread listens (and has fetched what was asked before).
         self.listening = threading.Event()
         self._stop = threading.Event()
@@ -79,6 +87,7 @@ class CommandListener:
                     self._listen_until_stopped()
                 except Exception:  # the database is away: listen again once it is back
                     log.warning("command listener of run %s lost its connection", self.run_id)
+                    self.failed_at = time.monotonic()
                     connection.close()
                     self._stop.wait(RETRY_SECONDS)
         finally:
@@ -113,14 +122,16 @@ class CommandListener:
 
     def fetch_if_stale(self) -> bool:
         """From the training thread: fetch here when the listener thread has fetched nothing
-        for ``STALE_SECONDS`` (it should every ``FALLBACK_SECONDS``), at most every
-        ``RETRY_SECONDS``. A failure (PostgreSQL away: the thread is quiet for that reason
-        too) is logged and never ends the training. Returns whether it fetched."""
+        for ``STALE_SECONDS`` (it should every ``FALLBACK_SECONDS``) and is not retrying a
+        database that is away, at most once per ``RETRY_SECONDS`` after the last try ended
+        (twice as long after each failure in a row, up to ``STAND_IN_BACKOFF_MAX``). A failure
+        is logged and never ends the training. Returns whether it fetched."""
         now = time.monotonic()
         quiet = now - self.fetched_at
         if quiet < STALE_SECONDS or now < self._stand_in_after:
             return False
-        self._stand_in_after = now + RETRY_SECONDS
+        if now - self.failed_at < RETRYING_SECONDS:
+            return False
         log.warning(
             "command listener of run %s silent for %.0f s (alive: %s); fetching from the "
             "training thread",
@@ -134,5 +145,12 @@ class CommandListener:
             log.warning("run %s: commands not fetched either: %s", self.run_id, exc)
             if isinstance(exc, DatabaseError):
                 connection.close()  # this thread's, reopened at its next use
+            self._stand_in_failures += 1
             return False
-        return True
+        else:
+            self._stand_in_failures = 0
+            return True
+        finally:
+            # Counted from the end: a failed try can block for the pool's whole timeout.
+            wait = min(RETRY_SECONDS * 2**self._stand_in_failures, STAND_IN_BACKOFF_MAX)
+            self._stand_in_after = time.monotonic() + wait

@@ -79,3 +79,56 @@ def test_a_stand_in_fetch_that_fails_leaves_the_training_alone(owner, monkeypatc
         assert listener.fetch_if_stale() is False
         assert listener.fetch_if_stale() is False  # and not again before RETRY_SECONDS
         assert listener.commands.empty()
+
+
+def test_a_listener_retrying_a_database_that_is_away_is_not_stood_in_for(owner, monkeypatch):
+    """Seen in a full run: with PostgreSQL stopped, the training thread's stand-in fetch
+    blocked for the pool's 10 s timeout every 11 s, and the run wrote no checkpoint in two
+    minutes. The listener that is failing and retrying is not hung: nothing to stand in for."""
+
+    def away(self):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(command_wakeups.CommandListener, "_listen_until_stopped", away)
+    monkeypatch.setattr(command_wakeups, "STALE_SECONDS", 0.0)
+    monkeypatch.setattr(command_wakeups, "RETRY_SECONDS", 0.05)
+    asked = []
+    monkeypatch.setattr(
+        command_wakeups.selectors, "commands_pending", lambda **kw: asked.append(kw) or []
+    )
+    run = running_run(owner)
+    with command_wakeups.CommandListener(run.pk) as listener:
+        wait_for(lambda: listener.failed_at > 0, timeout=10, what="the listener's failure")
+        assert listener.fetch_if_stale() is False
+        assert asked == []
+        # Its failures long enough ago (as when it hangs instead): the stand-in fetches.
+        monkeypatch.setattr(command_wakeups, "RETRYING_SECONDS", 0.0)
+        assert listener.fetch_if_stale() is True
+        assert asked == [{"run_id": run.pk}]
+
+
+def test_failed_stand_in_fetches_wait_from_their_end_and_back_off(owner, monkeypatch):
+    monkeypatch.setattr(command_wakeups.CommandListener, "_listen", lambda self: None)
+    monkeypatch.setattr(command_wakeups, "STALE_SECONDS", 0.0)
+    monkeypatch.setattr(command_wakeups, "RETRY_SECONDS", 0.2)
+    tries: list[tuple[float, float]] = []
+
+    def slow_failure(**kwargs):
+        started = time.monotonic()
+        time.sleep(0.3)  # the pool's timeout, shortened
+        tries.append((started, time.monotonic()))
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(command_wakeups.selectors, "commands_pending", slow_failure)
+    run = running_run(owner)
+    with command_wakeups.CommandListener(run.pk) as listener:
+        assert listener.fetch_if_stale() is False
+        assert listener.fetch_if_stale() is False
+        assert len(tries) == 1  # not again at once, though RETRY_SECONDS passed during the try
+        wait_for(
+            lambda: listener.fetch_if_stale() or len(tries) == 3,
+            timeout=10,
+            what="two more tries",
+        )
+    gaps = [tries[i + 1][0] - tries[i][1] for i in range(2)]
+    assert gaps[0] >= 0.4 and gaps[1] >= 0.8  # 2 and 4 times RETRY_SECONDS after failures
