@@ -199,7 +199,8 @@ class ShogiPPOConfig(BaseModel):
         ge=0.0,
         le=1.0,
         description="Share of the parallel games played against the 2-ply material searcher "
-        "instead of self-play (about 1 ms of search a reply)",
+        "instead of self-play (it searches every reply: the slowest of the three to train "
+        "against)",
     )
 
     # ----- network -------------------------------------------------------------------------
