@@ -253,3 +253,14 @@ def test_a_snapshot_restores_the_fixed_players_generators():
 
 def _opponents_of(envs):
     return envs.opponents, envs.players
+
+
+def test_a_snapshot_from_before_fixed_players_loads_as_self_play():
+    envs = SelfPlayEnvs(2, 60)
+    envs.step(random_labels(envs, np.random.default_rng(3)))
+    portable = SelfPlayEnvs.snapshot_to_portable(envs.snapshot())
+    older = {k: portable[k] for k in ("games", "game_ids", "next_game_id")}
+    rebuilt = SelfPlayEnvs.from_portable(older, 2, 60)
+    assert [g.board.sfen() for g in rebuilt.games] == [g.board.sfen() for g in envs.games]
+    assert rebuilt.opponents == [None, None]
+    np.testing.assert_array_equal(rebuilt.next_signs, [-1.0, -1.0])
