@@ -217,7 +217,9 @@ class SelfPlayEnvs:
         self.next_game_id = num_envs
         self.obs = np.zeros((num_envs, 119, 9, 9), dtype=np.float32)  # [N, 119, 9, 9]
         self.legal = LegalMoves(num_envs)
-        self._opponents_open(range(num_envs))
+        # New games where the learner has White open with the opponent's move (a first move
+        # cannot end a game: max_plies is at least 2).
+        self._opponents_reply(self._against)
         self.refresh()
 
     def _set_opponents(
@@ -236,6 +238,7 @@ class SelfPlayEnvs:
             for i, name in enumerate(names)
         ]
         self.next_signs = np.array([-1.0 if n is None else 1.0 for n in names], np.float32)
+        self._against = [i for i, name in enumerate(names) if name is not None]
 
     def learner_colour(self, env: int) -> int | None:
         """The learner's colour in game ``env`` (None: self-play, it plays both)."""
@@ -256,11 +259,6 @@ class SelfPlayEnvs:
             moves = self.players[name].choose([self.games[i] for i in indices])
             replies += [(i, m, self.games[i].push(m)) for i, m in zip(indices, moves, strict=True)]
         return sorted(replies, key=lambda r: r[0])
-
-    def _opponents_open(self, envs: Sequence[int]) -> None:
-        """New games where the learner has White: the opponent's first move (it cannot end a
-        game: ``max_plies`` is at least 2)."""
-        self._opponents_reply(envs)
 
     def refresh(self) -> None:
         """Recompute the observations and legal moves of every game."""
@@ -291,7 +289,7 @@ class SelfPlayEnvs:
             rewards[i] = reward
             if result.is_over:
                 ended.append(i)
-        for i, move, result in self._opponents_reply(range(n)):
+        for i, move, result in self._opponents_reply(self._against):
             rewards[i] -= result.mover_reward
             if shaping_coef:
                 rewards[i] -= shaping_coef * material_gain(move)
@@ -325,7 +323,7 @@ class SelfPlayEnvs:
             self.next_game_id += 1
             if f.learner is not None:
                 self.learner_colours[f.env] = int(WHITE if f.learner == BLACK else BLACK)
-        self._opponents_open([f.env for f in finished])
+        self._opponents_reply([f.env for f in finished if f.opponent is not None])  # openings
         self.refresh()
         return Step(rewards, terminated, truncated, finished, final_obs, signs[trunc_idx])
 
