@@ -52,6 +52,7 @@ LAYOUT = form_layout(
                 "train_vs_random": "Games against the random mover (share)",
                 "train_vs_greedy": "Games against the greedy player (share)",
                 "train_vs_two_ply": "Games against the 2-ply searcher (share)",
+                "train_vs_from_step": "Fixed players from position",
             },
         ),
         (
@@ -102,6 +103,7 @@ LAYOUT = form_layout(
         "precision",
         "shaping_anneal_steps",
         "train_vs_random",
+        "train_vs_from_step",
         "squeeze_excitation",
         "value_hidden",
         "lr_schedule",
@@ -201,6 +203,13 @@ class ShogiPPOConfig(BaseModel):
         description="Share of the parallel games played against the 2-ply material searcher "
         "instead of self-play (it searches every reply: the slowest of the three to train "
         "against)",
+    )
+    train_vs_from_step: int = Field(
+        0,
+        ge=0,
+        le=10_000_000_000,
+        description="Positions of pure self-play before the fixed players come in (0: from "
+        "the start); then each of their games passes to its player when its self-play game ends",
     )
 
     # ----- network -------------------------------------------------------------------------

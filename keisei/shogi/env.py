@@ -200,6 +200,10 @@ class SelfPlayEnvs:
     ``next_signs`` says how the next position's value enters the learner's TD error: negated
     in self-play (the other side moves next), as is against a fixed player (the learner moves
     next).
+
+    With ``opponents_on`` False the named games start as self-play; after
+    ``bring_in_opponents`` each turns to its player when its current game ends (a game in
+    progress never changes hands).
     """
 
     def __init__(
@@ -208,10 +212,15 @@ class SelfPlayEnvs:
         max_plies: int,
         opponents: Sequence[str | None] = (),
         players: Mapping[str, ScriptedPlayer] | None = None,
+        *,
+        opponents_on: bool = True,
     ) -> None:
         self.num_envs = num_envs
         self.max_plies = max_plies
         self._set_opponents(opponents, players)
+        self.opponents_on = opponents_on
+        if not opponents_on:
+            self._set_playing([None] * num_envs)
         self.games = [ShogiGame(max_plies) for _ in range(num_envs)]
         self.game_ids = list(range(num_envs))  # a running number per game, for the live board
         self.next_game_id = num_envs
@@ -232,13 +241,23 @@ class SelfPlayEnvs:
         missing = {n for n in names if n is not None} - set(self.players)
         if missing:
             raise ValueError(f"no player for opponents {sorted(missing)}")
-        self.opponents: list[str | None] = names
+        self.assigned: list[str | None] = names  # each game's player once opponents are on
+        self._set_playing(names)
+
+    def _set_playing(self, names: list[str | None]) -> None:
+        """The player each game is played against now (None: self-play), the learner's colour
+        starting at Black in even games and White in odd ones."""
+        self.opponents: list[str | None] = list(names)
         self.learner_colours: list[int | None] = [
             None if name is None else int(BLACK if i % 2 == 0 else WHITE)
             for i, name in enumerate(names)
         ]
         self.next_signs = np.array([-1.0 if n is None else 1.0 for n in names], np.float32)
         self._against = [i for i, name in enumerate(names) if name is not None]
+
+    def bring_in_opponents(self) -> None:
+        """From now on, each game named in ``opponents`` turns to its player when it ends."""
+        self.opponents_on = True
 
     def learner_colour(self, env: int) -> int | None:
         """The learner's colour in game ``env`` (None: self-play, it plays both)."""
@@ -323,9 +342,25 @@ class SelfPlayEnvs:
             self.next_game_id += 1
             if f.learner is not None:
                 self.learner_colours[f.env] = int(WHITE if f.learner == BLACK else BLACK)
-        self._opponents_reply([f.env for f in finished if f.opponent is not None])  # openings
+        if self.opponents_on:
+            self._take_over([f.env for f in finished])
+        self._opponents_reply([f.env for f in finished if self.opponents[f.env] is not None])
         self.refresh()
         return Step(rewards, terminated, truncated, finished, final_obs, signs[trunc_idx])
+
+    def _take_over(self, envs: Sequence[int]) -> None:
+        """Games among ``envs`` (just restarted) still in self-play pass to their player."""
+        switched = [i for i in envs if self.opponents[i] != self.assigned[i]]
+        if switched:
+            playing = list(self.opponents)
+            for i in switched:
+                playing[i] = self.assigned[i]
+            colours = self.learner_colours
+            self._set_playing(playing)
+            # Games already against their player keep their alternating colour.
+            for i, colour in enumerate(colours):
+                if colour is not None:
+                    self.learner_colours[i] = colour
 
     # ----- state for checkpoints -----------------------------------------------------------
 
@@ -337,6 +372,7 @@ class SelfPlayEnvs:
             "game_ids": list(self.game_ids),
             "next_game_id": self.next_game_id,
             "opponents": list(self.opponents),
+            "opponents_on": self.opponents_on,
             "learner_colours": list(self.learner_colours),
             "players": {
                 name: copy.deepcopy(p.rng.bit_generator.state) for name, p in self.players.items()
@@ -354,6 +390,7 @@ class SelfPlayEnvs:
             "game_ids": list(snapshot["game_ids"]),
             "next_game_id": int(snapshot["next_game_id"]),
             "opponents": list(snapshot["opponents"]),
+            "opponents_on": bool(snapshot["opponents_on"]),
             "learner_colours": list(snapshot["learner_colours"]),
             "players": copy.deepcopy(snapshot["players"]),
         }
@@ -376,10 +413,17 @@ class SelfPlayEnvs:
         envs.num_envs = num_envs
         envs.max_plies = max_plies
         envs._set_opponents(opponents, players)
-        # Checkpoints from before training opponents existed hold only self-play games.
-        saved = state.get("opponents") or [None] * num_envs
-        if list(saved) != envs.opponents:
+        # Checkpoints from before training opponents existed hold only self-play games. A game
+        # may still be self-play where the config names a player: it had not ended since the
+        # players were brought in, or they were not yet (``opponents_on``).
+        saved = list(state.get("opponents") or [None] * num_envs)
+        if len(saved) != num_envs or any(
+            name is not None and name != assigned
+            for name, assigned in zip(saved, envs.assigned, strict=True)
+        ):
             raise ValueError("the checkpoint's games were played against other opponents")
+        envs._set_playing(saved)
+        envs.opponents_on = bool(state.get("opponents_on", True))
         colours = state.get("learner_colours") or [None] * num_envs
         if [c is None for c in colours] != [n is None for n in envs.opponents]:
             raise ValueError("the checkpoint's learner colours do not fit its opponents")

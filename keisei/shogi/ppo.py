@@ -38,18 +38,20 @@ def compute_gae(
     """Negamax GAE over a rollout: arrays [T, N]; ``next_value`` [N] is V after the last step.
 
     ``dones[t]`` marks that the game ended with the move at ``t`` (a truncated game's bootstrap
-    is already folded into ``rewards[t]``). ``next_signs`` ([N] or a scalar) is -1 where the
-    next position is the opponent's (self-play) and +1 where the same player moves again (a
-    fixed opponent replied inside the step). Returns ``advantages`` and ``returns`` [T, N].
+    is already folded into ``rewards[t]``). ``next_signs`` ([T, N], [N] or a scalar) is -1
+    where the next position is the opponent's (self-play) and +1 where the same player moves
+    again (a fixed opponent replied inside the step). Returns ``advantages`` and ``returns``
+    [T, N].
     """
     num_steps = rewards.shape[0]
+    signs = np.broadcast_to(np.asarray(next_signs, dtype=np.float32), rewards.shape)
     advantages = np.zeros_like(rewards, dtype=np.float32)
     last_gae = np.zeros(rewards.shape[1], dtype=np.float32)
     for t in reversed(range(num_steps)):
         next_values = next_value if t == num_steps - 1 else values[t + 1]
         # In self-play the next position belongs to the opponent: its value and advantage
         # change sign.
-        carry = next_signs * (1.0 - dones[t])
+        carry = signs[t] * (1.0 - dones[t])
         delta = rewards[t] + gamma * next_values * carry - values[t]
         last_gae = delta + gamma * gae_lambda * carry * last_gae
         advantages[t] = last_gae

@@ -106,6 +106,9 @@ def collect_rollout(
     values = np.zeros((num_steps, num_envs), dtype=np.float32)
     rewards = np.zeros((num_steps, num_envs), dtype=np.float32)
     dones = np.zeros((num_steps, num_envs), dtype=np.float32)
+    # How the next position's value enters each TD error: a game may pass from self-play to
+    # a fixed player mid-rollout (when it ends, so the step that ended it carries nothing).
+    next_signs = np.zeros((num_steps, num_envs), dtype=np.float32)
     stats = RolloutStats()
 
     for step in range(num_steps):
@@ -128,13 +131,14 @@ def collect_rollout(
             reward[played.truncated] += cfg.gamma * played.final_signs * final_value.numpy()
         rewards[step] = reward
         dones[step] = played.terminated | played.truncated
+        next_signs[step] = envs.next_signs
         stats.record(played.finished)
         hooks.on_finished(played.finished)
         hooks.after_ply()
 
     _, next_value = policy(envs.obs)
     advantages, returns = compute_gae(
-        rewards, values, dones, next_value.numpy(), cfg.gamma, cfg.gae_lambda, envs.next_signs
+        rewards, values, dones, next_value.numpy(), cfg.gamma, cfg.gae_lambda, next_signs
     )
     batch = RolloutBatch(
         obs=torch.from_numpy(obs.reshape(-1, NUM_FEATURES, 9, 9)),

@@ -82,7 +82,12 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         # cannot change the course of training.
         self.action_generator = torch.Generator().manual_seed(cfg.seed)
         self.shuffle_rng = np.random.default_rng(cfg.seed)
-        self.envs = SelfPlayEnvs(cfg.num_envs, cfg.max_plies, *training_players(cfg))
+        self.envs = SelfPlayEnvs(
+            cfg.num_envs,
+            cfg.max_plies,
+            *training_players(cfg),
+            opponents_on=cfg.train_vs_from_step == 0,
+        )
         self.global_step = 0
         self.update = 0
         self.counters = {"games_finished": 0, "black_wins": 0, "white_wins": 0, "draws": 0}
@@ -140,6 +145,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
                 break
             if not self.pathology.stall(self.update + 1, self._commands):
                 break
+            self._bring_in_opponents()
             rollout = collect_rollout(
                 self.policy,
                 self.envs,
@@ -195,6 +201,18 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
                 self.save_checkpoint("periodic")
         self.save_checkpoint("final")
         return RunOutcome.STOPPED if self.stop_requested else RunOutcome.COMPLETED
+
+    def _bring_in_opponents(self) -> None:
+        """Once ``train_vs_from_step`` positions are played, the fixed players come in."""
+        cfg = self.config
+        if not self.envs.opponents_on and self.global_step >= cfg.train_vs_from_step:
+            self.envs.bring_in_opponents()
+            self.callbacks.on_event(
+                "log",
+                f"fixed players brought in at step {self.global_step}: each of their games "
+                "passes to them when its self-play game ends",
+                {"global_step": self.global_step},
+            )
 
     def _commands(self) -> bool:
         """Answer pending commands (timed, so they do not count as training time); False once

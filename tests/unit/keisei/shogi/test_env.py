@@ -264,3 +264,39 @@ def test_a_snapshot_from_before_fixed_players_loads_as_self_play():
     assert [g.board.sfen() for g in rebuilt.games] == [g.board.sfen() for g in envs.games]
     assert rebuilt.opponents == [None, None]
     np.testing.assert_array_equal(rebuilt.next_signs, [-1.0, -1.0])
+
+
+def test_fixed_players_brought_in_take_each_game_only_when_it_ends():
+    envs = SelfPlayEnvs(
+        4, 6, [None, None, "random", "random"], {"random": RandomPlayer(3)}, opponents_on=False
+    )
+    assert envs.opponents == [None] * 4 and all(g.plies == 0 for g in envs.games)
+    np.testing.assert_array_equal(envs.next_signs, [-1.0] * 4)
+    rng = np.random.default_rng(4)
+    for _ in range(2):
+        envs.step(random_labels(envs, rng))
+    envs.bring_in_opponents()
+    snapshot = SelfPlayEnvs.snapshot_to_portable(envs.snapshot())
+    for _ in range(3):  # plies 3-5: the games in progress stay self-play
+        assert not envs.step(random_labels(envs, rng)).finished
+        assert envs.opponents == [None] * 4
+    step = envs.step(random_labels(envs, rng))  # ply 6: every game reaches the cap
+    assert [f.opponent for f in step.finished] == [None] * 4
+    assert envs.opponents == [None, None, "random", "random"]
+    assert envs.learner_colours == [None, None, BLACK, WHITE]
+    np.testing.assert_array_equal(envs.next_signs, [-1.0, -1.0, 1.0, 1.0])
+    assert [g.plies for g in envs.games] == [0, 0, 0, 1]  # the player opened as Black in game 3
+
+    # Restored between the bring-in and the games' end, it goes on the same way.
+    rebuilt = SelfPlayEnvs.from_portable(
+        snapshot, 4, 6, [None, None, "random", "random"], {"random": RandomPlayer(0)}
+    )
+    assert rebuilt.opponents_on and rebuilt.opponents == [None] * 4
+    with pytest.raises(ValueError, match="other opponents"):
+        SelfPlayEnvs.from_portable(
+            {**snapshot, "opponents": [None, None, "greedy", None]},
+            4,
+            6,
+            [None, None, "random", "random"],
+            {"random": RandomPlayer(0)},
+        )

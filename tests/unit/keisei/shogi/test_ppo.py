@@ -132,3 +132,17 @@ def test_gae_against_a_fixed_opponent_keeps_the_learners_sign():
     np.testing.assert_allclose(advantages[:, 1], [0.08 + 0.72, 0.8], rtol=1e-6)
     # Column 0 is the negamax one: A_0 = 0 - 0.9 * 0.2 - 0.1 - 0.9 * 0.8.
     np.testing.assert_allclose(advantages[:, 0], [-0.28 - 0.72, 0.8], rtol=1e-6)
+
+
+def test_gae_follows_a_game_that_passes_from_self_play_to_a_fixed_player():
+    # One column: a self-play move (next sign -1), the move that ends that game, then the first
+    # position of a game against a fixed player (+1). The sign is per step, not per column.
+    rewards = np.array([[0.0], [1.0], [0.0]], dtype=np.float32)
+    values = np.array([[0.1], [0.2], [0.3]], dtype=np.float32)
+    dones = np.array([[0.0], [1.0], [0.0]], dtype=np.float32)
+    signs = np.array([[-1.0], [1.0], [1.0]], dtype=np.float32)
+    advantages, _ = compute_gae(
+        rewards, values, dones, np.array([0.5], np.float32), 0.9, 1.0, signs
+    )
+    # A_2 = 0.9 * 0.5 - 0.3; A_1 = 1 - 0.2; A_0 = -0.9 * 0.2 - 0.1 - 0.9 * A_1 (negamax).
+    np.testing.assert_allclose(advantages[:, 0], [-0.28 - 0.72, 0.8, 0.15], rtol=1e-6)

@@ -312,3 +312,29 @@ def test_a_run_against_fixed_players_reports_them_and_resumes_exactly(
     _, second, _ = run(tmp_path / "c", config, resume_from=first.checkpoints[-1].path)
     resumed = deterministic(first.metrics) + deterministic(second.metrics)
     assert resumed == deterministic(unbroken.metrics)
+
+
+@pytest.mark.parametrize("stop_at_poll", [20, 55])  # before the players come in, and after
+def test_fixed_players_come_in_at_their_step_and_a_resume_keeps_the_schedule(
+    tmp_path, tiny_config, run, make_control, stop_at_poll
+):
+    """Two self-play updates (64 positions), then half the games pass to the random mover as
+    their games end (6 plies at most)."""
+    config = tiny_config(train_vs_random=0.5, train_vs_from_step=64, max_plies=6)
+    outcome, unbroken, _ = run(tmp_path / "a", config)
+    assert outcome == RunOutcome.COMPLETED
+    against = [step for step, m in unbroken.metrics if "charts/training_win_rate_vs_random" in m]
+    assert against and min(against) > 64
+    brought_in = [m for kind, m, _ in unbroken.events if "fixed players brought in" in m]
+    assert brought_in == [
+        "fixed players brought in at step 64: each of their games passes "
+        "to them when its self-play game ends"
+    ]
+
+    stop = make_control({stop_at_poll: [CommandRequest(id="s", kind="stop")]})
+    _, first, _ = run(tmp_path / "b", config, control=stop)
+    _, second, _ = run(tmp_path / "c", config, resume_from=first.checkpoints[-1].path)
+    resumed = deterministic(first.metrics) + deterministic(second.metrics)
+    assert resumed == deterministic(unbroken.metrics)
+    logs = [m for kind, m, _ in first.events + second.events if "fixed players brought" in m]
+    assert len(logs) == 1
