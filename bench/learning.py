@@ -7,10 +7,17 @@ time spent evaluating is not counted in the training budget. Each curve point is
 games per opponent; the last one, at the end of the budget, ``--final-games`` (200). Colours
 alternate; draws and games cut by the ply cap count as not won.
 
+The preset's budget (2M positions) would end a long run early on a fast machine (about 37
+minutes at 900 positions a second), so unless ``--set total_steps=N`` names one, the budget is
+raised to ``--minutes`` at ``CEILING_POSITIONS_PER_S``, a rate two cores do not reach: the
+clock, not the budget, ends the run, and the learning rate (linear to zero over the budget)
+falls less far in a long run than in the preset's own. A run that still ends on its budget
+before the last mark says so (``budget_ended_at_minutes``).
+
 Prints one JSON object as its last line: ``minutes``, ``win_rate_vs_random``,
 ``win_rate_vs_greedy``, ``win_rate_vs_two_ply`` (at the end of the budget: the median over the
 seeds), ``worst`` (the worst seed's, per opponent), ``curve`` ([minutes, {opponent: median win
-rate}] pairs), ``seeds`` (each seed's curve, final figures, positions and evaluations).
+rate}] pairs), ``seeds`` (each seed's curve, final figures, positions, budget and evaluations).
 
     .venv/bin/python bench/learning.py                    # one seed, 15 minutes
     .venv/bin/python bench/learning.py --minutes 60       # the 2-ply goal
@@ -41,7 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from keisei.interfaces import CommandRequest, NullCallbacks  # noqa: E402
+from keisei.interfaces import CommandRequest, NullCallbacks, RunOutcome  # noqa: E402
 from keisei.shogi.evaluate import play_match  # noqa: E402
 from keisei.shogi.players import builtin_player  # noqa: E402
 from keisei.shogi.trainer import ShogiPPOTrainer  # noqa: E402
@@ -167,11 +174,19 @@ EVALUATION_KEYS = (
 )
 
 
+# Positions a second above what two cores train the quick preset at (about 900 seen): the
+# default budget of a run of ``--minutes`` (see the module's docstring).
+CEILING_POSITIONS_PER_S = 2_000
+
+
 def train_one_seed(
     args: argparse.Namespace, seed: int, overrides: dict[str, Any]
 ) -> dict[str, Any]:
+    preset = ShogiPPOTrainer.presets["quick"]
+    by_clock = int(args.minutes * 60 * CEILING_POSITIONS_PER_S)
+    budget = max(ShogiPPOTrainer.parse_config(preset).total_steps, by_clock)
     config = ShogiPPOTrainer.parse_config(
-        {**ShogiPPOTrainer.presets["quick"], **overrides, "seed": seed}
+        {**preset, "total_steps": budget, **overrides, "seed": seed}
     )
     marks = [round(args.every * i, 3) for i in range(1, int(args.minutes / args.every + 1e-9) + 1)]
     if not marks or marks[-1] < args.minutes:
@@ -183,13 +198,18 @@ def train_one_seed(
         trainer = ShogiPPOTrainer(
             config, workdir=workdir, callbacks=ProgressPrinter(), control=control
         )
-        trainer.train()
+        outcome = trainer.train()
     curve = control.curve()
     return {
         "seed": seed,
         "final": curve[-1][1] if curve else {},
         "curve": curve,
         "positions": trainer.global_step,
+        "budget": config.total_steps,
+        # Completed (not stopped after the last mark): the budget ran out first.
+        "budget_ended_at_minutes": (
+            round(clock.minutes(), 2) if outcome == RunOutcome.COMPLETED else None
+        ),
         "evaluations": [{k: r[k] for k in EVALUATION_KEYS} for r in control.results],
     }
 
