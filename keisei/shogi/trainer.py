@@ -205,8 +205,13 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
     def _bring_in_opponents(self) -> None:
         """Once ``train_vs_from_step`` positions are played, the fixed players come in."""
         cfg = self.config
-        if not self.envs.opponents_on and self.global_step >= cfg.train_vs_from_step:
-            self.envs.bring_in_opponents()
+        envs = self.envs
+        if (
+            not envs.opponents_on
+            and any(name is not None for name in envs.assigned)
+            and self.global_step >= cfg.train_vs_from_step
+        ):
+            envs.bring_in_opponents()
             self.callbacks.on_event(
                 "log",
                 f"fixed players brought in at step {self.global_step}: each of their games "

@@ -338,3 +338,8 @@ def test_fixed_players_come_in_at_their_step_and_a_resume_keeps_the_schedule(
     assert resumed == deterministic(unbroken.metrics)
     logs = [m for kind, m, _ in first.events + second.events if "fixed players brought" in m]
     assert len(logs) == 1
+
+
+def test_a_step_for_fixed_players_without_any_brings_nothing_in(tmp_path, tiny_config, run):
+    _, callbacks, _ = run(tmp_path, tiny_config(train_vs_from_step=32))
+    assert not [m for kind, m, _ in callbacks.events if "fixed players brought" in m]
