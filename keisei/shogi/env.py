@@ -351,16 +351,12 @@ class SelfPlayEnvs:
     def _take_over(self, envs: Sequence[int]) -> None:
         """Games among ``envs`` (just restarted) still in self-play pass to their player."""
         switched = [i for i in envs if self.opponents[i] != self.assigned[i]]
+        for i in switched:  # the colour as _set_playing starts it; other games keep theirs
+            self.opponents[i] = self.assigned[i]
+            self.learner_colours[i] = int(BLACK if i % 2 == 0 else WHITE)
+            self.next_signs[i] = 1.0
         if switched:
-            playing = list(self.opponents)
-            for i in switched:
-                playing[i] = self.assigned[i]
-            colours = self.learner_colours
-            self._set_playing(playing)
-            # Games already against their player keep their alternating colour.
-            for i, colour in enumerate(colours):
-                if colour is not None:
-                    self.learner_colours[i] = colour
+            self._against = [i for i, name in enumerate(self.opponents) if name is not None]
 
     # ----- state for checkpoints -----------------------------------------------------------
 
