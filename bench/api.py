@@ -20,7 +20,10 @@ no idle connection opens another (up to ``MAX_CONNECTIONS``).
   what Daphne and Django's request path alone sustain here, the ceiling of any endpoint;
 - ``web_cpu_ms_per_request_at_100rps`` and ``web_cpu_ms_per_healthz``: the web processes' CPU
   time (user and system, all of them) over the steady phase, and over the ``/healthz`` ramp,
-  per request answered: what one request costs them, whatever else shares the cores.
+  per request answered: what one request costs them, whatever else shares the cores;
+- ``bare_daphne_max_rps`` and ``bare_daphne_cpu_ms_per_request``: the same ramp against the
+  same Daphnes serving ``bench/bare_asgi.py``, an application that answers at once: what the
+  server costs before Django, the floor under every endpoint.
 
 The load generator shares the two cores with the server (a lean asyncio client, well under
 a tenth of a core at 100 requests/s). Per-user throttling is on, with its rate raised
@@ -50,6 +53,7 @@ from urllib.parse import urlsplit
 import psutil
 from _stack import bench_user, django_stack, percentile
 
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 RUNS = 100
 QUEUED = 5
 RAMP = (100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500)
@@ -264,10 +268,31 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
     }
 
 
+async def measure_bare(base: str, quick: bool) -> dict:
+    """``/healthz``'s ramp against Daphne serving ``bare_asgi``: the server's own cost."""
+    load = Load(base, "", [])
+    load.healthz_only = True
+    try:
+        await load.run(100, 2)  # warm-up
+        cpu_s = web_cpu_s()
+        ramp, max_rps = await ramp_up(load, quick)
+        cpu_s = web_cpu_s() - cpu_s
+    finally:
+        load.close()
+    answered = sum(f["answered"] for f in ramp.values())
+    return {
+        "bare_daphne_max_rps": max_rps,
+        "bare_daphne_cpu_ms_per_request": round(cpu_s * 1000 / max(1, answered), 2),
+        "bare_daphne_ramp": ramp,
+    }
+
+
 @contextlib.contextmanager
-def web(env: dict[str, str], processes: int) -> Iterator[str]:
+def web(env: dict[str, str], processes: int, app: str | None = None) -> Iterator[str]:
     """Daphne as ``make run`` serves the site: ``processes`` of them on one shared socket
-    (``keisei_site.launcher``); their output goes to stderr. Yields the base URL."""
+    (``keisei_site.launcher``); their output goes to stderr. ``app`` serves another ASGI
+    application (a ``module:name`` found from ``bench/``) with the same options. Yields the
+    base URL."""
     from keisei_site.launcher import daphne_args, listening_socket
     from tests.support.servers import free_port
     from tests.support.waiting import wait_for
@@ -275,6 +300,10 @@ def web(env: dict[str, str], processes: int) -> Iterator[str]:
     port = free_port()
     sock = listening_socket("127.0.0.1", port)
     args = daphne_args("127.0.0.1", str(port), fd=sock.fileno())
+    if app is not None:
+        args[-1] = app
+        path = os.pathsep.join(filter(None, (BENCH_DIR, env.get("PYTHONPATH"))))
+        env = {**env, "PYTHONPATH": path}
     children = [
         subprocess.Popen(args, env=env, pass_fds=[sock.fileno()], stdout=sys.stderr)
         for _ in range(processes)
@@ -318,6 +347,8 @@ def main() -> None:
         run_ids = make_runs(owner)
         with web(env, args.web_processes) as base:
             figures = asyncio.run(measure(base, token, run_ids, args.quick))
+        with web(env, args.web_processes, app="bare_asgi:application") as base:
+            figures.update(asyncio.run(measure_bare(base, args.quick)))
     figures["web_processes"] = args.web_processes
     print(json.dumps(figures))
 

@@ -2,7 +2,8 @@
 
 Thin views: parse and validate the query (a 400 names the parameter and the reason), check
 access through ``monitoring.access`` (a run you may not see answers 404, as if absent), call
-one selector of ``monitoring.history``, shape the output. See docs/metrics-api.md.
+one selector of ``monitoring.history`` (the CSV: ``monitoring.history_csv``), shape the
+output. See docs/metrics-api.md.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.streaming import streamed_file
-from monitoring import history
+from monitoring import history, history_csv
 from monitoring.access import user_may_view_run
 from monitoring.errors import NotFound
 from monitoring.renderers import SeriesJSONRenderer
@@ -278,7 +279,7 @@ class MetricCsvApi(APIView):
         _visible(request, run_id)
         keys = _keys(request)
         start, end = _step_range(request)
-        chunks = history.metric_csv_chunks(run_id=run_id, keys=keys, start=start, end=end)
+        chunks = history_csv.metric_csv_chunks(run_id=run_id, keys=keys, start=start, end=end)
         return streamed_file(
             request._request,
             chunks,

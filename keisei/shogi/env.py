@@ -133,6 +133,20 @@ class ShogiGame:
     def usi_moves(self) -> list[str]:
         return [cshogi.move_to_usi(m) for m in self.moves]
 
+    def board_message(self, game_id: int) -> dict[str, Any]:
+        """The game as a live board shows it (the ``board`` message's fields)."""
+        board = self.board
+        usi = self.usi_moves()
+        return {
+            "sfen": board.sfen(),
+            "last_move": usi[-1] if usi else None,
+            "moves": usi,
+            "ply": self.plies,
+            "side_to_move": "black" if board.turn == BLACK else "white",
+            "in_check": bool(board.is_check()),
+            "game": game_id,
+        }
+
     @classmethod
     def replay(cls, max_plies: int, sfen: str, usi_moves: list[str]) -> ShogiGame:
         """A game rebuilt from its start and moves; ValueError on an illegal or post-end move."""
@@ -445,15 +459,4 @@ class SelfPlayEnvs:
 
     def board_snapshot(self, env: int) -> dict[str, Any]:
         """The live-board message of game ``env``."""
-        game = self.games[env]
-        board = game.board
-        usi = game.usi_moves()
-        return {
-            "sfen": board.sfen(),
-            "last_move": usi[-1] if usi else None,
-            "moves": usi,
-            "ply": game.plies,
-            "side_to_move": "black" if board.turn == BLACK else "white",
-            "in_check": bool(board.is_check()),
-            "game": self.game_ids[env],
-        }
+        return self.games[env].board_message(self.game_ids[env])

@@ -224,18 +224,10 @@ def play_match(
 
 
 def watched_game(game: ShogiGame, *, index: int, agent_black: bool) -> dict[str, Any]:
-    """A game of a match as a live board: the shape of ``ShogiEnvs.board_snapshot``, with
-    the game's number in the match, which side the agent plays and whether it is over."""
-    board = game.board
-    usi = game.usi_moves()
+    """A game of a match as a live board: ``ShogiGame.board_message`` with the game's number
+    in the match, which side the agent plays and whether it is over."""
     return {
-        "sfen": board.sfen(),
-        "last_move": usi[-1] if usi else None,
-        "moves": usi,
-        "ply": game.plies,
-        "side_to_move": "black" if board.turn == BLACK else "white",
-        "in_check": bool(board.is_check()),
-        "game": index,
+        **game.board_message(index),
         "agent_black": agent_black,
         "over": game.result.is_over,
     }

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from django.db import connection
 
-from monitoring import history
+from monitoring import history, history_csv
 from monitoring.models import MetricPoint, block_points
 from monitoring.services import metrics_record
 from runs.models import Run
@@ -286,7 +286,7 @@ def test_csv_export_is_byte_for_byte_what_copy_csv_writes(owner, monkeypatch, ch
     """Keys that need quoting, NaN and infinities, sparse and negative steps, series that end
     exactly on a chunk boundary (2 full blocks with chunks of 1 and 2) and ones that do not
     (3 blocks and some), a range that starts and ends inside blocks."""
-    monkeypatch.setattr(history, "CSV_CHUNK_BLOCKS", chunk_blocks)
+    monkeypatch.setattr(history_csv, "CSV_CHUNK_BLOCKS", chunk_blocks)
     run = _run(owner)
     full = block_points("many")
     _record(run, "many", {step: step * 0.5 for step in range(-3, 2 * full - 3)})
@@ -299,9 +299,9 @@ def test_csv_export_is_byte_for_byte_what_copy_csv_writes(owner, monkeypatch, ch
     points = [("z/last", 99, 1.5, dt.datetime(2026, 11, 1, 0, 0, 0, 120, tzinfo=dt.UTC))]
     metrics_record(run_id=run.pk, points=points)
 
-    whole = b"".join(history.metric_csv_chunks(run_id=run.pk))
+    whole = b"".join(history_csv.metric_csv_chunks(run_id=run.pk))
     some = b"".join(
-        history.metric_csv_chunks(
+        history_csv.metric_csv_chunks(
             run_id=run.pk, keys=["z/last", "plain", "many", "none"], start=0, end=full + 20
         )
     )
