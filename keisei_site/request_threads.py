@@ -10,6 +10,9 @@ the thread is taken from the idle ones left by earlier requests: what a WSGI ser
 pool does. Django's per-thread state is per request already (the database connection goes
 back to its pool at the request's end, ``request_finished``; an idle thread closes any it
 still has), so nothing is carried from one request to the next.
+
+And the request enters that thread once: the middleware chain is built in Django's sync mode
+and run whole there with its view (``PooledThreadASGIHandler.load_middleware``).
 """
 
 from __future__ import annotations
