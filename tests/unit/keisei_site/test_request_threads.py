@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 
+from asgiref.sync import iscoroutinefunction
 from django.core.signals import request_started
 
 from keisei_site.request_threads import PooledThreadASGIHandler, RequestThreads
@@ -112,3 +113,12 @@ def test_idle_threads_past_the_limit_end():
     threads.give_back(extra)
     wait_for(lambda: extra._shutdown, timeout=5, what="the extra thread to end")
     assert list(threads.idle) == [kept]
+
+
+def test_the_middleware_chain_runs_whole_in_sync_mode():
+    """Built in Django's async mode, the chain (sync-only middleware above async-capable ones,
+    sync views) would move each request between the loop and its thread four times; in sync
+    mode it is entered once, and still answers."""
+    handler = PooledThreadASGIHandler()
+    assert not iscoroutinefunction(handler._middleware_chain)
+    assert _get(handler, "/healthz") == 200
