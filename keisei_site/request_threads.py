@@ -73,9 +73,9 @@ class PooledThreadASGIHandler(ASGIHandler):
         # The chain in Django's sync mode. In its async mode every sync-only middleware (ours,
         # WhiteNoise) and every view (all sync) put the request through another hop between
         # the event loop and its thread: loop to thread at the top, back to the loop below
-        # the innermost sync-only middleware, to the thread again for the view. Run whole on
-        # the thread, a /healthz cost its web process 2.5 ms against 0.4 ms for Daphne
-        # serving a bare ASGI app (bench/api.py).
+        # the innermost sync-only middleware, to the thread again for the view. With those
+        # hops a /healthz cost its web process 2.5-3 ms, where Daphne serving a bare ASGI app
+        # costs 0.4 (bench/api.py; docs/benchmarks.md has the figures before and after).
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
