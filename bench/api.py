@@ -21,6 +21,8 @@ no idle connection opens another (up to ``MAX_CONNECTIONS``).
 - ``web_cpu_ms_per_request_at_100rps`` and ``web_cpu_ms_per_healthz``: the web processes' CPU
   time (user and system, all of them) over the steady phase, and over the ``/healthz`` ramp,
   per request answered: what one request costs them, whatever else shares the cores;
+  ``web_cpu_ms_per_healthz_at_200rps``: the same at a steady 200 ``/healthz`` a second (the
+  ramp's figure also pays for the requests that queue and fail at its top);
 - ``bare_daphne_max_rps`` and ``bare_daphne_cpu_ms_per_request``: the same ramp against the
   same Daphnes serving ``bench/bare_asgi.py``, an application that answers at once: what the
   server costs before Django, the floor under every endpoint.
@@ -59,6 +61,7 @@ QUEUED = 5
 RAMP = (100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500)
 MAX_CONNECTIONS = 256
 MAX_P95_MS = 100.0
+HEALTHZ_STEADY_RPS = 200
 
 
 class Connection:
@@ -236,6 +239,13 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
         per_kind = {
             kind: summary([a for a in answers if a[0] == kind]) for kind in ("detail", "list")
         }
+        # /healthz at a rate well under saturation, before any ramp has queued requests: the
+        # ramp's CPU per request also pays for the requests that queue and fail at its top.
+        load.healthz_only = True
+        cpu_s = web_cpu_s()
+        healthz_steady, _ = await load.run(HEALTHZ_STEADY_RPS, steady_s)
+        healthz_steady_cpu_s = web_cpu_s() - cpu_s
+        load.healthz_only = False
         ramp, max_rps = await ramp_up(load, quick)
         load.healthz_only = True
         cpu_s = web_cpu_s()
@@ -258,6 +268,9 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
         ),
         "web_cpu_ms_per_healthz": round(
             healthz_cpu_s * 1000 / max(1, sum(f["answered"] for f in framework_ramp.values())), 2
+        ),
+        "web_cpu_ms_per_healthz_at_200rps": round(
+            healthz_steady_cpu_s * 1000 / max(1, summary(healthz_steady)["answered"]), 2
         ),
         "ramp": ramp,
         "framework_ramp": framework_ramp,
