@@ -86,6 +86,12 @@ class MoveResult:
         return 1.0 if self.winner == self.mover else -1.0
 
 
+def _first_colour(env: int) -> int:
+    """The learner's colour in the first game of slot ``env`` against its fixed player: Black
+    in even slots, White in odd ones (it alternates from game to game after that)."""
+    return int(BLACK if env % 2 == 0 else WHITE)
+
+
 class ShogiGame:
     """One game: a cshogi board, its move list and the occurrence count of each position."""
 
@@ -263,11 +269,14 @@ class SelfPlayEnvs:
         starting at Black in even games and White in odd ones."""
         self.opponents: list[str | None] = list(names)
         self.learner_colours: list[int | None] = [
-            None if name is None else int(BLACK if i % 2 == 0 else WHITE)
-            for i, name in enumerate(names)
+            None if name is None else _first_colour(i) for i, name in enumerate(names)
         ]
         self.next_signs = np.array([-1.0 if n is None else 1.0 for n in names], np.float32)
-        self._against = [i for i, name in enumerate(names) if name is not None]
+        self._note_against()
+
+    def _note_against(self) -> None:
+        """The games played against a fixed player now (read at every step)."""
+        self._against = [i for i, name in enumerate(self.opponents) if name is not None]
 
     def bring_in_opponents(self) -> None:
         """From now on, each game named in ``opponents`` turns to its player when it ends."""
@@ -367,10 +376,10 @@ class SelfPlayEnvs:
         switched = [i for i in envs if self.opponents[i] != self.assigned[i]]
         for i in switched:  # the colour as _set_playing starts it; other games keep theirs
             self.opponents[i] = self.assigned[i]
-            self.learner_colours[i] = int(BLACK if i % 2 == 0 else WHITE)
+            self.learner_colours[i] = _first_colour(i)
             self.next_signs[i] = 1.0
         if switched:
-            self._against = [i for i, name in enumerate(self.opponents) if name is not None]
+            self._note_against()
 
     # ----- state for checkpoints -----------------------------------------------------------
 
