@@ -225,6 +225,28 @@ async def ramp_up(load: Load, quick: bool) -> tuple[dict, int]:
     return ramp, max_rps
 
 
+def cpu_ms_per_answer(cpu_s: float, answered: int) -> float:
+    return round(cpu_s * 1000 / max(1, answered), 2)
+
+
+async def steady_with_cpu(load: Load, rate: float, seconds: float) -> tuple[list, dict, float]:
+    """``rate`` requests a second for ``seconds``: the answers, their summary and the web
+    processes' CPU ms per request answered."""
+    cpu_s = web_cpu_s()
+    answers, _ = await load.run(rate, seconds)
+    cpu_s = web_cpu_s() - cpu_s
+    figures = summary(answers)
+    return answers, figures, cpu_ms_per_answer(cpu_s, figures["answered"])
+
+
+async def ramp_with_cpu(load: Load, quick: bool) -> tuple[dict, int, float]:
+    """``ramp_up``, and the web processes' CPU ms per request answered over it."""
+    cpu_s = web_cpu_s()
+    ramp, max_rps = await ramp_up(load, quick)
+    cpu_s = web_cpu_s() - cpu_s
+    return ramp, max_rps, cpu_ms_per_answer(cpu_s, sum(f["answered"] for f in ramp.values()))
+
+
 async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dict:
     load = Load(base, token, run_ids)
     try:
@@ -232,25 +254,18 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
         # its pool's new connections (here p95 about 100 ms in the first 5 s, 17 ms after).
         await load.run(100, 5)
         steady_s = 5 if quick else 20
-        cpu_s = web_cpu_s()
-        answers, _ = await load.run(100, steady_s)
-        steady = summary(answers)
-        steady_cpu_s = web_cpu_s() - cpu_s
+        answers, steady, steady_cpu_ms = await steady_with_cpu(load, 100, steady_s)
         per_kind = {
             kind: summary([a for a in answers if a[0] == kind]) for kind in ("detail", "list")
         }
         # /healthz at a rate well under saturation, before any ramp has queued requests: the
         # ramp's CPU per request also pays for the requests that queue and fail at its top.
         load.healthz_only = True
-        cpu_s = web_cpu_s()
-        healthz_steady, _ = await load.run(HEALTHZ_STEADY_RPS, steady_s)
-        healthz_steady_cpu_s = web_cpu_s() - cpu_s
+        _, _, healthz_steady_cpu_ms = await steady_with_cpu(load, HEALTHZ_STEADY_RPS, steady_s)
         load.healthz_only = False
         ramp, max_rps = await ramp_up(load, quick)
         load.healthz_only = True
-        cpu_s = web_cpu_s()
-        framework_ramp, framework_max_rps = await ramp_up(load, quick)
-        healthz_cpu_s = web_cpu_s() - cpu_s
+        framework_ramp, framework_max_rps, healthz_cpu_ms = await ramp_with_cpu(load, quick)
     finally:
         load.close()
     return {
@@ -263,15 +278,9 @@ async def measure(base: str, token: str, run_ids: list[int], quick: bool) -> dic
         "p95_ms_list_at_100rps": per_kind["list"]["p95_ms"],
         "max_rps": max_rps,
         "framework_max_rps": framework_max_rps,
-        "web_cpu_ms_per_request_at_100rps": round(
-            steady_cpu_s * 1000 / max(1, steady["answered"]), 2
-        ),
-        "web_cpu_ms_per_healthz": round(
-            healthz_cpu_s * 1000 / max(1, sum(f["answered"] for f in framework_ramp.values())), 2
-        ),
-        "web_cpu_ms_per_healthz_at_200rps": round(
-            healthz_steady_cpu_s * 1000 / max(1, summary(healthz_steady)["answered"]), 2
-        ),
+        "web_cpu_ms_per_request_at_100rps": steady_cpu_ms,
+        "web_cpu_ms_per_healthz": healthz_cpu_ms,
+        "web_cpu_ms_per_healthz_at_200rps": healthz_steady_cpu_ms,
         "ramp": ramp,
         "framework_ramp": framework_ramp,
         "connections": load.opened,
@@ -287,15 +296,12 @@ async def measure_bare(base: str, quick: bool) -> dict:
     load.healthz_only = True
     try:
         await load.run(100, 2)  # warm-up
-        cpu_s = web_cpu_s()
-        ramp, max_rps = await ramp_up(load, quick)
-        cpu_s = web_cpu_s() - cpu_s
+        ramp, max_rps, cpu_ms = await ramp_with_cpu(load, quick)
     finally:
         load.close()
-    answered = sum(f["answered"] for f in ramp.values())
     return {
         "bare_daphne_max_rps": max_rps,
-        "bare_daphne_cpu_ms_per_request": round(cpu_s * 1000 / max(1, answered), 2),
+        "bare_daphne_cpu_ms_per_request": cpu_ms,
         "bare_daphne_ramp": ramp,
     }
 
