@@ -52,6 +52,9 @@ LAYOUT = form_layout(
                 "train_vs_random": "Games against the random mover (share)",
                 "train_vs_greedy": "Games against the greedy player (share)",
                 "train_vs_two_ply": "Games against the 2-ply searcher (share)",
+                "train_vs_past": "Games against past selves (share)",
+                "past_every": "Keep a past self every (updates)",
+                "past_pool_size": "Past selves kept",
                 "train_vs_from_step": "Fixed players from position",
             },
         ),
@@ -104,6 +107,8 @@ LAYOUT = form_layout(
         "shaping_anneal_steps",
         "train_vs_random",
         "train_vs_from_step",
+        "past_every",
+        "past_pool_size",
         "squeeze_excitation",
         "value_hidden",
         "lr_schedule",
@@ -204,6 +209,26 @@ class ShogiPPOConfig(BaseModel):
         "instead of self-play (it searches every reply: the slowest of the three to train "
         "against)",
     )
+    train_vs_past: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the parallel games played against one of the learner's past "
+        "selves (a pool of its earlier weights, one drawn per rollout) instead of itself",
+    )
+    past_every: int = Field(
+        20,
+        ge=1,
+        le=1_000_000,
+        description="Updates between the learner's weights joining the pool of past selves "
+        "(its starting weights are the first)",
+    )
+    past_pool_size: int = Field(
+        5,
+        ge=1,
+        le=64,
+        description="Past selves kept in the pool, the newest (each travels in every checkpoint)",
+    )
     train_vs_from_step: int = Field(
         0,
         ge=0,
@@ -283,11 +308,13 @@ class ShogiPPOConfig(BaseModel):
 
     @model_validator(mode="after")
     def _opponent_shares_fit(self) -> ShogiPPOConfig:
-        total = self.train_vs_random + self.train_vs_greedy + self.train_vs_two_ply
+        total = (
+            self.train_vs_random + self.train_vs_greedy + self.train_vs_two_ply + self.train_vs_past
+        )
         if total > 1.0 + 1e-9:
             raise ValueError(
-                f"train_vs_random + train_vs_greedy + train_vs_two_ply ({total:g}) exceeds 1: "
-                "they are shares of the parallel games"
+                "train_vs_random + train_vs_greedy + train_vs_two_ply + train_vs_past "
+                f"({total:g}) exceeds 1: they are shares of the parallel games"
             )
         return self
 
@@ -299,6 +326,7 @@ class ShogiPPOConfig(BaseModel):
             ("random", self.train_vs_random),
             ("greedy", self.train_vs_greedy),
             ("two_ply", self.train_vs_two_ply),
+            ("past", self.train_vs_past),
         )
         start = self.num_envs
         cumulative = 0.0

@@ -37,6 +37,7 @@ from keisei.shogi.config import PRESETS, ShogiPPOConfig
 from keisei.shogi.env import WHITE, FinishedGame, SelfPlayEnvs
 from keisei.shogi.evaluate import NetworkPlayer, Player, RandomPlayer, play_game, play_match
 from keisei.shogi.network import Precision, build_network
+from keisei.shogi.past_selves import PAST, PastSelves
 from keisei.shogi.pathology import PathologyInjector
 from keisei.shogi.players import (
     ANCHOR_RATINGS,
@@ -82,10 +83,14 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         # cannot change the course of training.
         self.action_generator = torch.Generator().manual_seed(cfg.seed)
         self.shuffle_rng = np.random.default_rng(cfg.seed)
+        self.past = self._past_selves()
+        if self.past is not None:  # the starting weights are the first past self
+            self.past.add(self._weights())
+            self.past.draw()
         self.envs = SelfPlayEnvs(
             cfg.num_envs,
             cfg.max_plies,
-            *training_players(cfg),
+            *self._training_players(self.past),
             opponents_on=cfg.train_vs_from_step == 0,
         )
         self.global_step = 0
@@ -108,6 +113,25 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, eps=1e-5)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         return model, optimizer, scheduler
+
+    def _past_selves(self) -> PastSelves | None:
+        """The pool of past selves (empty), when the config plays any games against them."""
+        cfg = self.config
+        if not cfg.train_vs_past:
+            return None
+        net = build_network(cfg.blocks, cfg.channels, cfg.squeeze_excitation, cfg.value_hidden)
+        seed = cfg.seed + 7919 * 5  # beside the built-in players' (players.training_players)
+        return PastSelves(
+            self.precision.prepare_model(net), self.precision, cfg.past_pool_size, seed
+        )
+
+    def _training_players(self, past: PastSelves | None) -> tuple[list[str | None], dict[str, Any]]:
+        names, players = training_players(self.config)
+        return names, {**players, **({PAST: past} if past is not None else {})}
+
+    def _weights(self) -> dict[str, torch.Tensor]:
+        """A copy of the learner's weights now."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _lr_factor(self, update: int) -> float:
         """Share of the initial learning rate at ``update`` (falls to 0 at the budget's end)."""
@@ -146,6 +170,8 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
             if not self.pathology.stall(self.update + 1, self._commands):
                 break
             self._bring_in_opponents()
+            if self.past is not None:
+                self.past.draw()
             rollout = collect_rollout(
                 self.policy,
                 self.envs,
@@ -192,6 +218,8 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
             }
             self.callbacks.on_metrics(self.global_step, reported)
             self.callbacks.on_progress(self.global_step, cfg.num_updates * cfg.batch_size)
+            if self.past is not None and self.update % cfg.past_every == 0:
+                self.past.add(self._weights())
             self._take_boundary()
             if (
                 cfg.checkpoint_every
@@ -388,13 +416,14 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         self._boundary = {
             "global_step": self.global_step,
             "update": self.update,
-            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "model": self._weights(),
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "scheduler": copy.deepcopy(self.scheduler.state_dict()),
             "rng": capture_rng(self.action_generator, self.shuffle_rng),
             "envs": self.envs.snapshot(),
             "counters": dict(self.counters),
             "metrics": dict(self.last_metrics),
+            "past": None if self.past is None else self.past.state(),
         }
 
     def save_checkpoint(self, kind: str) -> CheckpointInfo:
@@ -427,10 +456,19 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
             scheduler.load_state_dict(state["scheduler"])
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path} does not fit this config's network: {exc}") from exc
+        past = self._past_selves()
+        if past is not None and state.get("past") is None:
+            # A fork that brings past selves in: its starting weights are the first, as a run's.
+            past.add({k: v.detach().clone() for k, v in model.state_dict().items()})
+        elif past is not None:
+            try:
+                past.restore(state["past"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CheckpointError(f"{path} holds no usable past selves: {exc}") from exc
         try:
             cfg = self.config
             envs = SelfPlayEnvs.from_portable(
-                state["envs"], cfg.num_envs, cfg.max_plies, *training_players(cfg)
+                state["envs"], cfg.num_envs, cfg.max_plies, *self._training_players(past)
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path} holds unusable games: {exc}") from exc
@@ -440,6 +478,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         # Everything checked: adopt it.
         restore_rng(state["rng"], action_generator, shuffle_rng)
         self.model, self.optimizer, self.scheduler, self.envs = model, optimizer, scheduler, envs
+        self.past = past
         self.action_generator, self.shuffle_rng = action_generator, shuffle_rng
         self.global_step = int(state["global_step"])
         self.update = int(state["update"])

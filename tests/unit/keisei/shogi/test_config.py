@@ -56,3 +56,8 @@ def test_opponent_shares_place_the_fixed_players_last_and_may_not_exceed_one():
     assert len(odd.training_opponents()) == 3 and None not in odd.training_opponents()
     with pytest.raises(ValidationError, match="train_vs_greedy.*exceeds 1"):
         ShogiPPOConfig(train_vs_random=0.5, train_vs_greedy=0.4, train_vs_two_ply=0.2)
+    # Past selves share the games with the fixed players, after them.
+    mixed = ShogiPPOConfig(num_envs=8, minibatch_size=8, train_vs_greedy=0.25, train_vs_past=0.5)
+    assert mixed.training_opponents() == [None, None, "greedy", "greedy"] + ["past"] * 4
+    with pytest.raises(ValidationError, match="train_vs_past.*exceeds 1"):
+        ShogiPPOConfig(train_vs_random=0.5, train_vs_past=0.6)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from keisei.interfaces import CommandRequest, RunOutcome
+from keisei.interfaces import CheckpointError, CommandRequest, RunOutcome
 from keisei.shogi.trainer import ShogiPPOTrainer
 from keisei.trainer import CommandError
 from tests.unit.keisei.shogi.conftest import TINY
@@ -343,3 +343,62 @@ def test_fixed_players_come_in_at_their_step_and_a_resume_keeps_the_schedule(
 def test_a_step_for_fixed_players_without_any_brings_nothing_in(tmp_path, tiny_config, run):
     _, callbacks, _ = run(tmp_path, tiny_config(train_vs_from_step=32))
     assert not [m for kind, m, _ in callbacks.events if "fixed players brought" in m]
+
+
+@pytest.mark.parametrize("stop_at_poll", [20, 55])
+def test_a_run_against_past_selves_keeps_its_pool_and_resumes_exactly(
+    tmp_path, tiny_config, run, make_control, stop_at_poll
+):
+    """Half the games against past selves (a pool of two, one joining after every update):
+    their win rate is charted, their games recorded as "past", the pool holds the newest
+    weights, and a stop and resume changes nothing (the pool travels in the checkpoint)."""
+    config = tiny_config(
+        train_vs_past=0.5, past_every=1, past_pool_size=2, max_plies=12, record_selfplay_every=1
+    )
+    outcome, unbroken, trainer = run(tmp_path / "a", config)
+    assert outcome == RunOutcome.COMPLETED
+    assert any("charts/training_win_rate_vs_past" in m for _, m in unbroken.metrics)
+    names = {(d["black"], d["white"]) for kind, _, d in unbroken.events if kind == "selfplay"}
+    assert {("learner", "past"), ("past", "learner")} <= names
+    assert len(trainer.past.pool) == 2
+    final = trainer.model.state_dict()
+    assert all(torch.equal(trainer.past.pool[-1][k], final[k]) for k in final)
+
+    stop = make_control({stop_at_poll: [CommandRequest(id="s", kind="stop")]})
+    _, first, _ = run(tmp_path / "b", config, control=stop)
+    assert 0 < len(first.metrics) < 5
+    _, second, _ = run(tmp_path / "c", config, resume_from=first.checkpoints[-1].path)
+    resumed = deterministic(first.metrics) + deterministic(second.metrics)
+    assert resumed == deterministic(unbroken.metrics)
+
+
+def test_a_checkpoint_without_a_usable_pool_is_refused_for_a_run_against_past_selves(
+    tmp_path, tiny_config, run
+):
+    config = tiny_config(train_vs_past=0.5, total_steps=32, checkpoint_every=1)
+    _, callbacks, _ = run(tmp_path / "a", config)
+    path = callbacks.checkpoints[-1].path
+    state = torch.load(path, weights_only=True)
+    state["past"]["pool"][0] = {"conv.weight": torch.zeros(1)}
+    torch.save(state, tmp_path / "damaged.pt")
+    trainer = ShogiPPOTrainer(config, workdir=tmp_path / "b", callbacks=callbacks)
+    with pytest.raises(CheckpointError, match="no usable past selves: a past self does not fit"):
+        trainer.load_checkpoint(tmp_path / "damaged.pt")
+
+    state["past"] = {"pool": [], "drawn": -1}
+    torch.save(state, tmp_path / "empty.pt")
+    with pytest.raises(CheckpointError, match="no usable past selves: .* holds 0 past selves"):
+        trainer.load_checkpoint(tmp_path / "empty.pt")
+
+
+def test_a_fork_that_brings_in_past_selves_starts_their_pool_with_its_checkpoint(
+    tmp_path, tiny_config, run
+):
+    _, plain, _ = run(tmp_path / "a", tiny_config(total_steps=32, checkpoint_every=1))
+    path = plain.checkpoints[-1].path
+    config = tiny_config(train_vs_past=0.5, past_every=1)
+    outcome, forked, trainer = run(tmp_path / "b", config, resume_from=path)
+    assert outcome == RunOutcome.COMPLETED
+    assert any("charts/training_win_rate_vs_past" in m for _, m in forked.metrics)
+    weights = torch.load(path, weights_only=True)["model"]
+    assert all(torch.equal(trainer.past.pool[0][k], weights[k]) for k in weights)
