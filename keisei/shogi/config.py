@@ -80,6 +80,8 @@ LAYOUT = form_layout(
                 "clip_coef": "Clip range",
                 "clip_vloss": "Clip the value loss",
                 "ent_coef": "Entropy bonus",
+                "ent_coef_final": "Entropy bonus at the end of its anneal",
+                "ent_anneal_steps": "Entropy anneal (positions)",
                 "vf_coef": "Value loss weight",
                 "max_grad_norm": "Gradient norm clip",
                 "norm_adv": "Normalise advantages",
@@ -120,6 +122,8 @@ LAYOUT = form_layout(
         "max_grad_norm",
         "norm_adv",
         "target_kl",
+        "ent_coef_final",
+        "ent_anneal_steps",
     ],
 )
 
@@ -263,7 +267,22 @@ class ShogiPPOConfig(BaseModel):
     clip_vloss: bool = Field(
         False, description="Clip the value update around the rollout's value estimate"
     )
-    ent_coef: float = Field(0.01, ge=0.0, le=1.0, description="Entropy bonus coefficient")
+    ent_coef: float = Field(
+        0.01, ge=0.0, le=1.0, description="Entropy bonus coefficient (at the start)"
+    )
+    ent_coef_final: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="The entropy bonus at the end of ent_anneal_steps, and after",
+    )
+    ent_anneal_steps: int = Field(
+        0,
+        ge=0,
+        le=10_000_000_000,
+        description="Positions over which the entropy bonus moves linearly from ent_coef to "
+        "ent_coef_final (0: ent_coef throughout)",
+    )
     vf_coef: float = Field(0.5, ge=0.0, le=10.0, description="Value loss coefficient")
     max_grad_norm: float = Field(1.0, gt=0.0, le=100.0, description="Global gradient norm clip")
     norm_adv: bool = Field(True, description="Normalise advantages within each minibatch")

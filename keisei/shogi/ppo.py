@@ -125,8 +125,11 @@ def ppo_update(
     precision: Precision,
     rng: np.random.Generator,
     between_minibatches: Callable[[], bool],
+    ent_coef: float | None = None,
 ) -> dict[str, float] | None:
     """``update_epochs`` passes of clipped PPO over ``batch`` in shuffled minibatches.
+
+    ``ent_coef``: the entropy bonus of this update (the trainer's schedule), else the config's.
 
     ``between_minibatches`` runs before each gradient step and before each ``ANSWER_CHUNK``
     positions of it (the trainer answers commands there); when it returns False the update is
@@ -155,7 +158,7 @@ def ppo_update(
                 part = slice(chunk, chunk + ANSWER_CHUNK)
                 share = len(mb_inds[part]) / len(mb_inds)
                 loss, chunk_stats = _chunk_loss(
-                    model, batch, mb_inds[part], mb_advantages[part], cfg, precision
+                    model, batch, mb_inds[part], mb_advantages[part], cfg, precision, ent_coef
                 )
                 # Means over chunks, weighted by their share: the minibatch's own means.
                 scaler.scale(loss * share).backward()
@@ -196,6 +199,7 @@ def _chunk_loss(
     advantages: torch.Tensor,
     cfg: ShogiPPOConfig,
     precision: Precision,
+    ent_coef: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The PPO loss over the positions ``inds`` (means over them), and its parts."""
     obs = precision.prepare_input(batch.obs[inds])
@@ -229,7 +233,8 @@ def _chunk_loss(
         v_loss = 0.5 * ((newvalue - returns) ** 2).mean()
 
     entropy_loss = entropy.mean()
-    loss = pg_loss - cfg.ent_coef * entropy_loss + v_loss * cfg.vf_coef
+    ent_coef = cfg.ent_coef if ent_coef is None else ent_coef
+    loss = pg_loss - ent_coef * entropy_loss + v_loss * cfg.vf_coef
     return loss, {
         "policy_loss": pg_loss.item(),
         "value_loss": v_loss.item(),

@@ -142,6 +142,15 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         return 1.0
 
+    def ent_coef(self, step: int) -> float:
+        """The entropy bonus at global ``step``: linear from ``ent_coef`` to ``ent_coef_final``
+        over ``ent_anneal_steps`` positions."""
+        cfg = self.config
+        if not cfg.ent_anneal_steps:
+            return cfg.ent_coef
+        done = min(step / cfg.ent_anneal_steps, 1.0)
+        return cfg.ent_coef + (cfg.ent_coef_final - cfg.ent_coef) * done
+
     def shaping_coef(self, step: int) -> float:
         """Material shaping at global ``step``: linear anneal to zero."""
         cfg = self.config
@@ -193,6 +202,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
                 self.precision,
                 self.shuffle_rng,
                 self._commands,
+                self.ent_coef(self.global_step),
             )
             if losses is None:
                 break
@@ -204,6 +214,8 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
             elapsed += self.pathology.slow_down(self.update, elapsed)
             metrics = {**losses, "charts/learning_rate": lr, **stats.metrics()}
             metrics["charts/shaping_coef"] = self.shaping_coef(self.global_step - cfg.batch_size)
+            if cfg.ent_anneal_steps:
+                metrics["charts/ent_coef"] = self.ent_coef(self.global_step - cfg.batch_size)
             metrics["time/positions_per_s"] = cfg.batch_size / max(elapsed, 1e-9)
             if cfg.eval_every and self.update % cfg.eval_every == 0:
                 metrics.update(self._periodic_evaluation())

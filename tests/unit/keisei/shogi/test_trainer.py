@@ -402,3 +402,20 @@ def test_a_fork_that_brings_in_past_selves_starts_their_pool_with_its_checkpoint
     assert any("charts/training_win_rate_vs_past" in m for _, m in forked.metrics)
     weights = torch.load(path, weights_only=True)["model"]
     assert all(torch.equal(trainer.past.pool[0][k], weights[k]) for k in weights)
+
+
+def test_the_entropy_bonus_follows_its_schedule_and_reaches_the_update(tmp_path, tiny_config, run):
+    """From 0.05 to 0.01 over 64 positions (two updates of 32): charted at each update's start,
+    and the update uses it (the losses part from a run with the bonus held at 0.05)."""
+    _, constant, _ = run(tmp_path / "a", tiny_config(ent_coef=0.05))
+    annealed_config = tiny_config(ent_coef=0.05, ent_coef_final=0.01, ent_anneal_steps=64)
+    _, annealed, trainer = run(tmp_path / "b", annealed_config)
+    charted = [m["charts/ent_coef"] for _, m in annealed.metrics]
+    assert charted == pytest.approx([0.05, 0.03, 0.01, 0.01, 0.01])
+    assert trainer.ent_coef(16) == pytest.approx(0.04)
+    assert not any("charts/ent_coef" in m for _, m in constant.metrics)
+    assert deterministic(annealed.metrics)[0][1]["losses/policy_loss"] == pytest.approx(
+        deterministic(constant.metrics)[0][1]["losses/policy_loss"]
+    )
+    later = [m["losses/entropy"] for _, m in deterministic(annealed.metrics)[1:]]
+    assert later != [m["losses/entropy"] for _, m in deterministic(constant.metrics)[1:]]
