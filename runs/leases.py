@@ -128,7 +128,9 @@ def lease_hold(terms: LeaseTerms[Any], *, pk: int, worker: str) -> None:
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("lease_hold locks a row: call it inside transaction.atomic()")
-    if not terms.held_by(pk, worker).select_for_update().exists():
+    # FOR NO KEY UPDATE: rows written for the work elsewhere meanwhile (their foreign-key
+    # checks) must not wait for this transaction (services/commands.py says why).
+    if not terms.held_by(pk, worker).select_for_update(no_key=True).exists():
         raise LeaseLost(f"{terms.model.__name__} {pk} is no longer held by {worker}")
 
 

@@ -74,8 +74,11 @@ def command_request(
         raise CommandRejected(f"unknown command '{kind}' (known: {', '.join(CommandKind.values)})")
     actor = f"user:{user.get_username()}"
     with transaction.atomic():
-        # The row lock orders this against claims and other commands on the same run.
-        run = Run.objects.select_for_update().get(pk=run.pk)
+        # The row lock orders this against claims and other commands on the same run. FOR NO
+        # KEY UPDATE, not FOR UPDATE: the latter also blocks the foreign-key checks of rows
+        # written for the run elsewhere (a worker's event), which deadlocked with this
+        # transaction's own event.
+        run = Run.objects.select_for_update(no_key=True).get(pk=run.pk)
         reason = _rejection(run, user, kind, params)
         command = Command.objects.create(
             run=run,

@@ -74,7 +74,8 @@ def quota_check_queue(owner: Any) -> None:
     Call inside the queueing transaction: the owner's row lock makes two requests at once
     count each other.
     """
-    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    # FOR NO KEY UPDATE: orders queue requests, leaves the owner's other writes alone.
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk).first()
     quota = quota_for(owner.pk)
     queued = Run.objects.filter(owner=owner, status=RunStatus.QUEUED).count()
     if queued >= quota.max_queued:
