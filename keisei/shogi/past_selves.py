@@ -23,9 +23,8 @@ import torch
 from torch import nn
 
 from keisei.shogi.env import ShogiGame
-from keisei.shogi.features import NUM_FEATURES, LegalMoves, fill_observations
+from keisei.shogi.evaluate import NetworkPlayer
 from keisei.shogi.network import Precision
-from keisei.shogi.ppo import sample_actions
 
 PAST = "past"
 
@@ -38,7 +37,7 @@ class PastSelves:
 
     def __init__(self, model: nn.Module, precision: Precision, pool_size: int, seed: int) -> None:
         self.model = model.eval()  # the network the drawn weights are loaded into
-        self.precision = precision
+        self.player = NetworkPlayer(self.model, precision, 1.0, seed)
         self.pool_size = pool_size
         self.rng = np.random.default_rng(seed)
         self.pool: list[Weights] = []
@@ -56,21 +55,12 @@ class PastSelves:
         self.drawn = int(self.rng.integers(len(self.pool)))
         self.model.load_state_dict(self.pool[self.drawn])
 
-    @torch.no_grad()
     def choose(self, games: list[ShogiGame]) -> list[int]:
         if self.drawn < 0:
             raise RuntimeError("draw() a past self before it plays")
-        boards = [g.board for g in games]
-        obs = np.zeros((len(games), NUM_FEATURES, 9, 9), dtype=np.float32)
-        fill_observations(boards, obs)
-        legal = LegalMoves(len(games))
-        legal.fill(boards)
-        with self.precision.autocast():
-            logits, _ = self.model(self.precision.prepare_input(torch.from_numpy(obs)))
         # A torch generator seeded from the player's own: its state is the one to save.
-        generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
-        actions, _ = sample_actions(logits.cpu(), torch.from_numpy(legal.mask), generator, 1.0)
-        return [legal.move(i, int(a)) for i, a in enumerate(actions.tolist())]
+        self.player.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
+        return self.player.choose(games)
 
     # ----- state for checkpoints -----------------------------------------------------------
 

@@ -54,6 +54,11 @@ from keisei.shogi.state import capture_rng, restore_rng, validate_optimizer_stat
 from keisei.trainer import CommandError, Trainer
 
 
+def weights_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s weights now (checkpoints and past selves keep it unchanged)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
     """Self-play PPO with a residual policy/value network; one shared policy for both sides."""
 
@@ -85,7 +90,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         self.shuffle_rng = np.random.default_rng(cfg.seed)
         self.past = self._past_selves()
         if self.past is not None:  # the starting weights are the first past self
-            self.past.add(self._weights())
+            self.past.add(weights_copy(self.model))
             self.past.draw()
         self.envs = SelfPlayEnvs(
             cfg.num_envs,
@@ -128,10 +133,6 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
     def _training_players(self, past: PastSelves | None) -> tuple[list[str | None], dict[str, Any]]:
         names, players = training_players(self.config)
         return names, {**players, **({PAST: past} if past is not None else {})}
-
-    def _weights(self) -> dict[str, torch.Tensor]:
-        """A copy of the learner's weights now."""
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _lr_factor(self, update: int) -> float:
         """Share of the initial learning rate at ``update`` (falls to 0 at the budget's end)."""
@@ -231,7 +232,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
             self.callbacks.on_metrics(self.global_step, reported)
             self.callbacks.on_progress(self.global_step, cfg.num_updates * cfg.batch_size)
             if self.past is not None and self.update % cfg.past_every == 0:
-                self.past.add(self._weights())
+                self.past.add(weights_copy(self.model))
             self._take_boundary()
             if (
                 cfg.checkpoint_every
@@ -428,7 +429,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         self._boundary = {
             "global_step": self.global_step,
             "update": self.update,
-            "model": self._weights(),
+            "model": weights_copy(self.model),
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "scheduler": copy.deepcopy(self.scheduler.state_dict()),
             "rng": capture_rng(self.action_generator, self.shuffle_rng),
@@ -471,7 +472,7 @@ class ShogiPPOTrainer(Trainer[ShogiPPOConfig]):
         past = self._past_selves()
         if past is not None and state.get("past") is None:
             # A fork that brings past selves in: its starting weights are the first, as a run's.
-            past.add({k: v.detach().clone() for k, v in model.state_dict().items()})
+            past.add(weights_copy(model))
         elif past is not None:
             try:
                 past.restore(state["past"])
