@@ -12,7 +12,8 @@ minutes at 900 positions a second), so unless ``--set total_steps=N`` names one,
 raised to ``--minutes`` at ``CEILING_POSITIONS_PER_S``, a rate two cores do not reach: the
 clock, not the budget, ends the run, and the learning rate (linear to zero over the budget)
 falls less far in a long run than in the preset's own. A run that still ends on its budget
-before the last mark says so (``budget_ended_at_minutes``).
+before the last mark says so (``budget_ended_at_minutes``), and its final figures are taken
+at the budget's end, at the training minute it ended (the curve's last point).
 
 Prints one JSON object as its last line: ``minutes``, ``win_rate_vs_random``,
 ``win_rate_vs_greedy``, ``win_rate_vs_two_ply`` (at the end of the budget: the median over the
@@ -124,6 +125,20 @@ class EvaluationSchedule:
             flush=True,
         )
 
+    def evaluate_at_end(self, trainer: ShogiPPOTrainer) -> None:
+        """The budget ended the run before its last mark: the final figures (``final_games``
+        each) are taken at the budget's end, marked with the training minutes it took."""
+        if not self.marks:
+            return
+        self.marks = []
+        mark = round(self.clock.minutes(), 2)
+        self._mark_started = time.perf_counter()
+        for opponent in OPPONENTS:
+            params = {"opponent": opponent, "games": self.final_games, "seed": 1234}
+            command = CommandRequest(id=f"eval-{mark}-{opponent}", kind="evaluate", params=params)
+            self._waiting[command.id] = (mark, opponent)
+            self.complete(command, trainer.handle_command(command))
+
     def fail(self, command: CommandRequest, error: str) -> None:
         raise RuntimeError(f"command {command.kind} failed: {error}")
 
@@ -199,6 +214,8 @@ def train_one_seed(
             config, workdir=workdir, callbacks=ProgressPrinter(), control=control
         )
         outcome = trainer.train()
+        if outcome == RunOutcome.COMPLETED:
+            control.evaluate_at_end(trainer)
     curve = control.curve()
     return {
         "seed": seed,
