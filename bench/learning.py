@@ -131,6 +131,7 @@ class EvaluationSchedule:
         if not self.marks:
             return
         self.marks = []
+        self._waiting = {}  # a mark's questions the run ended before answering
         mark = round(self.clock.minutes(), 2)
         self._mark_started = time.perf_counter()
         for opponent in OPPONENTS:
