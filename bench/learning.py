@@ -91,18 +91,7 @@ class EvaluationSchedule:
             return []
         if self.marks and self.clock.minutes() >= self.marks[0]:
             mark = self.marks.pop(0)
-            games = self.games if self.marks else self.final_games
-            self._mark_started = time.perf_counter()
-            commands = [
-                CommandRequest(
-                    id=f"eval-{mark}-{opponent}",
-                    kind="evaluate",
-                    params={"opponent": opponent, "games": games, "seed": 1234},
-                )
-                for opponent in OPPONENTS
-            ]
-            self._waiting = {c.id: (mark, c.params["opponent"]) for c in commands}
-            return commands
+            return self._ask(mark, self.games if self.marks else self.final_games)
         if not self.marks and not self._stop_sent:
             self._stop_sent = True
             return [CommandRequest(id="stop", kind="stop")]
@@ -131,14 +120,23 @@ class EvaluationSchedule:
         if not self.marks:
             return
         self.marks = []
-        self._waiting = {}  # a mark's questions the run ended before answering
-        mark = round(self.clock.minutes(), 2)
-        self._mark_started = time.perf_counter()
-        for opponent in OPPONENTS:
-            params = {"opponent": opponent, "games": self.final_games, "seed": 1234}
-            command = CommandRequest(id=f"eval-{mark}-{opponent}", kind="evaluate", params=params)
-            self._waiting[command.id] = (mark, opponent)
+        # A mark's questions the run ended before answering are replaced by these.
+        for command in self._ask(round(self.clock.minutes(), 2), self.final_games):
             self.complete(command, trainer.handle_command(command))
+
+    def _ask(self, mark: float, games: int) -> list[CommandRequest]:
+        """One evaluation per opponent at ``mark``, awaited from now."""
+        self._mark_started = time.perf_counter()
+        commands = [
+            CommandRequest(
+                id=f"eval-{mark}-{opponent}",
+                kind="evaluate",
+                params={"opponent": opponent, "games": games, "seed": 1234},
+            )
+            for opponent in OPPONENTS
+        ]
+        self._waiting = {c.id: (mark, c.params["opponent"]) for c in commands}
+        return commands
 
     def fail(self, command: CommandRequest, error: str) -> None:
         raise RuntimeError(f"command {command.kind} failed: {error}")
