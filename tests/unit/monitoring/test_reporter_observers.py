@@ -13,6 +13,7 @@ import pytest
 from monitoring import reporter as reporter_module
 from monitoring.metric_batches import MetricQueue
 from monitoring.reporter import MAX_OBSERVED_BACKLOG, OBSERVER_FULL_BATCH, Reporter
+from tests.support.waiting import wait_for
 
 
 class Recorder:
@@ -60,11 +61,13 @@ def test_a_stream_reaches_the_observers_whole_and_in_order_in_batches(recorder, 
             for _ in range(burst):
                 step += 1
                 rep.on_metrics(step, {"losses/value_loss": 0.5, "losses/entropy": 3.0})
-            deadline = time.monotonic() + 30.0
-            while sum(map(len, recorder.batches)) <= step - OBSERVER_FULL_BATCH:
-                assert time.monotonic() < deadline, "a full batch did not end the wait"
-                recorder.seen.wait(0.05)
-                recorder.seen.clear()
+            behind = step - OBSERVER_FULL_BATCH
+            wait_for(
+                lambda behind=behind: sum(map(len, recorder.batches)) > behind,
+                timeout=30,
+                what="a full batch to end the observers' wait",
+                interval=0.05,
+            )
     finally:
         rep.close()
     flat = [s for batch in recorder.batches for s in batch]
